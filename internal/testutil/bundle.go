@@ -9,7 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/spectemplate"
 )
 
 // Bundle is an OCI bundle in a test's temporary directory: a private copy of
@@ -28,7 +28,7 @@ func NewBundle(t testing.TB, args ...string) *Bundle {
 	if out, err := exec.Command("cp", "-a", BusyboxRootfs(t), rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v: %s", err, out)
 	}
-	s := runtime.DefaultSpec()
+	s := spectemplate.New()
 	s.Root.Readonly = false
 	s.Process.Terminal = false
 	if len(args) > 0 {

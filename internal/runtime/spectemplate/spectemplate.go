@@ -1,4 +1,6 @@
-package runtime
+// Package spectemplate holds the config.json template that `berth runtime spec`
+// writes and the tests build their bundles from. It imports only the OCI types.
+package spectemplate
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -8,11 +10,11 @@ import (
 // the small set an unprivileged-looking container needs.
 var defaultCaps = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 
-// DefaultSpec is the config.json that `berth runtime spec` writes: the same
+// New returns the config.json that `berth runtime spec` writes: the same
 // shape runc's example has (a terminal sh, read-only rootfs, the usual /proc,
 // /dev, /sys mounts, masked and read-only paths), so tools that edit runc's
 // template edit ours too.
-func DefaultSpec() *specs.Spec {
+func New() *specs.Spec {
 	return &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: "rootfs", Readonly: true},

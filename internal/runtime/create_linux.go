@@ -1,0 +1,388 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
+)
+
+// Runtime runs containers whose state lives under Root.
+type Runtime struct {
+	// Root is the state directory (runc's --root), one subdirectory per
+	// container.
+	Root string
+	// Warn receives warnings, such as a failed poststart hook.
+	Warn func(format string, args ...any)
+}
+
+// CreateOpts are the flags of `create` and `run`.
+type CreateOpts struct {
+	Bundle                string
+	PidFile               string
+	ConsoleSocket         string // path of a unix socket to send the pty master to
+	NoPivot               bool
+	PreserveFDs           int // pass fds 3..3+PreserveFDs-1 to the process
+	Stdin, Stdout, Stderr *os.File
+
+	// console is a connected socket used instead of ConsoleSocket (run -t).
+	console *os.File
+}
+
+func (r *Runtime) warn(format string, args ...any) {
+	if r.Warn != nil {
+		r.Warn(format, args...)
+	}
+}
+
+// LoadSpec reads and checks bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
+	}
+	if err := validateSpec(&s); err != nil {
+		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
+	}
+	return &s, nil
+}
+
+func validateSpec(s *specs.Spec) error {
+	switch {
+	case s.Root == nil || s.Root.Path == "":
+		return errors.New("root.path is required")
+	case s.Process == nil:
+		return errors.New("process is required")
+	case s.Linux == nil:
+		return errors.New("linux is required")
+	}
+	if err := validateProcess(s.Process); err != nil {
+		return err
+	}
+	if !hasNamespace(s, specs.MountNamespace) {
+		return errors.New("a mount namespace is required")
+	}
+	if s.Hostname != "" && !hasNamespace(s, specs.UTSNamespace) {
+		return errors.New("hostname needs a UTS namespace")
+	}
+	for key := range s.Linux.Sysctl {
+		if err := namespacedSysctl(key, s); err != nil {
+			return err
+		}
+	}
+	if p := s.Linux.RootfsPropagation; p != "" {
+		if _, ok := propagationOpts[p]; !ok {
+			return fmt.Errorf("invalid rootfsPropagation %q", p)
+		}
+	}
+	return nil
+}
+
+func validateProcess(p *specs.Process) error {
+	if len(p.Args) == 0 {
+		return errors.New("process.args must not be empty")
+	}
+	if !filepath.IsAbs(p.Cwd) {
+		return fmt.Errorf("process.cwd %q must be an absolute path", p.Cwd)
+	}
+	for _, l := range p.Rlimits {
+		if _, ok := rlimitTypes[l.Type]; !ok {
+			return fmt.Errorf("unknown rlimit %q", l.Type)
+		}
+		if l.Soft > l.Hard {
+			return fmt.Errorf("rlimit %s: soft limit %d exceeds hard limit %d", l.Type, l.Soft, l.Hard)
+		}
+	}
+	return checkCaps(p.Capabilities)
+}
+
+// Create sets a container up and leaves its init waiting for Start.
+func (r *Runtime) Create(id string, o CreateOpts) error {
+	_, cmd, err := r.create(id, o)
+	if err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+// undoStack collects the undo of each setup step; a failure halfway runs
+// them newest first.
+type undoStack []func()
+
+func (u *undoStack) push(f func()) { *u = append(*u, f) }
+
+func (u undoStack) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
+func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, err error) {
+	if err := checkID(id); err != nil {
+		return nil, nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("rootfs %s is not a directory", rootfs)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.console == nil {
+		return nil, nil, errors.New("cannot allocate a tty without --console-socket when the runtime detaches")
+	}
+	plan, err := planNamespaces(spec.Linux.Namespaces, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer plan.close()
+
+	if err := os.MkdirAll(r.Root, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("state root: %w", err)
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, nil, fmt.Errorf("state dir: %w", err)
+	}
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
+	undo.push(func() { os.RemoveAll(dir) })
+
+	if err := unix.Mkfifo(r.fifoPath(id), 0o622); err != nil {
+		return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+	}
+	fifo, err := os.OpenFile(r.fifoPath(id), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fifo.Close()
+	console := o.console
+	if o.ConsoleSocket != "" {
+		if console, err = dialConsoleSocket(o.ConsoleSocket); err != nil {
+			return nil, nil, err
+		}
+		defer console.Close()
+	}
+
+	b := &bootstrap{
+		Mode: "create", ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,
+		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
+	}
+	ch, err := startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ch.conn.Close()
+	undo.push(ch.kill)
+
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := cg.Apply(ch.cmd.Process.Pid); err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	undo.push(func() { cg.Destroy() })
+	if err := cg.Set(containerResources(spec)); err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	b.CgroupPaths = cg.Paths()
+	if err := setOOMScoreAdj(ch.cmd.Process.Pid, spec.Process.OOMScoreAdj); err != nil {
+		return nil, nil, err
+	}
+	if err := ch.conn.send(b); err != nil {
+		return nil, nil, err
+	}
+	if err := ch.conn.expect(msgHooks); err != nil {
+		return nil, nil, err
+	}
+	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.cmd.Process.Pid, Bundle: bundle, Annotations: spec.Annotations}
+	hooks := hooksOf(spec)
+	for _, h := range []struct {
+		kind  string
+		hooks []specs.Hook
+	}{{"prestart", hooks.Prestart}, {"createRuntime", hooks.CreateRuntime}, {"createContainer", hooks.CreateContainer}} {
+		if err := runHooks(h.kind, h.hooks, st); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := ch.conn.send(syncMsg{Type: msgHooksDone}); err != nil {
+		return nil, nil, err
+	}
+	if err := ch.conn.expect(msgReady); err != nil {
+		return nil, nil, err
+	}
+	_, start, err := procStat(ch.cmd.Process.Pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container init exited: %w", err)
+	}
+	c = &Container{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: ch.cmd.Process.Pid, Created: time.Now().UTC(),
+		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(),
+	}
+	if err := r.save(c); err != nil {
+		return nil, nil, err
+	}
+	if err := writePidFile(o.PidFile, c.Pid); err != nil {
+		return nil, nil, err
+	}
+	return c, ch.cmd, nil
+}
+
+// containerResources is the config's resources plus the device rules the
+// container needs on top of them: its own device nodes, then the defaults.
+func containerResources(spec *specs.Spec) *specs.LinuxResources {
+	res := &specs.LinuxResources{}
+	if spec.Linux.Resources != nil {
+		copy := *spec.Linux.Resources
+		res = &copy
+	}
+	res.Devices = append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
+	for _, d := range spec.Linux.Devices {
+		major, minor := d.Major, d.Minor
+		res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	res.Devices = append(res.Devices, defaultDeviceRules()...)
+	return res
+}
+
+func setOOMScoreAdj(pid int, adj *int) error {
+	if adj == nil {
+		return nil
+	}
+	path := fmt.Sprintf("/proc/%d/oom_score_adj", pid)
+	if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+		return fmt.Errorf("set oomScoreAdj %d: %w", *adj, err)
+	}
+	return nil
+}
+
+func writePidFile(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return nil
+}
+
+func dialConsoleSocket(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "socket", Err: err}
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// child is a started init and our end of its sync socket.
+type child struct {
+	cmd  *exec.Cmd
+	conn *syncConn
+}
+
+func (c *child) kill() {
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+}
+
+// startInit re-executes this binary (a sealed copy of it) as the init for
+// b, in the namespaces of plan. The child's descriptors are, in order: the
+// preserved ones (3…), then the binary, the sync socket, the exec fifo, the
+// console socket and the mount namespace to join.
+func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int, stdin, stdout, stderr *os.File) (*child, error) {
+	exe, err := sealedSelf()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "socketpair", Err: err}
+	}
+	parentEnd, childEnd := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
+	defer childEnd.Close()
+
+	var extra []*os.File
+	for i := 0; i < preserve; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	add := func(f *os.File) int {
+		if f == nil {
+			return -1
+		}
+		extra = append(extra, f)
+		return 2 + len(extra)
+	}
+	exeFd := add(exe)
+	syncFd := add(childEnd)
+	b.FifoFd = add(fifo)
+	b.ConsoleFd = add(console)
+	b.MntNsFd = add(plan.mnt)
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFd),
+		Args:       []string{"berth", "init"},
+		Env:        []string{initEnv + "=" + strconv.Itoa(syncFd)},
+		Stdin:      stdin,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 plan.cloneFlags,
+			UidMappings:                idMaps(b.Spec.Linux.UIDMappings),
+			GidMappings:                idMaps(b.Spec.Linux.GIDMappings),
+			GidMappingsEnableSetgroups: true,
+		},
+	}
+	if err := plan.spawn(cmd); err != nil {
+		parentEnd.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	return &child{cmd: cmd, conn: newSyncConn(parentEnd)}, nil
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	var out []syscall.SysProcIDMap
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
+}

@@ -1,0 +1,304 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
+)
+
+func (r *Runtime) status(c *Container) specs.ContainerState {
+	if !c.alive() {
+		return specs.StateStopped
+	}
+	if _, err := os.Lstat(r.fifoPath(c.ID)); err == nil {
+		return specs.StateCreated
+	}
+	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
+		if frozen, _ := cg.Frozen(); frozen {
+			return statePaused
+		}
+	}
+	return specs.StateRunning
+}
+
+// State returns the OCI state of a container.
+func (r *Runtime) State(id string) (*specs.State, error) {
+	c, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.ociState(c), nil
+}
+
+// Config returns the config.json a container was created with.
+func (r *Runtime) Config(id string) (*specs.Spec, error) {
+	c, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.Spec, nil
+}
+
+// Start lets a created container's process run and runs the poststart hooks.
+func (r *Runtime) Start(id string) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	switch st := r.status(c); st {
+	case specs.StateCreated:
+	case specs.StateStopped:
+		return fmt.Errorf("cannot start container %s: it has stopped", id)
+	default:
+		return fmt.Errorf("cannot start container %s: it is already %s", id, st)
+	}
+	if err := r.releaseInit(c); err != nil {
+		return err
+	}
+	if err := runHooks("poststart", hooksOf(c.Spec).Poststart, r.ociState(c)); err != nil {
+		r.warn("%v", err)
+	}
+	return nil
+}
+
+// releaseInit opens the exec fifo, which lets the init's blocked open
+// return; the init answers with one byte and execs. Opening non-blocking
+// and polling lets us notice an init that died instead of waiting forever.
+func (r *Runtime) releaseInit(c *Container) error {
+	path := r.fifoPath(c.ID)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 50)
+		if err != nil && err != unix.EINTR {
+			return &os.SyscallError{Syscall: "poll", Err: err}
+		}
+		if n > 0 {
+			buf := make([]byte, 1)
+			if m, _ := unix.Read(fd, buf); m == 1 {
+				break
+			}
+			return fmt.Errorf("container %s: init exited before start", c.ID)
+		}
+		if !c.alive() {
+			return fmt.Errorf("container %s: init exited before start", c.ID)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	c.Started = true
+	return r.save(c)
+}
+
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if all {
+		return r.signalAll(c, sig)
+	}
+	if !c.alive() {
+		return fmt.Errorf("container %s is not running", id)
+	}
+	if err := unix.Kill(c.Pid, sig); err != nil {
+		return fmt.Errorf("kill %d: %w", c.Pid, err)
+	}
+	return nil
+}
+
+func (r *Runtime) signalAll(c *Container, sig unix.Signal) error {
+	cg, err := cgroups.Load(c.CgroupPaths)
+	if err != nil {
+		return err
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("kill %d: %w", pid, err)
+		}
+	}
+	if sig == unix.SIGKILL {
+		if frozen, _ := cg.Frozen(); frozen {
+			return cg.Freeze(false)
+		}
+	}
+	return nil
+}
+
+// Delete removes a stopped (or, with force, any) container: its processes,
+// cgroup and state, then runs the poststop hooks.
+func (r *Runtime) Delete(id string, force bool) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	st := r.status(c)
+	if (st == specs.StateRunning || st == statePaused) && !force {
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
+	}
+	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
+		if err := r.signalAll(c, unix.SIGKILL); err != nil && c.alive() {
+			unix.Kill(c.Pid, unix.SIGKILL)
+		}
+		if err := waitEmpty(cg, c); err != nil {
+			return err
+		}
+		if err := cg.Destroy(); err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
+	} else if c.alive() {
+		unix.Kill(c.Pid, unix.SIGKILL)
+	}
+	if err := runHooks("poststop", hooksOf(c.Spec).Poststop, &specs.State{
+		Version: specs.Version, ID: id, Status: specs.StateStopped, Bundle: c.Bundle, Annotations: c.Spec.Annotations,
+	}); err != nil {
+		r.warn("%v", err)
+	}
+	return os.RemoveAll(r.dir(id))
+}
+
+// waitEmpty waits (up to 10s) until the cgroup has no processes and the
+// init is gone.
+func waitEmpty(cg cgroups.Manager, c *Container) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids, err := cg.Pids()
+		if (err != nil || len(pids) == 0) && !c.alive() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s: processes %v still running after SIGKILL", c.ID, pids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// List returns every container under Root, sorted by id.
+func (r *Runtime) List() ([]*Container, []*specs.State, error) {
+	entries, err := os.ReadDir(r.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var cs []*Container
+	for _, e := range entries {
+		if c, err := r.load(e.Name()); err == nil {
+			cs = append(cs, c)
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].ID < cs[j].ID })
+	sts := make([]*specs.State, len(cs))
+	for i, c := range cs {
+		sts[i] = r.ociState(c)
+	}
+	return cs, sts, nil
+}
+
+// Pause freezes every process of a running container.
+func (r *Runtime) Pause(id string) error { return r.freeze(id, true) }
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(id string) error { return r.freeze(id, false) }
+
+func (r *Runtime) freeze(id string, frozen bool) error {
+	c, cg, err := r.loadWithCgroup(id)
+	if err != nil {
+		return err
+	}
+	st := r.status(c)
+	if frozen && st != specs.StateRunning {
+		return fmt.Errorf("container %s is %s, not running", id, st)
+	}
+	if !frozen && st != statePaused {
+		return fmt.Errorf("container %s is %s, not paused", id, st)
+	}
+	return cg.Freeze(frozen)
+}
+
+func (r *Runtime) loadWithCgroup(id string) (*Container, cgroups.Manager, error) {
+	c, err := r.load(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	cg, err := cgroups.Load(c.CgroupPaths)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	return c, cg, nil
+}
+
+// Pids lists the processes in the container's cgroup.
+func (r *Runtime) Pids(id string) ([]int, error) {
+	_, cg, err := r.loadWithCgroup(id)
+	if err != nil {
+		return nil, err
+	}
+	return cg.Pids()
+}
+
+// Update changes a container's resource limits and records them.
+func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
+	c, cg, err := r.loadWithCgroup(id)
+	if err != nil {
+		return err
+	}
+	if err := cg.Set(res); err != nil {
+		return err
+	}
+	c.Spec.Linux.Resources = mergeResources(c.Spec.Linux.Resources, res)
+	return r.save(c)
+}
+
+// mergeResources overlays the set fields of upd on cur (for the record in
+// state.json; the cgroup already has them).
+func mergeResources(cur, upd *specs.LinuxResources) *specs.LinuxResources {
+	if cur == nil {
+		return upd
+	}
+	out := *cur
+	if upd.Memory != nil {
+		out.Memory = upd.Memory
+	}
+	if upd.CPU != nil {
+		out.CPU = upd.CPU
+	}
+	if upd.Pids != nil {
+		out.Pids = upd.Pids
+	}
+	if upd.BlockIO != nil {
+		out.BlockIO = upd.BlockIO
+	}
+	if upd.Unified != nil {
+		out.Unified = upd.Unified
+	}
+	return &out
+}
+
+// Stats reads the container's cgroup usage.
+func (r *Runtime) Stats(id string) (*cgroups.Stats, error) {
+	_, cg, err := r.loadWithCgroup(id)
+	if err != nil {
+		return nil, err
+	}
+	return cg.Stats()
+}

@@ -1,0 +1,139 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+var nsCloneFlags = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+// nsProcNames are the names under /proc/<pid>/ns/.
+var nsProcNames = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// nsJoin is an existing namespace the init is born into.
+type nsJoin struct {
+	file *os.File
+	flag int
+	typ  specs.LinuxNamespaceType
+}
+
+// nsPlan is how the init gets its namespaces. How each kind is joined:
+//
+//   - new namespaces come from clone flags (Go's SysProcAttr), except the
+//     cgroup namespace, which the init unshares itself once it is in its
+//     cgroup, so that cgroup is the namespace's root;
+//   - pid, net, ipc, uts, cgroup (and time) namespaces given by path are
+//     joined by the parent with setns on a locked OS thread just before it
+//     forks the init from that same thread: these kinds may be joined by one
+//     thread of a multi-threaded process, and the child inherits them (for
+//     pid, as pid_for_children);
+//   - a mount namespace by path is joined by the init, on its locked main
+//     thread after unshare(CLONE_FS), so that the init binary itself is
+//     still found in the host's mount namespace;
+//   - a user namespace by path can't be joined: the kernel allows that only
+//     to a single-threaded process, and a Go process never is. runc solves
+//     it with a C constructor; berth reports it as unsupported for now.
+type nsPlan struct {
+	cloneFlags     uintptr
+	joins          []nsJoin
+	mnt            *os.File // mount namespace to join, or nil
+	unshareCgroups bool
+}
+
+func (p *nsPlan) close() {
+	for _, j := range p.joins {
+		j.file.Close()
+	}
+	if p.mnt != nil {
+		p.mnt.Close()
+	}
+}
+
+// planNamespaces turns the config's namespaces into a plan. paths overrides
+// each namespace's path (exec joins the container's, from /proc/<pid>/ns).
+func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceType]string) (*nsPlan, error) {
+	p := &nsPlan{}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range nss {
+		flag, ok := nsCloneFlags[ns.Type]
+		if !ok {
+			p.close()
+			return nil, fmt.Errorf("unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			p.close()
+			return nil, fmt.Errorf("namespace %q listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		path := ns.Path
+		if paths != nil {
+			path = paths[ns.Type]
+		}
+		if path == "" {
+			switch ns.Type {
+			case specs.CgroupNamespace:
+				p.unshareCgroups = true
+			case specs.TimeNamespace:
+				p.close()
+				return nil, fmt.Errorf("time namespaces are not supported yet")
+			default:
+				p.cloneFlags |= uintptr(flag)
+			}
+			continue
+		}
+		if ns.Type == specs.UserNamespace {
+			p.close()
+			return nil, fmt.Errorf("joining an existing user namespace (%s) is not supported yet", path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("%s namespace: %w", ns.Type, err)
+		}
+		if ns.Type == specs.MountNamespace {
+			p.mnt = f
+			continue
+		}
+		p.joins = append(p.joins, nsJoin{file: f, flag: flag, typ: ns.Type})
+	}
+	return p, nil
+}
+
+// spawn starts cmd from a thread that has first joined p's namespaces.
+func (p *nsPlan) spawn(cmd *exec.Cmd) error {
+	if len(p.joins) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// This thread's namespaces are changed and it is never unlocked, so
+		// Go discards the thread when the goroutine ends.
+		goruntime.LockOSThread()
+		for _, j := range p.joins {
+			if err := unix.Setns(int(j.file.Fd()), j.flag); err != nil {
+				errc <- fmt.Errorf("join %s namespace %s: %w", j.typ, j.file.Name(), err)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}

@@ -1,0 +1,126 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountCgroup handles a mount of type "cgroup": the container sees its own
+// cgroups at dest. On a pure cgroup2 host that is one cgroup2 mount; on v1
+// and hybrid hosts it is a tmpfs with one directory per hierarchy, like the
+// host's /sys/fs/cgroup. With a cgroup namespace each hierarchy is mounted
+// fresh (its root is the namespace's root, the container's cgroup);
+// without one, the container's cgroup directories are bind mounted.
+func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
+	mounts, err := readMountInfo()
+	if err != nil {
+		return err
+	}
+	var hier []mountInfo
+	for _, m := range mounts {
+		if (m.fsType == "cgroup" || m.fsType == "cgroup2") && filepath.Dir(m.mountPoint) == "/sys/fs/cgroup" {
+			hier = append(hier, m)
+		}
+		if m.fsType == "cgroup2" && m.mountPoint == "/sys/fs/cgroup" {
+			return s.mountCgroupDir(m, dest, "", o)
+		}
+	}
+	t, err := s.target(dest, true)
+	if err != nil {
+		return err
+	}
+	// Made read-only (if asked) only after the hierarchies are mounted in it.
+	tmpfsFlags := (o.flags &^ unix.MS_RDONLY) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	err = unix.Mount("tmpfs", procFd(t), "tmpfs", tmpfsFlags, "mode=755")
+	t.Close()
+	if err != nil {
+		return mountErr("mount", "tmpfs", dest, err)
+	}
+	for _, m := range hier {
+		name := filepath.Base(m.mountPoint)
+		if err := s.mountCgroupDir(m, filepath.Join(dest, name), name, o); err != nil {
+			return err
+		}
+		// Co-mounted controllers ("cpu,cpuacct") get a link per name.
+		if parts := strings.Split(name, ","); len(parts) > 1 {
+			for _, p := range parts {
+				if t, err := s.target(dest, true); err == nil {
+					unix.Symlinkat(name, int(t.Fd()), p)
+					t.Close()
+				}
+			}
+		}
+	}
+	if o.flags&unix.MS_RDONLY != 0 {
+		return s.remountBind(dest, mountOpts{flags: unix.MS_RDONLY | tmpfsFlags})
+	}
+	return nil
+}
+
+// mountCgroupDir mounts one hierarchy m at dest.
+func (s *rootfsSetup) mountCgroupDir(m mountInfo, dest, name string, o mountOpts) error {
+	t, err := s.target(dest, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if s.cgroupns {
+		data := ""
+		if m.fsType == "cgroup" {
+			data = cgroupSuperOpts(m.superOpts)
+		}
+		if err := unix.Mount("cgroup", procFd(t), m.fsType, flags, data); err != nil {
+			return mountErr("mount", m.fsType, dest, err)
+		}
+		return nil
+	}
+	// Without a cgroup namespace: bind the container's own cgroup.
+	src := m.mountPoint
+	if p := s.cgroupPathFor(name, m); p != "" {
+		src = p
+	}
+	if _, err := os.Stat(src); err != nil {
+		src = m.mountPoint
+	}
+	if err := unix.Mount(src, procFd(t), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return mountErr("bind mount", src, dest, err)
+	}
+	return s.remountBind(dest, mountOpts{flags: flags})
+}
+
+// cgroupPathFor finds the container's directory in hierarchy m.
+func (s *rootfsSetup) cgroupPathFor(name string, m mountInfo) string {
+	if m.fsType == "cgroup2" {
+		if p, ok := s.cgroupPaths[""]; ok {
+			return p
+		}
+	}
+	for _, sub := range strings.Split(name, ",") {
+		if p, ok := s.cgroupPaths[sub]; ok {
+			return p
+		}
+	}
+	for sub, p := range s.cgroupPaths {
+		if strings.HasPrefix(p, m.mountPoint+"/") || p == m.mountPoint {
+			_ = sub
+			return p
+		}
+	}
+	return ""
+}
+
+// cgroupSuperOpts keeps the controller names (and name=) of a v1
+// hierarchy's super options, dropping rw/ro.
+func cgroupSuperOpts(super string) string {
+	var keep []string
+	for _, o := range strings.Split(super, ",") {
+		if o != "rw" && o != "ro" {
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
+}

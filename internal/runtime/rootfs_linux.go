@@ -1,0 +1,313 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// rootfsSetup builds the container's mount tree inside its new mount
+// namespace, before pivot_root. Every mount target is resolved inside the
+// rootfs without following symlinks out of it (pathrs-lite), and mounted
+// through the resulting O_PATH descriptor (/proc/self/fd/N), so a symlink
+// swapped in by the container between resolution and mount can't redirect
+// the mount onto the host (CVE-2021-30465).
+type rootfsSetup struct {
+	spec        *specs.Spec
+	bundle      string
+	rootfs      string
+	root        *os.File // O_PATH handle on the rootfs, once bind mounted on itself
+	userns      bool
+	cgroupns    bool
+	cgroupPaths map[string]string
+}
+
+func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+func mountErr(op, src, target string, err error) error {
+	return fmt.Errorf("%s %s on %s: %w", op, src, target, err)
+}
+
+// prepare does everything up to (not including) pivot_root.
+func (s *rootfsSetup) prepare() error {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := s.spec.Linux.RootfsPropagation; p != "" {
+		var ok bool
+		if prop, ok = propagationOpts[p]; !ok {
+			return fmt.Errorf("invalid rootfsPropagation %q", p)
+		}
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return mountErr("set propagation of", "", "/", err)
+	}
+	// pivot_root refuses a new root whose parent mount is shared.
+	if err := makeParentMountPrivate(s.rootfs); err != nil {
+		return err
+	}
+	if err := unix.Mount(s.rootfs, s.rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return mountErr("bind mount", s.rootfs, s.rootfs, err)
+	}
+	root, err := os.OpenFile(s.rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs: %w", err)
+	}
+	s.root = root
+	for _, m := range s.spec.Mounts {
+		if err := s.mount(m); err != nil {
+			return fmt.Errorf("mount %s (%s): %w", m.Destination, m.Type, err)
+		}
+	}
+	if s.needsDevSetup() {
+		if err := s.createDevices(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needsDevSetup: the default devices are made unless /dev is bind mounted
+// from the host, as runc decides.
+func (s *rootfsSetup) needsDevSetup() bool {
+	for _, m := range s.spec.Mounts {
+		if filepath.Clean(m.Destination) == "/dev" && (m.Type == "bind" || parseMountOptions(m.Options).flags&unix.MS_BIND != 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// target resolves dest inside the rootfs, creating it (a directory, or an
+// empty file when dir is false) if missing, and returns an O_PATH handle.
+func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(s.root, dest)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	if dir {
+		return pathrs.MkdirAllHandle(s.root, dest, 0o755)
+	}
+	parent, err := pathrs.MkdirAllHandle(s.root, filepath.Dir(dest), 0o755)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+	if err != nil && err != unix.EEXIST {
+		return nil, &os.PathError{Op: "create", Path: dest, Err: err}
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return pathrs.OpenatInRoot(s.root, dest)
+}
+
+func (s *rootfsSetup) mount(m specs.Mount) error {
+	dest := m.Destination
+	if !filepath.IsAbs(dest) {
+		dest = "/" + dest
+	}
+	o := parseMountOptions(m.Options)
+	switch {
+	case m.Type == "bind" || o.flags&unix.MS_BIND != 0:
+		if err := s.bindMount(m, dest, o); err != nil {
+			return err
+		}
+	case m.Type == "cgroup":
+		if err := s.mountCgroup(dest, o); err != nil {
+			return err
+		}
+	default:
+		t, err := s.target(dest, true)
+		if err != nil {
+			return err
+		}
+		err = unix.Mount(m.Source, procFd(t), m.Type, o.flags, o.dataString())
+		t.Close()
+		if err == unix.EPERM && m.Type == "sysfs" && s.userns {
+			// A user namespace without its own network namespace can't
+			// mount sysfs; bind the host's read-only instead, as runc does.
+			return s.bindMount(specs.Mount{Source: "/sys", Type: "bind"}, dest,
+				parseMountOptions(append([]string{"rbind", "ro"}, m.Options...)))
+		}
+		if err != nil {
+			return mountErr("mount", m.Source, dest, err)
+		}
+	}
+	return s.applyPropagation(dest, o)
+}
+
+// applyPropagation sets the mount's propagation and recursive attributes,
+// reopening dest so the new mount (not the directory under it) is changed.
+func (s *rootfsSetup) applyPropagation(dest string, o mountOpts) error {
+	if len(o.propagation) == 0 && o.recAttrSet == 0 && o.recAttrClr == 0 {
+		return nil
+	}
+	t, err := pathrs.OpenatInRoot(s.root, dest)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for _, p := range o.propagation {
+		if err := unix.Mount("", procFd(t), "", p, ""); err != nil {
+			return mountErr("set propagation of", "", dest, err)
+		}
+	}
+	if o.recAttrSet != 0 || o.recAttrClr != 0 {
+		attr := &unix.MountAttr{Attr_set: o.recAttrSet, Attr_clr: o.recAttrClr}
+		if err := unix.MountSetattr(int(t.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return &os.PathError{Op: "mount_setattr", Path: dest, Err: err}
+		}
+	}
+	return nil
+}
+
+func (s *rootfsSetup) bindMount(m specs.Mount, dest string, o mountOpts) error {
+	src := m.Source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(s.bundle, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	t, err := s.target(dest, fi.IsDir())
+	if err != nil {
+		return err
+	}
+	err = unix.Mount(src, procFd(t), "", unix.MS_BIND|(o.flags&unix.MS_REC), "")
+	t.Close()
+	if err != nil {
+		return mountErr("bind mount", src, dest, err)
+	}
+	return s.remountBind(dest, o)
+}
+
+// remountBind applies a bind mount's flags (ro, nosuid, …), which the kernel
+// ignores on the bind itself. Flags already on the mount are kept unless an
+// option clears them: in a user namespace they are locked, and dropping
+// one would fail.
+func (s *rootfsSetup) remountBind(dest string, o mountOpts) error {
+	want := o.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT)
+	if want == 0 && o.clear == 0 {
+		return nil
+	}
+	t, err := pathrs.OpenatInRoot(s.root, dest)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	cur, err := mountFlagsOf(t)
+	if err != nil {
+		return err
+	}
+	if want&atimeFlags != 0 || o.clear&atimeFlags != 0 {
+		cur &^= atimeFlags
+	}
+	flags := unix.MS_BIND | unix.MS_REMOUNT | want | (cur &^ o.clear)
+	if err := unix.Mount("", procFd(t), "", flags, ""); err != nil {
+		return mountErr("remount", "", dest, err)
+	}
+	return nil
+}
+
+const atimeFlags = unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME | unix.MS_NODIRATIME
+
+// mountFlagsOf returns the MS_* flags of the mount f is on.
+func mountFlagsOf(f *os.File) (uintptr, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return 0, &os.SyscallError{Syscall: "fstatfs", Err: err}
+	}
+	var flags uintptr
+	for st_, ms := range map[int64]uintptr{
+		unix.ST_RDONLY: unix.MS_RDONLY, unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV,
+		unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_NOATIME: unix.MS_NOATIME,
+		unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if st.Flags&st_ != 0 {
+			flags |= ms
+		}
+	}
+	return flags, nil
+}
+
+// makeParentMountPrivate makes the mount that holds path private if it is
+// shared, because pivot_root refuses to move a root out of a shared mount.
+func makeParentMountPrivate(path string) error {
+	mounts, err := readMountInfo()
+	if err != nil {
+		return err
+	}
+	best := ""
+	shared := false
+	for _, m := range mounts {
+		if (path == m.mountPoint || strings.HasPrefix(path, strings.TrimSuffix(m.mountPoint, "/")+"/")) && len(m.mountPoint) >= len(best) {
+			best, shared = m.mountPoint, strings.Contains(m.optional, "shared:")
+		}
+	}
+	if best == "" || !shared {
+		return nil
+	}
+	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+		return mountErr("make private", "", best, err)
+	}
+	return nil
+}
+
+type mountInfo struct {
+	root, mountPoint, optional, fsType, source, superOpts string
+}
+
+// readMountInfo parses /proc/self/mountinfo.
+func readMountInfo() ([]mountInfo, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mountInfo
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if len(a) < 6 || len(b) < 3 {
+			continue
+		}
+		out = append(out, mountInfo{
+			root: unescapeMount(a[3]), mountPoint: unescapeMount(a[4]), optional: strings.Join(a[6:], " "),
+			fsType: b[0], source: b[1], superOpts: b[2],
+		})
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space, …).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

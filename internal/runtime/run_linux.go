@@ -1,0 +1,145 @@
+package runtime
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+
+	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
+)
+
+// Run creates and starts a container and, unless detach, stays in the
+// foreground: it forwards signals to the container, proxies its terminal
+// when it has one and no console socket was given, deletes it when it exits
+// and returns its exit code (128+n if killed by signal n).
+func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
+	spec, err := LoadSpec(o.Bundle)
+	if err != nil {
+		return -1, err
+	}
+	var local *os.File // our end of the console socket when we proxy
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		if detach {
+			return -1, errors.New("cannot allocate a tty without --console-socket when the runtime detaches")
+		}
+		var remote *os.File
+		if local, remote, err = socketPair(); err != nil {
+			return -1, err
+		}
+		defer local.Close()
+		o.console = remote
+	}
+	_, cmd, err := r.create(id, o)
+	if o.console != nil {
+		o.console.Close()
+	}
+	if err != nil {
+		return -1, err
+	}
+	var pty *os.File
+	if local != nil {
+		if pty, err = recvFd(local); err != nil {
+			r.Delete(id, true)
+			cmd.Wait()
+			return -1, err
+		}
+		defer pty.Close()
+	}
+	if err := r.Start(id); err != nil {
+		r.Delete(id, true)
+		cmd.Wait()
+		return -1, err
+	}
+	if detach {
+		return 0, cmd.Process.Release()
+	}
+	code := superviseProcess(cmd, pty, o.Stdin, o.Stdout)
+	if err := r.Delete(id, true); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+// superviseProcess waits for cmd while forwarding our signals to it and,
+// when pty is set, copying our stdio to and from the pty in raw mode. It
+// returns the exit code in the shell's convention.
+func superviseProcess(cmd *exec.Cmd, pty, stdin, stdout *os.File) int {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	var copied chan struct{}
+	if pty != nil {
+		if cur, err := console.ConsoleFromFile(stdin); err == nil {
+			if err := cur.SetRaw(); err == nil {
+				defer cur.Reset()
+			}
+			resize(cur, pty)
+		}
+		go io.Copy(pty, stdin)
+		copied = make(chan struct{})
+		go func() {
+			io.Copy(stdout, pty)
+			close(copied)
+		}()
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case sig := <-sigs:
+			s := sig.(unix.Signal)
+			switch s {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+			case unix.SIGWINCH:
+				if cur, err := console.ConsoleFromFile(stdin); err == nil && pty != nil {
+					resize(cur, pty)
+				}
+			default:
+				unix.Kill(cmd.Process.Pid, s)
+			}
+		case err := <-done:
+			if copied != nil {
+				<-copied
+			}
+			return exitCode(cmd, err)
+		}
+	}
+}
+
+func resize(cur console.Console, pty *os.File) {
+	if ws, err := cur.Size(); err == nil {
+		unix.IoctlSetWinsize(int(pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Height, Col: ws.Width})
+	}
+}
+
+// exitCode maps a wait result to a shell-style exit code.
+func exitCode(cmd *exec.Cmd, err error) int {
+	if cmd.ProcessState == nil {
+		return 255
+	}
+	ws, ok := cmd.ProcessState.Sys().(unix.WaitStatus)
+	if !ok {
+		return cmd.ProcessState.ExitCode()
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, &os.SyscallError{Syscall: "socketpair", Err: err}
+	}
+	return os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "socket"), nil
+}

@@ -1,0 +1,124 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ErrNotExist is returned for an unknown container id.
+var ErrNotExist = errors.New("container does not exist")
+
+// ErrExist is returned when creating a container whose id is taken.
+var ErrExist = errors.New("container already exists")
+
+// Container is what the runtime records about one container in
+// <root>/<id>/state.json. The spec is copied at create time, as runc does, so
+// later commands (start's hooks, exec's defaults, delete's poststop hooks) do
+// not depend on the bundle staying unchanged.
+type Container struct {
+	ID      string      `json:"id"`
+	Bundle  string      `json:"bundle"`
+	Rootfs  string      `json:"rootfs"`
+	Pid     int         `json:"pid"`
+	Created time.Time   `json:"created"`
+	Owner   string      `json:"owner,omitempty"`
+	Spec    *specs.Spec `json:"config"`
+	// InitStartTime is field 22 of /proc/<pid>/stat when the init was
+	// created: together with Pid it tells our init from a reused pid.
+	InitStartTime uint64            `json:"initStartTime"`
+	CgroupPaths   map[string]string `json:"cgroupPaths"`
+	Started       bool              `json:"started,omitempty"`
+}
+
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+// checkID rejects ids that could name a path outside the state root.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || !validID.MatchString(id) {
+		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '+', '-' and '.'", id)
+	}
+	return nil
+}
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
+
+func (r *Runtime) fifoPath(id string) string { return filepath.Join(r.dir(id), "exec.fifo") }
+
+// load reads a container's recorded state.
+func (r *Runtime) load(id string) (*Container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(r.dir(id), "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %q: read state: %w", id, err)
+	}
+	var c Container
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("container %q: corrupt state: %w", id, err)
+	}
+	return &c, nil
+}
+
+// save writes the container's state atomically (temp file, fsync, rename).
+func (r *Runtime) save(c *Container) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(r.dir(c.ID), "state.json"), data, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ociState renders the OCI state of c with its current status.
+func (r *Runtime) ociState(c *Container) *specs.State {
+	st := &specs.State{
+		Version:     specs.Version,
+		ID:          c.ID,
+		Status:      r.status(c),
+		Bundle:      c.Bundle,
+		Annotations: c.Spec.Annotations,
+	}
+	if st.Status != specs.StateStopped {
+		st.Pid = c.Pid
+	}
+	return st
+}
+
+// statePaused is the status runc reports for a frozen container; the OCI
+// spec doesn't define it, but tools (containerd, the conformance suite)
+// expect it.
+const statePaused specs.ContainerState = "paused"

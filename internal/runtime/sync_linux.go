@@ -1,0 +1,126 @@
+package runtime
+
+// The parent (`create`, `run` or `exec`) and the container init talk over a
+// unix socketpair inherited by the child, one JSON message per line:
+//
+//	parent                                   init (child)
+//	  | clone(new namespaces) ------------------> |
+//	  |   (Go writes uid_map/gid_map)             |
+//	  | cgroup: move child in                     |
+//	  | bootstrap{spec, fds…} ------------------> |
+//	  |                                           | unshare cgroupns, join mnt ns
+//	  |                                           | mounts, devices, console
+//	  | <------------------------------ msgHooks  |   (create only, before pivot_root)
+//	  | run prestart/createRuntime/               |
+//	  |     createContainer hooks                 |
+//	  | msgHooksDone --------------------------> |
+//	  |                                           | pivot_root, masks, hostname,
+//	  |                                           | sysctl, rlimits, look up argv[0]
+//	  | <------------------------------ msgReady  |
+//	  | write state.json, pid file; exit          |
+//	  |                                           | create: block opening exec.fifo
+//	  |                                           |   until `start` opens it to read
+//	  |                                           | user, caps, no_new_privs, seccomp
+//	  |                                           | execve(process.args)
+//
+// Any failure in the child is sent as msgError and the child exits; the
+// parent then undoes what it set up. In exec mode there is no fifo and no
+// hooks: after msgReady the init execs at once, and the socket closing on
+// exec (it is close-on-exec) tells the parent the exec happened.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+type msgType string
+
+const (
+	msgHooks     msgType = "hooks"      // child → parent: run the create-time hooks now
+	msgHooksDone msgType = "hooks-done" // parent → child: hooks ran, carry on
+	msgReady     msgType = "ready"      // child → parent: set up, about to wait or exec
+	msgError     msgType = "error"      // child → parent: setup failed
+)
+
+type syncMsg struct {
+	Type  msgType `json:"type"`
+	Error string  `json:"error,omitempty"`
+}
+
+// bootstrap is the parent's first message: everything the init needs.
+type bootstrap struct {
+	Mode    string         `json:"mode"` // "create" or "exec"
+	ID      string         `json:"id"`
+	Bundle  string         `json:"bundle"`
+	Rootfs  string         `json:"rootfs,omitempty"` // absolute host path (create)
+	Spec    *specs.Spec    `json:"spec"`             // the container's config
+	Process *specs.Process `json:"process"`          // what to run
+	NoPivot bool           `json:"noPivot,omitempty"`
+	// Inherited descriptors, by number in the child; -1 when absent.
+	ConsoleFd int `json:"consoleFd"` // connected console socket
+	FifoFd    int `json:"fifoFd"`    // O_PATH exec.fifo (create)
+	MntNsFd   int `json:"mntNsFd"`   // mount namespace to join (exec, or create with a path)
+	// UnshareCgroupNS asks the init to unshare its cgroup namespace once the
+	// parent has moved it into its cgroup, so the namespace's root is that cgroup.
+	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`
+	// CgroupPaths are the container's cgroup directories, for a "cgroup"
+	// mount without a cgroup namespace.
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// ExtraFds are the fds 3..3+ExtraFds-1 preserved for the process (--preserve-fds).
+	ExtraFds int `json:"extraFds,omitempty"`
+}
+
+// syncConn is one end of the socketpair with a JSON codec on it.
+type syncConn struct {
+	f   *os.File
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSyncConn(f *os.File) *syncConn {
+	return &syncConn{f: f, enc: json.NewEncoder(f), dec: json.NewDecoder(f)}
+}
+
+func (c *syncConn) send(v any) error {
+	if err := c.enc.Encode(v); err != nil {
+		return fmt.Errorf("sync: send: %w", err)
+	}
+	return nil
+}
+
+// recv reads the next message; io.EOF means the peer closed (in exec mode:
+// the init exec'd the process successfully).
+func (c *syncConn) recv(v any) error {
+	if err := c.dec.Decode(v); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return io.EOF
+		}
+		return fmt.Errorf("sync: receive: %w", err)
+	}
+	return nil
+}
+
+// expect receives a message and fails unless it has type t; a msgError from
+// the child becomes the returned error.
+func (c *syncConn) expect(t msgType) error {
+	var m syncMsg
+	if err := c.recv(&m); err != nil {
+		if err == io.EOF {
+			return fmt.Errorf("container init exited before %s", t)
+		}
+		return err
+	}
+	if m.Type == msgError {
+		return fmt.Errorf("%s", m.Error)
+	}
+	if m.Type != t {
+		return fmt.Errorf("sync: expected %q, got %q", t, m.Type)
+	}
+	return nil
+}
+
+func (c *syncConn) Close() error { return c.f.Close() }
