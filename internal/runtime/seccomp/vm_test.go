@@ -3,6 +3,7 @@ package seccomp
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -109,3 +110,5 @@ func verify(prog []unix.SockFilter) error {
 	}
 	return nil
 }
+
+var hostGOARCH = runtime.GOARCH
