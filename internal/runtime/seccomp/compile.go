@@ -113,6 +113,8 @@ func plans(abis []*archInfo, rules []rule) []*plan {
 					p = &plan{arch: a, nr: nr}
 					byNr[nr] = p
 				}
+				r := r
+				r.conds = effectiveConds(a.bits, r.conds)
 				switch {
 				case p.hasUncond:
 				case len(r.conds) == 0:
@@ -128,6 +130,21 @@ func plans(abis []*archInfo, rules []rule) []*plan {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].nr < out[j].nr })
+	return out
+}
+
+// effectiveConds drops the conditions that hold for every argument on an
+// ABI of the given width: SCMP_CMP_MASKED_EQ with a mask that has no bits
+// in the compared part. libseccomp drops them too, and a rule left without
+// conditions then counts as unconditional (and so takes precedence).
+func effectiveConds(bits int, conds []cond) []cond {
+	var out []cond
+	for _, c := range conds {
+		if c.op == specs.OpMaskedEqual && (c.mask == 0 || bits == 32 && uint32(c.mask) == 0) {
+			continue
+		}
+		out = append(out, c)
+	}
 	return out
 }
 
@@ -377,10 +394,15 @@ func (g *codegen) cond(bits int, c cond, pass, fail label) {
 		a.place(eq)
 		a.jumpIf(opJeq, vhi, checkLo, pass)
 	case specs.OpMaskedEqual:
+		// effectiveConds removed the case where both halves are 0.
 		if mhi != 0 {
+			next := checkLo
+			if mlo == 0 {
+				next = pass
+			}
 			a.load(hi)
 			a.and(mhi)
-			a.jumpIf(opJeq, vhi, checkLo, fail)
+			a.jumpIf(opJeq, vhi, next, fail)
 		} else {
 			a.jump(checkLo)
 		}
@@ -388,7 +410,7 @@ func (g *codegen) cond(bits int, c cond, pass, fail label) {
 	a.place(checkLo)
 	if c.op == specs.OpMaskedEqual {
 		if mlo == 0 {
-			a.jump(pass)
+			a.jump(pass) // not reached: the jeq above goes to pass
 			return
 		}
 		a.load(lo)

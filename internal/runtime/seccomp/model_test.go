@@ -123,12 +123,28 @@ func modelDecide(cfg *specs.LinuxSeccomp, goarch string, d seccompData) uint32 {
 			split = split || dup[a.Index]
 			dup[a.Index] = true
 		}
+		sets := [][]specs.LinuxSeccompArg{sc.Args}
 		if split {
+			sets = nil
 			for _, a := range sc.Args {
-				rules = append(rules, mrule{act, []specs.LinuxSeccompArg{a}})
+				sets = append(sets, []specs.LinuxSeccompArg{a})
 			}
-		} else {
-			rules = append(rules, mrule{act, sc.Args})
+		}
+		for _, set := range sets {
+			// A masked compare whose mask has no bits the ABI compares
+			// always holds; libseccomp drops it, and a rule left with no
+			// condition is unconditional.
+			var conds []specs.LinuxSeccompArg
+			for _, a := range set {
+				m := a.Value
+				if abi.bits == 32 {
+					m = uint64(uint32(m))
+				}
+				if a.Op != specs.OpMaskedEqual || m != 0 {
+					conds = append(conds, a)
+				}
+			}
+			rules = append(rules, mrule{act, conds})
 		}
 	}
 	for _, r := range rules {
