@@ -113,15 +113,9 @@ func (a *assembler) assemble() ([]unix.SockFilter, error) {
 			if !in.isCond() {
 				continue
 			}
-			// Offsets count from the instruction after the jump and its
-			// trampolines.
+			// Offsets count from the instruction after the jump, which
+			// is its first trampoline if it has any.
 			next := pos[i] + 1
-			if farT[i] {
-				next++
-			}
-			if farF[i] {
-				next++
-			}
 			if !farT[i] && pos[a.labels[in.jt]]-next > 255 {
 				farT[i], changed = true, true
 			}
@@ -150,12 +144,6 @@ func (a *assembler) assemble() ([]unix.SockFilter, error) {
 			out = append(out, unix.SockFilter{Code: opJa, K: uint32(off)})
 		case in.isCond():
 			next := here + 1
-			if farT[i] {
-				next++
-			}
-			if farF[i] {
-				next++
-			}
 			f := unix.SockFilter{Code: in.op, K: in.k}
 			var tramp []unix.SockFilter
 			if farT[i] {
