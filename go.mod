@@ -9,6 +9,7 @@ require (
 	github.com/moby/profiles/seccomp v0.2.4 // indirect
 	github.com/moby/sys/capability v0.5.0 // indirect
 	github.com/opencontainers/runtime-spec v1.3.0 // indirect
+	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect

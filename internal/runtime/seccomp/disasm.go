@@ -13,13 +13,19 @@ import (
 // knows the instructions the compiler emits.
 func Disassemble(prog []unix.SockFilter) string {
 	var b strings.Builder
+	loaded := uint32(0xffffffff) // offset of the last load, in program order
 	for i, in := range prog {
-		fmt.Fprintf(&b, "%04d: %s\n", i, disasmInsn(i, in))
+		fmt.Fprintf(&b, "%04d: %s\n", i, disasmInsn(i, in, loaded == offArch))
+		if in.Code == opLdAbs {
+			loaded = in.K
+		}
 	}
 	return b.String()
 }
 
-func disasmInsn(at int, in unix.SockFilter) string {
+// disasmInsn renders one instruction; isArch says the accumulator was last
+// loaded with seccomp_data.arch, so a jeq constant is an AUDIT_ARCH.
+func disasmInsn(at int, in unix.SockFilter, isArch bool) string {
 	next := at + 1
 	cond := func(name string) string {
 		return fmt.Sprintf("%-4s #%#x, %04d, %04d", name, in.K, next+int(in.Jt), next+int(in.Jf))
@@ -32,7 +38,10 @@ func disasmInsn(at int, in unix.SockFilter) string {
 	case opJa:
 		return fmt.Sprintf("ja   %04d", next+int(in.K))
 	case opJeq:
-		return cond("jeq") + archNote(in.K)
+		if isArch {
+			return cond("jeq") + archNote(in.K)
+		}
+		return cond("jeq")
 	case opJgt:
 		return cond("jgt")
 	case opJge:
