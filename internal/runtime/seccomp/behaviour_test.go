@@ -17,6 +17,16 @@ const (
 
 func errno(e unix.Errno) action { return actErrno | action(e) }
 
+// x64 is the x86_64 number of a syscall. The tests compile for amd64 on
+// every host, so they cannot use the host's unix.SYS_* constants.
+func x64(name string) uint32 {
+	nr, ok := sysnumX86_64[name]
+	if !ok {
+		panic("no x86_64 syscall " + name)
+	}
+	return nr
+}
+
 func uintp(v uint) *uint { return &v }
 
 // probe is one syscall and what the filter must answer.
@@ -76,19 +86,19 @@ func TestDefaultActionAndErrno(t *testing.T) {
 		},
 	}
 	expect(t, "amd64", cfg, []probe{
-		{arch: auditX86_64, nr: unix.SYS_READ, want: actAllow},
-		{arch: auditX86_64, nr: unix.SYS_WRITE, want: actAllow},
-		{arch: auditX86_64, nr: unix.SYS_GETCWD, want: errno(99)},
-		{arch: auditX86_64, nr: unix.SYS_MKDIRAT, want: errno(unix.EPERM)},
-		{arch: auditX86_64, nr: unix.SYS_GETPID, want: actTrace | action(unix.EPERM)},
-		{arch: auditX86_64, nr: unix.SYS_GETPPID, want: actTrace | 7},
-		{arch: auditX86_64, nr: unix.SYS_KILL, want: actKillThread},
-		{arch: auditX86_64, nr: unix.SYS_TKILL, want: actKillProcess},
-		{arch: auditX86_64, nr: unix.SYS_TGKILL, want: actKillThread},
-		{arch: auditX86_64, nr: unix.SYS_UNAME, want: actTrap},
-		{arch: auditX86_64, nr: unix.SYS_SYNC, want: actLog},
-		{arch: auditX86_64, nr: unix.SYS_IOCTL, want: actNotify},
-		{arch: auditX86_64, nr: unix.SYS_OPENAT, want: errno(unix.ENOSYS)},
+		{arch: auditX86_64, nr: x64("read"), want: actAllow},
+		{arch: auditX86_64, nr: x64("write"), want: actAllow},
+		{arch: auditX86_64, nr: x64("getcwd"), want: errno(99)},
+		{arch: auditX86_64, nr: x64("mkdirat"), want: errno(unix.EPERM)},
+		{arch: auditX86_64, nr: x64("getpid"), want: actTrace | action(unix.EPERM)},
+		{arch: auditX86_64, nr: x64("getppid"), want: actTrace | 7},
+		{arch: auditX86_64, nr: x64("kill"), want: actKillThread},
+		{arch: auditX86_64, nr: x64("tkill"), want: actKillProcess},
+		{arch: auditX86_64, nr: x64("tgkill"), want: actKillThread},
+		{arch: auditX86_64, nr: x64("uname"), want: actTrap},
+		{arch: auditX86_64, nr: x64("sync"), want: actLog},
+		{arch: auditX86_64, nr: x64("ioctl"), want: actNotify},
+		{arch: auditX86_64, nr: x64("openat"), want: errno(unix.ENOSYS)},
 		{arch: auditX86_64, nr: 100000, want: errno(unix.ENOSYS)},
 		// A tracer's "skip" number is not an x32 syscall.
 		{arch: auditX86_64, nr: 0xffffffff, want: errno(unix.ENOSYS)},
@@ -128,36 +138,36 @@ func TestArgumentCompares(t *testing.T) {
 	}
 	deny := errno(unix.EPERM)
 	expect(t, "amd64", cfg, []probe{
-		p(unix.SYS_READ, actAllow, 0x100000005),
-		p(unix.SYS_READ, deny, 5), // high half differs
-		p(unix.SYS_READ, deny, 0x200000005),
-		p(unix.SYS_READ, deny, 0x100000006),
-		p(unix.SYS_WRITE, deny, 0, 0x100000005),
-		p(unix.SYS_WRITE, actAllow, 0, 5),
-		p(unix.SYS_WRITE, actAllow, 0, 0x100000004),
-		p(unix.SYS_CLOSE, deny, 0x100000000),
-		p(unix.SYS_CLOSE, actAllow, 0x100000001),
-		p(unix.SYS_CLOSE, actAllow, 0x200000000),
-		p(unix.SYS_CLOSE, deny, 0xffffffff), // low half larger, high half smaller
-		p(unix.SYS_FSTAT, actAllow, 0x100000000),
-		p(unix.SYS_FSTAT, deny, 0xffffffff),
-		p(unix.SYS_FSTAT, actAllow, 0xffffffffffffffff),
-		p(unix.SYS_LSEEK, actAllow, 0, 0, 0xffffffff),
-		p(unix.SYS_LSEEK, deny, 0, 0, 0x100000000),
-		p(unix.SYS_LSEEK, deny, 0, 0, 0x1_00000001),
-		p(unix.SYS_MMAP, actAllow, 0, 0, 0, 0, 0, 0x100000000),
-		p(unix.SYS_MMAP, actAllow, 0, 0, 0, 0, 0, 0xffffffff),
-		p(unix.SYS_MMAP, deny, 0, 0, 0, 0, 0, 0x100000001),
-		p(unix.SYS_MMAP, deny, 0, 0, 0, 0, 0, 0x200000000),
-		p(unix.SYS_MPROTECT, actAllow, 0, 0, 0x1200000034),
-		p(unix.SYS_MPROTECT, actAllow, 0, 0, 0xab12cdef0034), // bits outside the mask
-		p(unix.SYS_MPROTECT, deny, 0, 0, 0x1300000034),
-		p(unix.SYS_MPROTECT, deny, 0, 0, 0x1200000035),
-		p(unix.SYS_MPROTECT, deny, 0, 0, 0x34),
+		p(x64("read"), actAllow, 0x100000005),
+		p(x64("read"), deny, 5), // high half differs
+		p(x64("read"), deny, 0x200000005),
+		p(x64("read"), deny, 0x100000006),
+		p(x64("write"), deny, 0, 0x100000005),
+		p(x64("write"), actAllow, 0, 5),
+		p(x64("write"), actAllow, 0, 0x100000004),
+		p(x64("close"), deny, 0x100000000),
+		p(x64("close"), actAllow, 0x100000001),
+		p(x64("close"), actAllow, 0x200000000),
+		p(x64("close"), deny, 0xffffffff), // low half larger, high half smaller
+		p(x64("fstat"), actAllow, 0x100000000),
+		p(x64("fstat"), deny, 0xffffffff),
+		p(x64("fstat"), actAllow, 0xffffffffffffffff),
+		p(x64("lseek"), actAllow, 0, 0, 0xffffffff),
+		p(x64("lseek"), deny, 0, 0, 0x100000000),
+		p(x64("lseek"), deny, 0, 0, 0x1_00000001),
+		p(x64("mmap"), actAllow, 0, 0, 0, 0, 0, 0x100000000),
+		p(x64("mmap"), actAllow, 0, 0, 0, 0, 0, 0xffffffff),
+		p(x64("mmap"), deny, 0, 0, 0, 0, 0, 0x100000001),
+		p(x64("mmap"), deny, 0, 0, 0, 0, 0, 0x200000000),
+		p(x64("mprotect"), actAllow, 0, 0, 0x1200000034),
+		p(x64("mprotect"), actAllow, 0, 0, 0xab12cdef0034), // bits outside the mask
+		p(x64("mprotect"), deny, 0, 0, 0x1300000034),
+		p(x64("mprotect"), deny, 0, 0, 0x1200000035),
+		p(x64("mprotect"), deny, 0, 0, 0x34),
 		// Two arguments in one entry are ANDed.
-		p(unix.SYS_MUNMAP, actAllow, 1, 2),
-		p(unix.SYS_MUNMAP, deny, 1, 3),
-		p(unix.SYS_MUNMAP, deny, 0, 2),
+		p(x64("munmap"), actAllow, 1, 2),
+		p(x64("munmap"), deny, 1, 3),
+		p(x64("munmap"), deny, 0, 2),
 		// i386 compares the low 32 bits only, value truncated too.
 		{arch: auditI386, nr: 3, args: []uint64{5}, want: actAllow},
 		{arch: auditI386, nr: 3, args: []uint64{6}, want: deny},
@@ -201,18 +211,18 @@ func TestRulePrecedence(t *testing.T) {
 		return probe{arch: auditX86_64, nr: nr, args: args, want: want}
 	}
 	expect(t, "amd64", cfg, []probe{
-		p(unix.SYS_READ, errno(1), 1, 1),
-		p(unix.SYS_READ, errno(1), 1, 0),
-		p(unix.SYS_READ, errno(2), 0, 1),
-		p(unix.SYS_READ, actAllow, 0, 0),
-		p(unix.SYS_WRITE, errno(4), 1),
-		p(unix.SYS_WRITE, errno(4), 0),
-		p(unix.SYS_CLOSE, errno(6), 1),
-		p(unix.SYS_CLOSE, actAllow, 0),
-		p(unix.SYS_OPENAT, errno(7), 0, 0, 11),
-		p(unix.SYS_OPENAT, errno(7), 0, 0, 1),
-		p(unix.SYS_OPENAT, actAllow, 0, 0, 5),
-		p(unix.SYS_GETPID, errno(8)),
+		p(x64("read"), errno(1), 1, 1),
+		p(x64("read"), errno(1), 1, 0),
+		p(x64("read"), errno(2), 0, 1),
+		p(x64("read"), actAllow, 0, 0),
+		p(x64("write"), errno(4), 1),
+		p(x64("write"), errno(4), 0),
+		p(x64("close"), errno(6), 1),
+		p(x64("close"), actAllow, 0),
+		p(x64("openat"), errno(7), 0, 0, 11),
+		p(x64("openat"), errno(7), 0, 0, 1),
+		p(x64("openat"), actAllow, 0, 0, 5),
+		p(x64("getpid"), errno(8)),
 	})
 }
 

@@ -38,25 +38,25 @@ func TestDockerDefaultProfile(t *testing.T) {
 		return probe{arch: auditI386, nr: nr, args: args, want: want}
 	}
 	common := []probe{
-		x(unix.SYS_READ, actAllow),
-		x(unix.SYS_WRITE, actAllow),
-		x(unix.SYS_EXECVE, actAllow),
-		x(unix.SYS_PERSONALITY, actAllow, 0xffffffff),
-		x(unix.SYS_PERSONALITY, actAllow, 0),
-		x(unix.SYS_PERSONALITY, actAllow, 0x20008),
-		x(unix.SYS_PERSONALITY, deny, 0x0400000), // ADDR_NO_RANDOMIZE
-		x(unix.SYS_PERSONALITY, deny, 0x1_ffffffff),
+		x(x64("read"), actAllow),
+		x(x64("write"), actAllow),
+		x(x64("execve"), actAllow),
+		x(x64("personality"), actAllow, 0xffffffff),
+		x(x64("personality"), actAllow, 0),
+		x(x64("personality"), actAllow, 0x20008),
+		x(x64("personality"), deny, 0x0400000), // ADDR_NO_RANDOMIZE
+		x(x64("personality"), deny, 0x1_ffffffff),
 		// ptrace is allowed on kernels >= 4.8 whatever the caps.
-		x(unix.SYS_PTRACE, actAllow),
-		x(unix.SYS_SOCKET, actAllow, unix.AF_INET),
-		x(unix.SYS_SOCKET, actAllow, unix.AF_UNIX),
-		x(unix.SYS_SOCKET, deny, unix.AF_VSOCK),
-		x(unix.SYS_SOCKET, deny, 1<<32|unix.AF_INET), // high half set
-		x(unix.SYS_KEXEC_LOAD, deny),
-		x(unix.SYS_ADD_KEY, deny),
+		x(x64("ptrace"), actAllow),
+		x(x64("socket"), actAllow, unix.AF_INET),
+		x(x64("socket"), actAllow, unix.AF_UNIX),
+		x(x64("socket"), deny, unix.AF_VSOCK),
+		x(x64("socket"), deny, 1<<32|unix.AF_INET), // high half set
+		x(x64("kexec_load"), deny),
+		x(x64("add_key"), deny),
 		x(1000, deny), // no such syscall
 		x(x32SyscallBit|0, actAllow),
-		x(x32SyscallBit|unix.SYS_KEXEC_LOAD, deny),
+		x(x32SyscallBit|x64("kexec_load"), deny),
 		i386(3, actAllow),      // read
 		i386(140, actAllow),    // _llseek
 		i386(102, actAllow),    // socketcall
@@ -66,36 +66,36 @@ func TestDockerDefaultProfile(t *testing.T) {
 	}
 	t.Run("no caps", func(t *testing.T) {
 		expect(t, "amd64", dockerProfile(t), append([]probe{
-			x(unix.SYS_CLONE, actAllow, sigchld),
-			x(unix.SYS_CLONE, actAllow, threadFlags),
-			x(unix.SYS_CLONE, actAllow, 1<<40|threadFlags), // mask has no high bits
-			x(unix.SYS_CLONE, deny, cloneNewUser|sigchld),
-			x(unix.SYS_CLONE, deny, unix.CLONE_NEWNS),
-			x(unix.SYS_CLONE, deny, unix.CLONE_NEWNET|threadFlags),
-			x(unix.SYS_CLONE3, errno(unix.ENOSYS)),
-			x(unix.SYS_MOUNT, deny),
-			x(unix.SYS_UMOUNT2, deny),
-			x(unix.SYS_UNSHARE, deny),
-			x(unix.SYS_SETNS, deny),
-			x(unix.SYS_REBOOT, deny),
-			x(unix.SYS_CHROOT, deny),
-			x(unix.SYS_BPF, deny),
-			i386(120, actAllow, sigchld),          // clone
-			i386(120, deny, cloneNewUser),         // clone(CLONE_NEWUSER)
-			i386(21, deny),                        // mount
-			x(x32SyscallBit|unix.SYS_MOUNT, deny), // x32 mount
-			x(x32SyscallBit|unix.SYS_CLONE, deny, cloneNewUser),
+			x(x64("clone"), actAllow, sigchld),
+			x(x64("clone"), actAllow, threadFlags),
+			x(x64("clone"), actAllow, 1<<40|threadFlags), // mask has no high bits
+			x(x64("clone"), deny, cloneNewUser|sigchld),
+			x(x64("clone"), deny, unix.CLONE_NEWNS),
+			x(x64("clone"), deny, unix.CLONE_NEWNET|threadFlags),
+			x(x64("clone3"), errno(unix.ENOSYS)),
+			x(x64("mount"), deny),
+			x(x64("umount2"), deny),
+			x(x64("unshare"), deny),
+			x(x64("setns"), deny),
+			x(x64("reboot"), deny),
+			x(x64("chroot"), deny),
+			x(x64("bpf"), deny),
+			i386(120, actAllow, sigchld),        // clone
+			i386(120, deny, cloneNewUser),       // clone(CLONE_NEWUSER)
+			i386(21, deny),                      // mount
+			x(x32SyscallBit|x64("mount"), deny), // x32 mount
+			x(x32SyscallBit|x64("clone"), deny, cloneNewUser),
 		}, common...))
 	})
 	t.Run("CAP_SYS_ADMIN", func(t *testing.T) {
 		expect(t, "amd64", dockerProfile(t, "CAP_SYS_ADMIN", "CAP_SYS_CHROOT"), append([]probe{
-			x(unix.SYS_CLONE, actAllow, cloneNewUser|sigchld),
-			x(unix.SYS_CLONE3, actAllow),
-			x(unix.SYS_MOUNT, actAllow),
-			x(unix.SYS_UMOUNT2, actAllow),
-			x(unix.SYS_SETNS, actAllow),
-			x(unix.SYS_CHROOT, actAllow),
-			x(unix.SYS_REBOOT, deny),
+			x(x64("clone"), actAllow, cloneNewUser|sigchld),
+			x(x64("clone3"), actAllow),
+			x(x64("mount"), actAllow),
+			x(x64("umount2"), actAllow),
+			x(x64("setns"), actAllow),
+			x(x64("chroot"), actAllow),
+			x(x64("reboot"), deny),
 			i386(21, actAllow),
 		}, common...))
 	})
