@@ -195,11 +195,10 @@ func (g *codegen) section(abis []*archInfo, rules []rule) {
 	blocks := make([]label, len(ps))
 	var points []interval
 	for i, p := range ps {
-		to := label(0)
-		switch {
-		case p.hasUncond:
+		var to label
+		if p.hasUncond {
 			to = g.retLabel(p.uncond)
-		default:
+		} else {
 			blocks[i] = g.a.newLabel()
 			to = blocks[i]
 		}

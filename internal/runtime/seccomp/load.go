@@ -14,7 +14,9 @@ import (
 // for the calling thread, honouring cfg.Flags (SECCOMP_FILTER_FLAG_TSYNC,
 // _LOG, _SPEC_ALLOW, _WAIT_KILLABLE_RECV). If any rule uses SCMP_ACT_NOTIFY
 // it sets SECCOMP_FILTER_FLAG_NEW_LISTENER and returns the listener fd
-// (else -1).
+// (else -1). WAIT_KILLABLE_RECV is only passed on with a listener, since
+// the kernel rejects it otherwise; with TSYNC and a listener,
+// TSYNC_ESRCH is added, as libseccomp does.
 //
 // It does not set no_new_privs (the caller decides); it needs CAP_SYS_ADMIN
 // or no_new_privs already set. The filter applies to the calling OS thread
