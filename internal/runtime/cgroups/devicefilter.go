@@ -111,8 +111,12 @@ func ruleBlock(rule devRule, defaultAllow bool) []bpfInsn {
 	}
 	block := append(conds, verdict(rule.allow)...)
 	for i := range conds {
-		// Jump offsets count from the next instruction.
-		block[i].off = int16(len(block) - (i + 1))
+		// Jump offsets count from the next instruction. Other
+		// instructions must keep off zero: the verifier refuses
+		// non-zero reserved fields.
+		if block[i].code&0x07 == bpfJMP {
+			block[i].off = int16(len(block) - (i + 1))
+		}
 	}
 	return block
 }

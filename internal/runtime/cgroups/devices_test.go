@@ -164,6 +164,16 @@ func runFilter(t *testing.T, code []byte, typ byte, major, minor int64, access u
 			}
 			return reg[r]
 		}
+		// The verifier's reserved-field rules (check_alu_op and friends).
+		switch {
+		case op&0x07 == bpfALU && op&bpfX != 0 && (imm != 0 || off != 0),
+			op&0x07 == bpfALU && op&bpfX == 0 && (src != 0 || off != 0),
+			op == bpfJMP|bpfEXIT && (src != 0 || dst != 0 || off != 0 || imm != 0),
+			op&0x07 == bpfJMP && op&bpfX == 0 && src != 0,
+			op&0x07 == bpfJMP && op&bpfX != 0 && imm != 0,
+			op&0x07 == bpfLDX && imm != 0:
+			t.Fatalf("pc %d: instruction %#x uses reserved fields (src %d off %d imm %d)", pc, op, src, off, imm)
+		}
 		jump := func(cond bool) {
 			if off <= 0 || pc+1+int(off) > n-1 {
 				t.Fatalf("pc %d: jump offset %d leaves the program or goes back", pc, off)
