@@ -200,6 +200,14 @@ func TestFakeV2SetConversions(t *testing.T) {
 			t.Errorf("after update: %s = %q, want %q", file, got, want)
 		}
 	}
+	// checkBeforeUpdate refuses a limit below usage (4096 in the fake).
+	err = m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(4000), CheckBeforeUpdate: boolp(true)}})
+	if err == nil || !strings.Contains(err.Error(), "below current usage") {
+		t.Errorf("checkBeforeUpdate: err = %v", err)
+	}
+	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(8192), CheckBeforeUpdate: boolp(true)}}); err != nil {
+		t.Error(err)
+	}
 	// Swap alone is taken relative to the memory limit in force.
 	writeFiles(t, dir, map[string]string{"memory.max": "100"})
 	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: i64p(150)}}); err != nil {
@@ -289,6 +297,8 @@ func TestFakeV2Errors(t *testing.T) {
 		"unified":  {&specs.LinuxResources{Unified: map[string]string{"../pids.max": "1"}}, "CONTROLLER.PARAMETER"},
 		"unified2": {&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, "memory controller is not available"},
 		"devices":  {&specs.LinuxResources{Devices: ociRules("!a", "c *:* rwm", "!c 1:3 rwm")}, "hole"},
+		"check": {&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64p(1)}, Memory: &specs.LinuxMemory{
+			Limit: i64p(1), CheckBeforeUpdate: boolp(true)}}, "memory controller is not available"},
 	} {
 		err := m.Set(tc.r)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -366,10 +366,17 @@ func (m *manager) Pids() ([]int, error) {
 	return pids, err
 }
 
+// destroyTimeout bounds how long Destroy waits for a busy cgroup: the
+// kernel keeps a cgroup busy until processes just killed in it have
+// finished exiting. One budget for all directories, so a cgroup that is
+// really in use fails fast whatever the number of hierarchies.
+const destroyTimeout = 2 * time.Second
+
 func (m *manager) Destroy() error {
+	deadline := time.Now().Add(destroyTimeout)
 	var errs []error
 	for _, dir := range m.dirs() {
-		if err := removeCgroup(dir); err != nil {
+		if err := removeCgroup(dir, deadline); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -379,7 +386,7 @@ func (m *manager) Destroy() error {
 // removeCgroup removes dir and the cgroups below it, deepest first (a
 // cgroup with children cannot go). cgroupfs directories hold only control
 // files, which rmdir takes along.
-func removeCgroup(dir string) error {
+func removeCgroup(dir string, deadline time.Time) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -389,19 +396,17 @@ func removeCgroup(dir string) error {
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			if err := removeCgroup(filepath.Join(dir, e.Name())); err != nil {
+			if err := removeCgroup(filepath.Join(dir, e.Name()), deadline); err != nil {
 				return err
 			}
 		}
 	}
-	return rmdirRetry(dir)
+	return rmdirRetry(dir, deadline)
 }
 
-// rmdirRetry retries EBUSY for a moment: the kernel keeps a cgroup busy
-// until the processes just killed in it have finished exiting.
-func rmdirRetry(dir string) error {
+// rmdirRetry retries EBUSY until deadline, backing off.
+func rmdirRetry(dir string, deadline time.Time) error {
 	delay := 5 * time.Millisecond
-	deadline := time.Now().Add(2 * time.Second)
 	for {
 		err := unix.Rmdir(dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {

@@ -44,7 +44,7 @@ func checkUsage(t target, mem *specs.LinuxMemory, usageFile string) error {
 	if mem.CheckBeforeUpdate == nil || !*mem.CheckBeforeUpdate || limit <= 0 {
 		return nil
 	}
-	usage, err := readUint(t.dir, usageFile)
+	usage, err := t.readUint(usageFile)
 	if err != nil {
 		return err
 	}

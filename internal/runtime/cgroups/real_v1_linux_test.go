@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -224,5 +225,52 @@ func TestRealV1Update(t *testing.T) {
 	}
 	if err := m.Set(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(1 << 20))}}); err == nil {
 		t.Error("shares 1<<20: no error")
+	}
+}
+
+// TestRealNested uses a two-level path on the host's real layout: the new
+// intermediate level must get its cpuset filled in (v1) and its
+// controllers delegated (cgroup2) for a process to join the leaf, and
+// destroying the parent must remove the leaf first.
+func TestRealNested(t *testing.T) {
+	requireRoot(t)
+	name := testCgroupName(t)
+	parent, err := New(name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupCgroup(t, parent, name)
+	child, err := New(name+"/inner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHelper(t, "tick")
+	if err := child.Apply(h.pid()); err != nil {
+		t.Fatal(err)
+	}
+	for key, dir := range child.Paths() {
+		if key == "cpuset" {
+			if got := mustRead(t, filepath.Dir(dir), "cpuset.cpus"); got == "" {
+				t.Error("intermediate cpuset has no cpus")
+			}
+		}
+		if cg := cgroupOf(t, h.pid()); cg[key] != name+"/inner" {
+			t.Errorf("%q: helper in %q", key, cg[key])
+		}
+	}
+	if pids, err := parent.Pids(); err != nil || !slices.Contains(pids, h.pid()) {
+		t.Errorf("parent Pids() = %v, %v; want the child's %d", pids, err, h.pid())
+	}
+	if err := parent.Destroy(); err == nil {
+		t.Error("Destroy with a live process inside: no error")
+	}
+	h.kill()
+	if err := parent.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range child.Paths() {
+		if _, err := os.Stat(filepath.Dir(dir)); !os.IsNotExist(err) {
+			t.Errorf("%s survived the parent's Destroy", filepath.Dir(dir))
+		}
 	}
 }

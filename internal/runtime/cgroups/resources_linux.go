@@ -42,10 +42,20 @@ func (m *manager) mustTarget(ctl, what string) (target, error) {
 	return t, nil
 }
 
-// write writes one file of t. On cgroup2 a missing file almost always
-// means the controller is not enabled for this cgroup, so say so.
+// write writes one file of t.
 func (t target) write(file, data string) error {
-	err := writeFile(t.dir, file, data)
+	return t.hint(writeFile(t.dir, file, data))
+}
+
+// readUint reads one numeric file of t.
+func (t target) readUint(file string) (uint64, error) {
+	v, err := readUint(t.dir, file)
+	return v, t.hint(err)
+}
+
+// hint explains ENOENT on cgroup2, where a missing file almost always
+// means the controller is not enabled for this cgroup.
+func (t target) hint(err error) error {
 	if err != nil && t.v2 && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w (the %s controller is not available in this cgroup2 tree)", err, t.ctl)
 	}
