@@ -10,6 +10,14 @@
 // v2 host that is always the cgroup2 directory; on a hybrid host a controller
 // mounted as v1 wins and the cgroup2 directory serves the rest (for example
 // hugetlb when only it was left to cgroup2).
+//
+// Device rules go to devices.allow/devices.deny on v1 and, on a cgroup2
+// without them, into an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) built
+// here by hand and attached with bpf(2); both start from "deny everything"
+// and give the same answers (see devEmulator).
+//
+// Beyond Manager, Kill sends SIGKILL to every process of a cgroup, with
+// cgroup.kill where the kernel has it.
 package cgroups
 
 import (

@@ -160,7 +160,7 @@ func loadManager(l *layout, paths map[string]string) (*manager, error) {
 // within reports whether dir lies strictly below mountpoint.
 func within(dir, mountpoint string) bool {
 	rel, err := filepath.Rel(mountpoint, dir)
-	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // dirs returns every distinct directory of the cgroup, v1 ones first in a

@@ -48,6 +48,14 @@ func checkLifecycle(t *testing.T, m *manager, inner string) *Stats {
 	if fr, err := m.Frozen(); err != nil || !fr {
 		t.Errorf("after Freeze(true): Frozen() = %v, %v", fr, err)
 	}
+	// What the kernel itself says, besides Frozen().
+	if dir, ok := m.v1["freezer"]; ok {
+		if got := mustRead(t, dir, "freezer.state"); got != "FROZEN" {
+			t.Errorf("freezer.state = %q, want FROZEN", got)
+		}
+	} else if got := mustRead(t, m.v2, "cgroup.events"); !strings.Contains(got, "frozen 1") {
+		t.Errorf("cgroup.events = %q, want frozen 1", got)
+	}
 	if h.ticking(300 * time.Millisecond) {
 		t.Error("helper still ticks in a frozen cgroup")
 	}
