@@ -73,6 +73,13 @@ func validateSpec(s *specs.Spec) error {
 	if err := validateProcess(s.Process); err != nil {
 		return err
 	}
+	userns := hasNewNamespace(s, specs.UserNamespace)
+	if hasMappings := len(s.Linux.UIDMappings)+len(s.Linux.GIDMappings) > 0; hasMappings != userns {
+		if userns {
+			return errors.New("a new user namespace needs uidMappings and gidMappings")
+		}
+		return errors.New("uidMappings and gidMappings need a new user namespace")
+	}
 	if !hasNamespace(s, specs.MountNamespace) {
 		return errors.New("a mount namespace is required")
 	}
@@ -179,6 +186,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 
 	if err := unix.Mkfifo(r.fifoPath(id), 0o622); err != nil {
 		return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+	}
+	// Writable by the process's user, whoever it is (mkfifo applied our umask).
+	if err := os.Chmod(r.fifoPath(id), 0o622); err != nil {
+		return nil, nil, err
 	}
 	fifo, err := os.OpenFile(r.fifoPath(id), unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -371,6 +382,12 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 			GidMappings:                idMaps(b.Spec.Linux.GIDMappings),
 			GidMappingsEnableSetgroups: true,
 		},
+	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		// Born as the host's root, which the new namespace may not map:
+		// become the namespace's root, so the init keeps its capabilities
+		// across the execve.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if err := plan.spawn(cmd); err != nil {
 		parentEnd.Close()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"syscall"
 
 	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
@@ -126,7 +127,7 @@ func exitCode(cmd *exec.Cmd, err error) int {
 	if cmd.ProcessState == nil {
 		return 255
 	}
-	ws, ok := cmd.ProcessState.Sys().(unix.WaitStatus)
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {
 		return cmd.ProcessState.ExitCode()
 	}

@@ -24,6 +24,13 @@ type Bundle struct {
 func NewBundle(t testing.TB, args ...string) *Bundle {
 	t.Helper()
 	dir := t.TempDir()
+	// A container root in a user namespace is an unprivileged host user:
+	// it must be able to reach the rootfs.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rootfs := filepath.Join(dir, "rootfs")
 	if out, err := exec.Command("cp", "-a", BusyboxRootfs(t), rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v: %s", err, out)
