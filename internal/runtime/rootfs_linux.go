@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,10 +85,11 @@ func (s *rootfsSetup) needsDevSetup() bool {
 // target resolves dest inside the rootfs, creating it (a directory, or an
 // empty file when dir is false) if missing, and returns an O_PATH handle.
 func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(s.root, dest)
-	if err == nil || !errors.Is(err, os.ErrNotExist) {
-		return f, err
+	if f, err := pathrs.OpenatInRoot(s.root, dest); err == nil {
+		return f, nil
 	}
+	// Missing (or a dangling symlink, which pathrs reports as ENOTDIR):
+	// create it, resolving inside the rootfs again.
 	if dir {
 		return pathrs.MkdirAllHandle(s.root, dest, 0o755)
 	}

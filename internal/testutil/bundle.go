@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,9 @@ func NewBundle(t testing.TB, args ...string) *Bundle {
 	if len(args) > 0 {
 		s.Process.Args = args
 	}
+	// Containers of this test binary share one parent cgroup, which
+	// CleanupShared removes.
+	s.Linux.CgroupsPath = TestCgroupParent() + "/" + filepath.Base(filepath.Dir(dir)) + "-" + filepath.Base(dir)
 	b := &Bundle{Dir: dir, Spec: s}
 	b.Save(t)
 	return b
@@ -56,4 +60,34 @@ func (b *Bundle) Save(t testing.TB) {
 	if err := os.WriteFile(filepath.Join(b.Dir, "config.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCgroupParent is the cgroup (relative to each hierarchy's root) under
+// which this test binary's containers are placed.
+func TestCgroupParent() string { return fmt.Sprintf("/berth-test-%d", os.Getpid()) }
+
+// removeTestCgroups removes TestCgroupParent from every hierarchy, deepest
+// directories first; containers the tests deleted left them empty.
+func removeTestCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + TestCgroupParent())
+	if d := "/sys/fs/cgroup" + TestCgroupParent(); exists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		var all []string
+		filepath.WalkDir(d, func(path string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, path)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			os.Remove(all[i])
+		}
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

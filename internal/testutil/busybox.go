@@ -46,8 +46,10 @@ func BusyboxRootfs(t testing.TB) string {
 	return busyboxDir
 }
 
-// CleanupShared removes the shared fixtures; call it from TestMain after m.Run.
+// CleanupShared removes the shared fixtures and the test cgroup parent;
+// call it from TestMain after m.Run.
 func CleanupShared() {
+	removeTestCgroups()
 	if busyboxDir != "" {
 		os.RemoveAll(filepath.Dir(busyboxDir))
 	}

@@ -1,0 +1,165 @@
+package runtime
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+// execOutput runs args in container id and returns its combined output and
+// exit code.
+func execOutput(t *testing.T, r *Runtime, id string, base *specs.Process, args ...string) (string, int) {
+	t.Helper()
+	p := *base
+	p.Args = args
+	rd, wr, _ := os.Pipe()
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&buf, rd); close(done) }()
+	code, err := r.Exec(id, &p, ExecOpts{Stdout: wr, Stderr: wr})
+	wr.Close()
+	<-done
+	if err != nil {
+		t.Fatalf("exec %v: %v", args, err)
+	}
+	return strings.TrimSpace(buf.String()), code
+}
+
+// CVE-2019-5736: a container process that reaches the runtime's binary
+// through /proc/<pid>/exe must not be able to overwrite it. The init runs
+// from a sealed memfd copy, so what it reaches is that copy.
+func TestInitBinaryIsASealedCopy(t *testing.T) {
+	r, id := newTestRuntime(t)
+	b := testutil.NewBundle(t, "sleep", "300")
+	self, _ := os.Executable()
+	before := fileHash(t, self)
+	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); err != nil {
+		t.Fatal(err)
+	}
+	// The init waits for start: it is still this binary, seen from inside.
+	out, _ := execOutput(t, r, id, b.Spec.Process, "sh", "-c",
+		`readlink /proc/1/exe; echo overwritten > /proc/1/exe && echo WROTE; cat /proc/1/exe > /tmp/copy && echo x >> /tmp/copy; echo done`)
+	if !strings.HasPrefix(out, "/memfd:berth-init") || strings.Contains(out, "WROTE") || !strings.HasSuffix(out, "done") {
+		t.Fatalf("inside the container /proc/1/exe: %q; want a memfd that can't be written", out)
+	}
+	if fileHash(t, self) != before {
+		t.Fatal("the host binary changed")
+	}
+}
+
+// CVE-2024-21626: no descriptor of the runtime reaches the container, and a
+// working directory reached through one (a host directory) is refused.
+func TestNoHostDescriptorLeaks(t *testing.T) {
+	out := mustOK(t, runSh(t, `ls /proc/1/fd | tr '\n' ' '`, nil))
+	if out != "0 1 2" {
+		t.Fatalf("descriptors of the container's process: %q, want only 0 1 2", out)
+	}
+	for fd := 3; fd < 16; fd++ {
+		r, id := newTestRuntime(t)
+		b := testutil.NewBundle(t, "sh", "-c", "readlink /proc/self/cwd")
+		b.Spec.Process.Cwd = fmt.Sprintf("/proc/self/fd/%d", fd)
+		b.Save(t)
+		devnull, _ := os.Open(os.DevNull)
+		rd, wr, _ := os.Pipe()
+		code, err := r.Run(id, CreateOpts{Bundle: b.Dir, Stdin: devnull, Stdout: wr, Stderr: wr}, false)
+		wr.Close()
+		got, _ := io.ReadAll(rd)
+		devnull.Close()
+		if err == nil && (code != 0 || strings.Contains(string(got), "unreachable") || !strings.HasPrefix(string(got), "/")) {
+			t.Errorf("cwd /proc/self/fd/%d: the process ran with cwd %q (exit %d)", fd, got, code)
+		}
+	}
+}
+
+// CVE-2021-30465: a mount destination that goes through a symlink in the
+// rootfs is resolved inside the rootfs, never on the host.
+func TestMountTargetSymlinkStaysInRootfs(t *testing.T) {
+	hostDir := t.TempDir()
+	os.WriteFile(filepath.Join(hostDir, "host-marker"), nil, 0o644)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "mounted-marker"), nil, 0o644)
+	out := mustOK(t, runSh(t, `ls /escape/; ls `+hostDir, func(b *testutil.Bundle) {
+		rootfs := filepath.Join(b.Dir, "rootfs")
+		// The link's target exists in the rootfs too; a runtime that
+		// followed the link on the host would mount over hostDir instead.
+		if err := os.MkdirAll(filepath.Join(rootfs, hostDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(strings.Repeat("../", 20)+hostDir, filepath.Join(rootfs, "escape")); err != nil {
+			t.Fatal(err)
+		}
+		b.Spec.Mounts = append(b.Spec.Mounts, specs.Mount{Destination: "/escape", Type: "bind", Source: src, Options: []string{"rbind"}})
+	}))
+	if out != "mounted-marker\nmounted-marker" {
+		t.Fatalf("inside the container: %q; want the mount at the in-rootfs path %s", out, hostDir)
+	}
+	if entries, _ := os.ReadDir(hostDir); len(entries) != 1 || entries[0].Name() != "host-marker" {
+		t.Fatalf("host directory changed: %v", entries)
+	}
+}
+
+// A terminal container gets a pty of the configured size, whose master is
+// sent to the console socket.
+func TestConsoleSocketAndSize(t *testing.T) {
+	r, id := newTestRuntime(t)
+	b := testutil.NewBundle(t, "sh", "-c", "stty size; tty; ls -l /dev/console | cut -c1")
+	b.Spec.Process.Terminal = true
+	b.Spec.Process.ConsoleSize = &specs.Box{Height: 33, Width: 97}
+	b.Save(t)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	masterc := make(chan *os.File, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			masterc <- nil
+			return
+		}
+		f, _ := c.(*net.UnixConn).File()
+		c.Close()
+		m, _ := recvFd(f)
+		f.Close()
+		masterc <- m
+	}()
+	if err := r.Create(id, CreateOpts{Bundle: b.Dir, ConsoleSocket: sock}); err != nil {
+		t.Fatal(err)
+	}
+	master := <-masterc
+	if master == nil {
+		t.Fatal("no pty master received on the console socket")
+	}
+	defer master.Close()
+	if err := r.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	out, _ := io.ReadAll(master) // ends with EIO when the process exits
+	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(string(out)), "\r", ""), "\n")
+	if len(lines) != 3 || lines[0] != "33 97" || !strings.HasPrefix(lines[1], "/dev/pts/") || lines[2] != "c" {
+		t.Fatalf("terminal output %q; want size 33 97, a /dev/pts tty and /dev/console a char device", lines)
+	}
+}
