@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/runtimecli"
 )
 
 // Version is berth's version, set at build time with -ldflags -X.
@@ -20,23 +22,26 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
+// ExitCode lets Main read the code of this and other packages' exit errors.
+func (e exitError) ExitCode() int { return e.code }
+
 // Main runs the command line for args (os.Args) and returns the exit code.
 // Invoked through a link named berth-runtime, berth is the OCI runtime.
 func Main(args []string) int {
 	var root *cobra.Command
 	if filepath.Base(args[0]) == "berth-runtime" {
-		root = newRuntimeCommand("berth-runtime")
+		root = runtimecli.NewCommand("berth-runtime", Version)
 	} else {
 		root = newRootCommand()
 	}
 	root.SetArgs(args[1:])
 	err := root.Execute()
-	var ee exitError
+	var ee interface{ ExitCode() int }
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
-		return ee.code
+		return ee.ExitCode()
 	default:
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		return 125
@@ -62,7 +67,7 @@ func newRootCommand() *cobra.Command {
 		defRoot = "/var/lib/berth"
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", defRoot, "directory for all of berth's state (env BERTH_ROOT)")
-	cmd.AddCommand(newRuntimeCommand("runtime"))
+	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
 }

@@ -1,4 +1,4 @@
-package cli
+package runtimecli
 
 import (
 	"fmt"
@@ -63,7 +63,7 @@ func newRuntimeRunCommand(o *runtimeOptions) *cobra.Command {
 			return err
 		}
 		if code != 0 {
-			return exitError{code: code}
+			return ExitError{Code: code}
 		}
 		return nil
 	})

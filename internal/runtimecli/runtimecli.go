@@ -1,4 +1,8 @@
-package cli
+// Package runtimecli is the command line of berth's OCI runtime, `berth
+// runtime …` (or `berth-runtime`): runc's verbs, flags, output and exit
+// codes over internal/runtime. It is the only command-line package that may
+// import the runtime.
+package runtimecli
 
 import (
 	"encoding/json"
@@ -7,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -27,15 +32,24 @@ type runtimeOptions struct {
 // --root says otherwise (runc's is /run/runc).
 const defaultRuntimeRoot = "/run/berth/runtime"
 
-// newRuntimeCommand is `berth runtime`: a runc-compatible OCI runtime CLI,
-// so that containerd, Docker (--add-runtime), Podman and the OCI
-// conformance suite can use berth in place of runc.
-func newRuntimeCommand(use string) *cobra.Command {
+// ExitError makes the command exit with Code (a container's exit status,
+// or 1 for a runtime error already reported).
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// ExitCode is the code the process exits with.
+func (e ExitError) ExitCode() int { return e.Code }
+
+// NewCommand is `berth runtime`: a runc-compatible OCI runtime CLI, so that
+// containerd, Docker (--add-runtime), Podman and the OCI conformance suite
+// can use berth in place of runc.
+func NewCommand(use, version string) *cobra.Command {
 	o := &runtimeOptions{}
 	cmd := &cobra.Command{
 		Use:           use,
 		Short:         "The OCI runtime (runc-compatible command line)",
-		Version:       fmt.Sprintf("%s\nspec: %s", Version, runtimeSpecVersion),
+		Version:       fmt.Sprintf("%s\nspec: %s", version, specs.Version),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -60,8 +74,6 @@ func newRuntimeCommand(use string) *cobra.Command {
 	return cmd
 }
 
-const runtimeSpecVersion = "1.3.0"
-
 func (o *runtimeOptions) runtime() *runtime.Runtime {
 	return &runtime.Runtime{Root: o.root, Warn: func(format string, args ...any) {
 		o.logLine("warning", fmt.Sprintf(format, args...))
@@ -74,7 +86,7 @@ func (o *runtimeOptions) runtime() *runtime.Runtime {
 func (o *runtimeOptions) fail(err error) error {
 	o.logLine("error", err.Error())
 	fmt.Fprintln(os.Stderr, "berth:", err)
-	return exitError{code: 1}
+	return ExitError{Code: 1}
 }
 
 func (o *runtimeOptions) logLine(level, msg string) {
@@ -105,7 +117,7 @@ func (o *runtimeOptions) run(fn func(cmd *cobra.Command, args []string) error) f
 			return o.fail(fmt.Errorf("invalid --log-format %q: use text or json", o.logFormat))
 		}
 		if err := fn(cmd, args); err != nil {
-			if _, ok := err.(exitError); ok {
+			if _, ok := err.(ExitError); ok {
 				return err
 			}
 			return o.fail(err)

@@ -1,4 +1,4 @@
-package cli
+package runtimecli
 
 import (
 	"encoding/json"
@@ -67,7 +67,7 @@ func newRuntimeExecCommand(o *runtimeOptions) *cobra.Command {
 			return err
 		}
 		if code != 0 {
-			return exitError{code: code}
+			return ExitError{Code: code}
 		}
 		return nil
 	})
