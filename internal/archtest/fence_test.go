@@ -1,0 +1,37 @@
+// Package archtest guards the seams ARCHITECTURE.md names: the runtime
+// imports nothing of berth outside itself, and the docker-style CLI never
+// imports the runtime directly (only its own command line, runtimecli).
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/berth-dev/berth/"
+
+func goList(t *testing.T, format string, pkgs ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-f", format}, pkgs...)...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestRuntimeImportsOnlyItself(t *testing.T) {
+	for _, dep := range goList(t, `{{join .Deps " "}}`, module+"internal/runtime/...") {
+		if strings.HasPrefix(dep, module) && !strings.HasPrefix(dep, module+"internal/runtime") {
+			t.Errorf("internal/runtime depends on %s", dep)
+		}
+	}
+}
+
+func TestCLIDoesNotImportRuntime(t *testing.T) {
+	for _, imp := range goList(t, `{{join .Imports " "}}`, module+"internal/cli") {
+		if strings.HasPrefix(imp, module+"internal/runtime/") || imp == module+"internal/runtime" || strings.HasPrefix(imp, module+"internal/network") {
+			t.Errorf("internal/cli imports %s; go through the engine (or runtimecli for `berth runtime`)", imp)
+		}
+	}
+}
