@@ -165,6 +165,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		return nil, nil, err
 	}
 	defer plan.close()
+	plan.timeOffsets = spec.Linux.TimeOffsets
 
 	if err := os.MkdirAll(r.Root, 0o711); err != nil {
 		return nil, nil, fmt.Errorf("state root: %w", err)

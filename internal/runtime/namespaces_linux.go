@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -51,11 +52,16 @@ type nsJoin struct {
 //   - a user namespace by path can't be joined: the kernel allows that only
 //     to a single-threaded process, and a Go process never is. runc solves
 //     it with a C constructor; berth reports it as unsupported for now.
+//   - a new time namespace is unshared by the parent's spawning thread
+//     (it applies to that thread's children), which writes the clock
+//     offsets before the init, its first member, is forked.
 type nsPlan struct {
 	cloneFlags     uintptr
 	joins          []nsJoin
 	mnt            *os.File // mount namespace to join, or nil
 	unshareCgroups bool
+	newTime        bool
+	timeOffsets    map[string]specs.LinuxTimeOffset
 }
 
 func (p *nsPlan) close() {
@@ -71,6 +77,8 @@ func (p *nsPlan) close() {
 // each namespace's path (exec joins the container's, from /proc/<pid>/ns).
 func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceType]string) (*nsPlan, error) {
 	p := &nsPlan{}
+	// A time namespace by path is joined like the others; the offsets
+	// (linux.timeOffsets) apply to a new one.
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range nss {
 		flag, ok := nsCloneFlags[ns.Type]
@@ -92,8 +100,7 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 			case specs.CgroupNamespace:
 				p.unshareCgroups = true
 			case specs.TimeNamespace:
-				p.close()
-				return nil, fmt.Errorf("time namespaces are not supported yet")
+				p.newTime = true
 			default:
 				p.cloneFlags |= uintptr(flag)
 			}
@@ -119,7 +126,7 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 
 // spawn starts cmd from a thread that has first joined p's namespaces.
 func (p *nsPlan) spawn(cmd *exec.Cmd) error {
-	if len(p.joins) == 0 {
+	if len(p.joins) == 0 && !p.newTime {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
@@ -133,7 +140,37 @@ func (p *nsPlan) spawn(cmd *exec.Cmd) error {
 				return
 			}
 		}
+		if p.newTime {
+			if err := unshareTime(p.timeOffsets); err != nil {
+				errc <- err
+				return
+			}
+		}
 		errc <- cmd.Start()
 	}()
 	return <-errc
+}
+
+// unshareTime gives the calling thread's future children a new time
+// namespace with the given clock offsets ("monotonic", "boottime").
+func unshareTime(offsets map[string]specs.LinuxTimeOffset) error {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return &os.SyscallError{Syscall: "unshare(CLONE_NEWTIME)", Err: err}
+	}
+	var b strings.Builder
+	for clock, o := range offsets {
+		if clock != "monotonic" && clock != "boottime" {
+			return fmt.Errorf("time offset for unknown clock %q", clock)
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	// Not /proc/self: that is the main thread's. /proc/<tid> is this one.
+	path := fmt.Sprintf("/proc/%d/timens_offsets", unix.Gettid())
+	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("time offsets: %w", err)
+	}
+	return nil
 }

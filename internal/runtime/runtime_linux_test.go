@@ -340,3 +340,16 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeNamespaceOffsets(t *testing.T) {
+	own, _ := os.ReadFile("/proc/uptime")
+	hostUp, _ := strconv.ParseFloat(strings.Fields(string(own))[0], 64)
+	out := mustOK(t, runSh(t, `cut -d' ' -f1 /proc/uptime`, func(b *testutil.Bundle) {
+		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400 * 365}}
+	}))
+	up, err := strconv.ParseFloat(out, 64)
+	if err != nil || up < hostUp+86400*365-60 {
+		t.Fatalf("container uptime %q, host %v: want a year more", out, hostUp)
+	}
+}
