@@ -231,6 +231,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, spec.Process.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
+	b.HostPid = ch.cmd.Process.Pid
 	if err := ch.conn.send(b); err != nil {
 		return nil, nil, err
 	}

@@ -87,6 +87,7 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 			return fail(fmt.Errorf("join cgroup: %w", err))
 		}
 	}
+	b.HostPid = ch.cmd.Process.Pid
 	if err := ch.conn.send(b); err != nil {
 		return fail(err)
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -74,6 +75,14 @@ func runInit(conn *syncConn) error {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return &os.SyscallError{Syscall: "unshare(CLONE_NEWCGROUP)", Err: err}
 		}
+	}
+	if sc := b.Spec.Linux.Seccomp; sc != nil && sc.ListenerPath != "" {
+		// Connected now, while the host's paths are still reachable.
+		l, err := dialConsoleSocket(sc.ListenerPath)
+		if err != nil {
+			return fmt.Errorf("seccomp listener: %w", err)
+		}
+		seccompListener = l
 	}
 	var console *os.File
 	if b.ConsoleFd >= 0 {
@@ -195,7 +204,7 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 	// while we still have it. With it, as late as possible, so the filter
 	// has to allow fewer of the runtime's own syscalls.
 	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(sc); err != nil {
+		if err := loadSeccomp(sc, b); err != nil {
 			return err
 		}
 	}
@@ -212,7 +221,7 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 			return &os.SyscallError{Syscall: "prctl(PR_SET_NO_NEW_PRIVS)", Err: err}
 		}
 		if sc != nil {
-			if err := loadSeccomp(sc); err != nil {
+			if err := loadSeccomp(sc, b); err != nil {
 				return err
 			}
 		}
@@ -240,14 +249,36 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 	return &os.PathError{Op: "exec", Path: p.Args[0], Err: err}
 }
 
-func loadSeccomp(sc *specs.LinuxSeccomp) error {
+// seccompListener is the connection to linux.seccomp.listenerPath.
+var seccompListener *os.File
+
+// loadSeccomp installs the filter; with SCMP_ACT_NOTIFY rules it sends the
+// listener to the agent at listenerPath with the container process state,
+// as the OCI spec describes.
+func loadSeccomp(sc *specs.LinuxSeccomp, b *bootstrap) error {
 	fd, err := seccomp.Load(sc)
 	if err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
-	if fd >= 0 {
-		// Notify listeners (SCMP_ACT_NOTIFY) are not passed on yet.
-		unix.Close(fd)
+	if fd < 0 {
+		return nil
+	}
+	listener := os.NewFile(uintptr(fd), "seccomp-listener")
+	defer listener.Close()
+	if seccompListener == nil {
+		return nil
+	}
+	defer seccompListener.Close()
+	state, err := json.Marshal(specs.ContainerProcessState{
+		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: b.HostPid, Metadata: sc.ListenerMetadata,
+		State: specs.State{Version: specs.Version, ID: b.ID, Status: specs.StateCreating, Pid: b.HostPid,
+			Bundle: b.Bundle, Annotations: b.Spec.Annotations},
+	})
+	if err != nil {
+		return err
+	}
+	if err := sendFd(seccompListener, string(state), listener); err != nil {
+		return fmt.Errorf("seccomp listener: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -161,5 +162,59 @@ func TestConsoleSocketAndSize(t *testing.T) {
 	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(string(out)), "\r", ""), "\n")
 	if len(lines) != 3 || lines[0] != "33 97" || !strings.HasPrefix(lines[1], "/dev/pts/") || lines[2] != "c" {
 		t.Fatalf("terminal output %q; want size 33 97, a /dev/pts tty and /dev/console a char device", lines)
+	}
+}
+
+// SCMP_ACT_NOTIFY rules: the listener goes to the agent at listenerPath,
+// with the container process state.
+func TestSeccompNotifyListener(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type got struct {
+		state specs.ContainerProcessState
+		err   error
+	}
+	gotc := make(chan got, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			gotc <- got{err: err}
+			return
+		}
+		f, _ := c.(*net.UnixConn).File()
+		c.Close()
+		defer f.Close()
+		listener, err := recvFd(f)
+		if err != nil {
+			gotc <- got{err: err}
+			return
+		}
+		var st specs.ContainerProcessState
+		err = json.Unmarshal([]byte(listener.Name()), &st)
+		// Closing the listener makes the notifying syscalls fail with ENOSYS.
+		listener.Close()
+		gotc <- got{state: st, err: err}
+	}()
+	res := runSh(t, `sleep 0.3; mkdir /tmp/x || echo refused`, func(b *testutil.Bundle) {
+		b.Spec.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction:    specs.ActAllow,
+			ListenerPath:     sock,
+			ListenerMetadata: "meta-42",
+			Syscalls:         []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}},
+		}
+	})
+	g := <-gotc
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	if g.state.Metadata != "meta-42" || len(g.state.Fds) != 1 || g.state.Fds[0] != "seccompFd" || g.state.Pid == 0 || g.state.State.ID == "" {
+		t.Fatalf("process state sent to the agent: %+v", g.state)
+	}
+	if strings.TrimSpace(res.stdout) != "refused" {
+		t.Fatalf("mkdir with the agent gone: %q %q", res.stdout, res.stderr)
 	}
 }

@@ -70,6 +70,9 @@ type bootstrap struct {
 	// CgroupPaths are the container's cgroup directories, for a "cgroup"
 	// mount without a cgroup namespace.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// HostPid is the init's pid as the host sees it (for the seccomp
+	// listener's process state).
+	HostPid int `json:"hostPid"`
 	// ExtraFds are the fds 3..3+ExtraFds-1 preserved for the process (--preserve-fds).
 	ExtraFds int `json:"extraFds,omitempty"`
 }
