@@ -120,11 +120,12 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 	}
 	prefix := fmt.Sprintf("rb%d-", os.Getpid()) // every container id starts so
 	parentsBefore := berthParents()
-	var cleanupNotes []string
+	var engines []*engine
 	defer func() {
-		notes, cerr := cleanup(work, prefix, parentsBefore, stateTmpfs)
-		cleanupNotes = append(cleanupNotes, notes...)
-		for _, s := range cleanupNotes {
+		// Also after a failure or an interrupt: nothing may be left.
+		notes := checkLeft(engines)
+		more, cerr := cleanup(work, prefix, parentsBefore, stateTmpfs)
+		for _, s := range append(notes, more...) {
 			fmt.Println(s)
 		}
 		if err == nil {
@@ -154,7 +155,6 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 		}
 	}
 
-	var engines []*engine
 	oci := func(name, bin string, pre ...string) {
 		if bin == "" {
 			return
@@ -244,28 +244,6 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 		}
 	}
 
-	// Nothing may be left in the engines' state roots.
-	for _, e := range engines {
-		if e.list == nil {
-			continue
-		}
-		out, err := exec.Command(e.list[0], e.list[1:]...).Output()
-		if err != nil {
-			cleanupNotes = append(cleanupNotes, fmt.Sprintf("check: %s list failed: %v", e.name, err))
-			continue
-		}
-		ids := strings.Fields(string(out))
-		if len(ids) == 0 {
-			cleanupNotes = append(cleanupNotes, fmt.Sprintf("check: %s list: no containers left", e.name))
-			continue
-		}
-		cleanupNotes = append(cleanupNotes, fmt.Sprintf("check: %s LEFT %d containers %v; deleting them", e.name, len(ids), ids))
-		for _, id := range ids {
-			d := e.del(id)
-			exec.Command(d[0], d[1:]...).Run()
-		}
-	}
-
 	printTable(engines)
 	var failed []string
 	for _, e := range engines {
@@ -277,6 +255,33 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 		return fmt.Errorf("failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// checkLeft lists each engine's containers; any found are reported and
+// force-deleted.
+func checkLeft(engines []*engine) []string {
+	var notes []string
+	for _, e := range engines {
+		if e.list == nil {
+			continue
+		}
+		out, err := exec.Command(e.list[0], e.list[1:]...).Output()
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("check: %s list failed: %v", e.name, err))
+			continue
+		}
+		ids := strings.Fields(string(out))
+		if len(ids) == 0 {
+			notes = append(notes, fmt.Sprintf("check: %s list: no containers left", e.name))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("check: %s LEFT %d containers %v; deleting them", e.name, len(ids), ids))
+		for _, id := range ids {
+			d := e.del(id)
+			exec.Command(d[0], d[1:]...).Run()
+		}
+	}
+	return notes
 }
 
 // runOnce runs argv and returns its wall time; stderr goes to errLog, which
