@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/runtime/cgroups"
+	"github.com/berth-dev/berth/internal/runtime/nsenter"
 )
 
 // Runtime runs containers whose state lives under Root.
@@ -370,22 +372,39 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	b.ConsoleFd = add(console)
 	b.MntNsFd = add(plan.mnt)
 
+	b.UnshareFlags = plan.unshareFlags
+	path, args := "/proc/self/fd/"+strconv.Itoa(exeFd), []string{"berth", "init"}
+	if plan.user != nil {
+		tramp, ok := nsenter.Binary()
+		if !ok {
+			childEnd.Close()
+			parentEnd.Close()
+			return nil, fmt.Errorf("joining a user namespace is not supported on %s yet", goruntime.GOARCH)
+		}
+		tf, err := sealedBytes("berth-nsenter", tramp)
+		if err != nil {
+			parentEnd.Close()
+			return nil, err
+		}
+		defer tf.Close()
+		trampFd, userFd := add(tf), add(plan.user)
+		args = append([]string{"berth-nsenter", strconv.Itoa(userFd), "1", path}, args...)
+		path = "/proc/self/fd/" + strconv.Itoa(trampFd)
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(exeFd),
-		Args:       []string{"berth", "init"},
+		Path:       path,
+		Args:       args,
 		Env:        []string{initEnv + "=" + strconv.Itoa(syncFd)},
 		Stdin:      stdin,
 		Stdout:     stdout,
 		Stderr:     stderr,
 		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:                 plan.cloneFlags,
-			UidMappings:                idMaps(b.Spec.Linux.UIDMappings),
-			GidMappings:                idMaps(b.Spec.Linux.GIDMappings),
-			GidMappingsEnableSetgroups: true,
-		},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		// Born as the host's root, which the new namespace may not map:
 		// become the namespace's root, so the init keeps its capabilities
 		// across the execve.

@@ -38,11 +38,12 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	for _, ns := range c.Spec.Linux.Namespaces {
 		paths[ns.Type] = fmt.Sprintf("/proc/%d/ns/%s", c.Pid, nsProcNames[ns.Type])
 	}
-	if _, ok := paths[specs.UserNamespace]; ok {
-		own, _ := os.Readlink("/proc/self/ns/user")
-		theirs, _ := os.Readlink(paths[specs.UserNamespace])
-		if own == theirs {
-			delete(paths, specs.UserNamespace)
+	// Join only namespaces that differ from ours (a container may share
+	// some with the host, or have joined ours by path).
+	for t, path := range paths {
+		own, _ := os.Readlink("/proc/self/ns/" + nsProcNames[t])
+		if theirs, _ := os.Readlink(path); own == theirs {
+			delete(paths, t)
 		}
 	}
 	nss := make([]specs.LinuxNamespace, 0, len(paths))

@@ -59,6 +59,12 @@ func runInit(conn *syncConn) error {
 	os.Clearenv()
 	// Device nodes and mount targets get exactly the modes asked for.
 	unix.Umask(0)
+	if b.UnshareFlags != 0 {
+		// Per thread (this one, which execs); CLONE_NEWNS brings CLONE_FS.
+		if err := unix.Unshare(int(b.UnshareFlags)); err != nil {
+			return &os.SyscallError{Syscall: "unshare", Err: err}
+		}
+	}
 	if b.MntNsFd >= 0 {
 		// setns into a mount namespace needs an fs_struct of our own; the
 		// Go threads share one, so unshare it for this thread first.
@@ -109,7 +115,7 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	spec := b.Spec
 	s := &rootfsSetup{
 		spec: spec, bundle: b.Bundle, rootfs: b.Rootfs,
-		userns: hasNewNamespace(spec, specs.UserNamespace), cgroupns: hasNamespace(spec, specs.CgroupNamespace),
+		userns: hasNamespace(spec, specs.UserNamespace), cgroupns: hasNamespace(spec, specs.CgroupNamespace),
 		cgroupPaths: b.CgroupPaths,
 	}
 	if err := s.prepare(); err != nil {

@@ -49,9 +49,12 @@ type nsJoin struct {
 //   - a mount namespace by path is joined by the init, on its locked main
 //     thread after unshare(CLONE_FS), so that the init binary itself is
 //     still found in the host's mount namespace;
-//   - a user namespace by path can't be joined: the kernel allows that only
-//     to a single-threaded process, and a Go process never is. runc solves
-//     it with a C constructor; berth reports it as unsupported for now.
+//   - a user namespace by path can be joined only by a single-threaded
+//     process, which a Go process never is: the child first runs the
+//     nsenter trampoline, which joins it and execs the init. New namespaces
+//     must then belong to the joined user namespace, so instead of clone
+//     flags the init unshares them itself (all but pid, which only a fork
+//     could enter).
 //   - a new time namespace is unshared by the parent's spawning thread
 //     (it applies to that thread's children), which writes the clock
 //     offsets before the init, its first member, is forked.
@@ -59,6 +62,8 @@ type nsPlan struct {
 	cloneFlags     uintptr
 	joins          []nsJoin
 	mnt            *os.File // mount namespace to join, or nil
+	user           *os.File // user namespace to join (by the trampoline), or nil
+	unshareFlags   uintptr  // new namespaces the init unshares (with user)
 	unshareCgroups bool
 	newTime        bool
 	timeOffsets    map[string]specs.LinuxTimeOffset
@@ -68,8 +73,10 @@ func (p *nsPlan) close() {
 	for _, j := range p.joins {
 		j.file.Close()
 	}
-	if p.mnt != nil {
-		p.mnt.Close()
+	for _, f := range []*os.File{p.mnt, p.user} {
+		if f != nil {
+			f.Close()
+		}
 	}
 }
 
@@ -106,20 +113,27 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 			}
 			continue
 		}
-		if ns.Type == specs.UserNamespace {
-			p.close()
-			return nil, fmt.Errorf("joining an existing user namespace (%s) is not supported yet", path)
-		}
 		f, err := os.Open(path)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("%s namespace: %w", ns.Type, err)
 		}
-		if ns.Type == specs.MountNamespace {
+		switch ns.Type {
+		case specs.MountNamespace:
 			p.mnt = f
+			continue
+		case specs.UserNamespace:
+			p.user = f
 			continue
 		}
 		p.joins = append(p.joins, nsJoin{file: f, flag: flag, typ: ns.Type})
+	}
+	if p.user != nil && p.cloneFlags != 0 {
+		if p.cloneFlags&unix.CLONE_NEWPID != 0 {
+			p.close()
+			return nil, fmt.Errorf("a new pid namespace inside a joined user namespace is not supported")
+		}
+		p.unshareFlags, p.cloneFlags = p.cloneFlags, 0
 	}
 	return p, nil
 }

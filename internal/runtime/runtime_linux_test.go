@@ -353,3 +353,46 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 		t.Fatalf("container uptime %q, host %v: want a year more", out, hostUp)
 	}
 }
+
+func userNSBundle(t *testing.T, args ...string) *testutil.Bundle {
+	b := testutil.NewBundle(t, args...)
+	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	b.Spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	b.Spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	b.Save(t)
+	return b
+}
+
+// Joining a user namespace needs the nsenter trampoline: exec into a
+// container with its own, and a second container joining it by path.
+func TestJoinUserNamespace(t *testing.T) {
+	r, id := newTestRuntime(t)
+	b := userNSBundle(t, "sleep", "300")
+	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.State(id)
+	theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", st.Pid))
+	out, code := execOutput(t, r, id, b.Spec.Process, "sh", "-c", "readlink /proc/self/ns/user; id -u; grep CapEff /proc/self/status | tr -d '\\t'")
+	want := theirs + "\n0\nCapEff:0000000020000420"
+	if code != 0 || out != want {
+		t.Fatalf("exec: %q (exit %d), want %q", out, code, want)
+	}
+	// A second container in the first one's user namespace, with a new
+	// network namespace, which must belong to that user namespace.
+	r2, id2 := newTestRuntime(t)
+	b2 := testutil.NewBundle(t, "sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map | tr -s ' '")
+	b2.Spec.Linux.Namespaces = []specs.LinuxNamespace{
+		{Type: specs.UserNamespace, Path: fmt.Sprintf("/proc/%d/ns/user", st.Pid)},
+		{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", st.Pid)},
+		{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.UTSNamespace}, {Type: specs.IPCNamespace},
+	}
+	b2.Save(t)
+	res := run(t, r2, id2, b2)
+	if got := mustOK(t, res); got != theirs+"\n0\n 0 300000 65536" {
+		t.Fatalf("joined container: %q", got)
+	}
+}

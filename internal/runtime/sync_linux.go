@@ -70,6 +70,9 @@ type bootstrap struct {
 	// CgroupPaths are the container's cgroup directories, for a "cgroup"
 	// mount without a cgroup namespace.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// UnshareFlags are the new namespaces the init unshares itself, after
+	// the trampoline joined a user namespace they must belong to.
+	UnshareFlags uintptr `json:"unshareFlags,omitempty"`
 	// HostPid is the init's pid as the host sees it (for the seccomp
 	// listener's process state).
 	HostPid int `json:"hostPid"`
