@@ -392,13 +392,13 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		path = "/proc/self/fd/" + strconv.Itoa(trampFd)
 	}
 	cmd := &exec.Cmd{
-		Path:       path,
-		Args:       args,
-		Env:        []string{initEnv + "=" + strconv.Itoa(syncFd)},
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: extra,
+		Path:        path,
+		Args:        args,
+		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd)},
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
