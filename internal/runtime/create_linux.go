@@ -207,9 +207,24 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		defer console.Close()
 	}
 
+	// The cgroup is made and limited first, and the init is born in it.
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := cg.Apply(-1); err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	undo.push(func() { cg.Destroy() })
+	if err := cg.Set(containerResources(spec)); err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	plan.cgroup = cg
+
 	b := &bootstrap{
 		Mode: "create", ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
+		CgroupPaths: cg.Paths(),
 	}
 	ch, err := startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
@@ -217,19 +232,6 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}
 	defer ch.conn.Close()
 	undo.push(ch.kill)
-
-	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
-	if err := cg.Apply(ch.cmd.Process.Pid); err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
-	undo.push(func() { cg.Destroy() })
-	if err := cg.Set(containerResources(spec)); err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
-	b.CgroupPaths = cg.Paths()
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, spec.Process.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
@@ -338,12 +340,12 @@ func (c *child) kill() {
 	c.cmd.Wait()
 }
 
-// startInit re-executes this binary (a sealed copy of it) as the init for
+// startInit re-executes this binary (through a read-only handle) as the init for
 // b, in the namespaces of plan. The child's descriptors are, in order: the
 // preserved ones (3…), then the binary, the sync socket, the exec fifo, the
 // console socket and the mount namespace to join.
 func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int, stdin, stdout, stderr *os.File) (*child, error) {
-	exe, err := sealedSelf()
+	exe, err := protectedSelf()
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@
 //
 // A container is two processes over its life: the `create` command (the
 // parent) and the container init (the child), which is this same binary
-// re-executed from a sealed in-memory copy (exe_linux.go) and which becomes the
+// re-executed through a read-only handle (exe_linux.go) and which becomes the
 // container's process with execve. sync_linux.go draws the protocol between
 // them; init_linux.go is the child's straight list of steps.
 package runtime

@@ -7,15 +7,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sealedSelf returns a sealed in-memory copy of this binary to re-execute as
-// the container init.
+// protectedSelf returns a handle on this binary, to re-execute as the
+// container init, through which nobody can write the binary.
 //
-// Why a copy: while the init runs (and after it execs, through a
+// Why: while the init runs (and after it execs, through a
 // `#!/proc/self/exe` interpreter line) processes in the container can reach
-// its /proc/<pid>/exe. If that were the host's berth binary, they could
-// reopen it for writing once it stops running and replace it
-// (CVE-2019-5736). A memfd with write, grow and shrink seals can't be
-// changed by anyone, so the host binary is never exposed.
+// its /proc/<pid>/exe. If that led to the host's berth binary on a writable
+// mount, they could reopen it for writing once it stops running and replace
+// it (CVE-2019-5736). The handle is a detached read-only bind mount of the
+// binary (open_tree + mount_setattr, as runc 1.2 does): no copy, invisible
+// in every mount table, gone when the last user closes it, and not
+// remountable from inside a container. Kernels without mount_setattr get a
+// sealed memfd copy instead, which costs a few milliseconds.
+func protectedSelf() (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err == nil {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err == nil {
+			return os.NewFile(uintptr(fd), "berth-init"), nil
+		}
+		unix.Close(fd)
+	}
+	return sealedSelf()
+}
+
+// sealedSelf copies this binary into a memfd sealed against any change.
 func sealedSelf() (*os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {

@@ -70,6 +70,9 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 		}
 		defer local.Close()
 	}
+	if plan.cgroup, err = cgroups.Load(c.CgroupPaths); err != nil {
+		return -1, fmt.Errorf("container %s: %w", id, err)
+	}
 	b := &bootstrap{Mode: "exec", ID: id, Bundle: c.Bundle, Spec: c.Spec, Process: p, ExtraFds: o.PreserveFDs}
 	ch, err := startInit(b, plan, nil, consoleSock, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
 	if consoleSock != nil {
@@ -82,11 +85,6 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	fail := func(err error) (int, error) {
 		ch.kill()
 		return -1, err
-	}
-	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
-		if err := cg.Apply(ch.cmd.Process.Pid); err != nil {
-			return fail(fmt.Errorf("join cgroup: %w", err))
-		}
 	}
 	b.HostPid = ch.cmd.Process.Pid
 	if err := ch.conn.send(b); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 )
 
 var nsCloneFlags = map[specs.LinuxNamespaceType]int{
@@ -67,6 +69,8 @@ type nsPlan struct {
 	unshareCgroups bool
 	newTime        bool
 	timeOffsets    map[string]specs.LinuxTimeOffset
+	// cgroup is where the init is born (see cgroups.EnterThread).
+	cgroup cgroups.Manager
 }
 
 func (p *nsPlan) close() {
@@ -138,31 +142,46 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 	return p, nil
 }
 
-// spawn starts cmd from a thread that has first joined p's namespaces.
+// spawn starts cmd from a locked thread that has first entered p's cgroup
+// and joined p's namespaces, so the child is born in all of them.
 func (p *nsPlan) spawn(cmd *exec.Cmd) error {
-	if len(p.joins) == 0 && !p.newTime {
-		return cmd.Start()
-	}
 	errc := make(chan error, 1)
 	go func() {
-		// This thread's namespaces are changed and it is never unlocked, so
-		// Go discards the thread when the goroutine ends.
+		// This thread's namespaces change and it is never unlocked, so Go
+		// discards the thread when the goroutine ends.
 		goruntime.LockOSThread()
-		for _, j := range p.joins {
-			if err := unix.Setns(int(j.file.Fd()), j.flag); err != nil {
-				errc <- fmt.Errorf("join %s namespace %s: %w", j.typ, j.file.Name(), err)
-				return
-			}
-		}
-		if p.newTime {
-			if err := unshareTime(p.timeOffsets); err != nil {
-				errc <- err
-				return
-			}
-		}
-		errc <- cmd.Start()
+		errc <- p.spawnLocked(cmd)
 	}()
 	return <-errc
+}
+
+func (p *nsPlan) spawnLocked(cmd *exec.Cmd) (err error) {
+	if p.cgroup != nil {
+		cgroup2, leave, err := cgroups.EnterThread(p.cgroup)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if lerr := leave(); lerr != nil && err == nil {
+				err = lerr
+			}
+		}()
+		if cgroup2 != nil {
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = int(cgroup2.Fd())
+		}
+	}
+	for _, j := range p.joins {
+		if err := unix.Setns(int(j.file.Fd()), j.flag); err != nil {
+			return fmt.Errorf("join %s namespace %s: %w", j.typ, j.file.Name(), err)
+		}
+	}
+	if p.newTime {
+		if err := unshareTime(p.timeOffsets); err != nil {
+			return err
+		}
+	}
+	return cmd.Start()
 }
 
 // unshareTime gives the calling thread's future children a new time

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,15 +16,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/testutil"
 )
-
-func fileHash(t *testing.T, path string) [32]byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(data)
-}
 
 // execOutput runs args in container id and returns its combined output and
 // exit code.
@@ -46,33 +36,19 @@ func execOutput(t *testing.T, r *Runtime, id string, base *specs.Process, args .
 	return strings.TrimSpace(buf.String()), code
 }
 
-// CVE-2019-5736: a container process that reaches the runtime's binary
-// through /proc/<pid>/exe must not be able to overwrite it. The init runs
-// from a sealed memfd copy, so what it reaches is that copy.
-func TestInitBinaryIsASealedCopy(t *testing.T) {
-	r, id := newTestRuntime(t)
-	b := testutil.NewBundle(t, "sleep", "300")
-	self, _ := os.Executable()
-	before := fileHash(t, self)
-	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); err != nil {
-		t.Fatal(err)
-	}
-	// The init waits for start: it is still this binary, seen from inside.
-	out, _ := execOutput(t, r, id, b.Spec.Process, "sh", "-c",
-		`readlink /proc/1/exe; echo overwritten > /proc/1/exe && echo WROTE; cat /proc/1/exe > /tmp/copy && echo x >> /tmp/copy; echo done`)
-	if !strings.HasPrefix(out, "/memfd:berth-init") || strings.Contains(out, "WROTE") || !strings.HasSuffix(out, "done") {
-		t.Fatalf("inside the container /proc/1/exe: %q; want a memfd that can't be written", out)
-	}
-	if fileHash(t, self) != before {
-		t.Fatal("the host binary changed")
-	}
-}
-
 // CVE-2024-21626: no descriptor of the runtime reaches the container, and a
 // working directory reached through one (a host directory) is refused.
 func TestNoHostDescriptorLeaks(t *testing.T) {
-	out := mustOK(t, runSh(t, `ls /proc/1/fd | tr '\n' ' '`, nil))
-	if out != "0 1 2" {
+	// The container's process, seen from an exec'd one while it idles.
+	r0, id0 := newTestRuntime(t)
+	b0 := testutil.NewBundle(t, "sleep", "300")
+	if err := r0.Create(id0, CreateOpts{Bundle: b0.Dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r0.Start(id0); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := execOutput(t, r0, id0, b0.Spec.Process, "ls", "/proc/1/fd"); strings.Fields(out) == nil || strings.Join(strings.Fields(out), " ") != "0 1 2" {
 		t.Fatalf("descriptors of the container's process: %q, want only 0 1 2", out)
 	}
 	for fd := 3; fd < 16; fd++ {

@@ -225,3 +225,61 @@ func TestBerthRuntimeLinkIsTheRuntime(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// CVE-2019-5736: a container process that reaches the runtime's binary
+// through /proc/<pid>/exe must not be able to overwrite it once no runtime
+// process runs it ("text file busy" no longer protects it then). The
+// attack: while the init (the runtime's binary) waits for start, open
+// /proc/1/exe; after start, when no berth process is left, reopen that
+// descriptor for writing. A copy of berth is the victim, so a regression
+// can't break the other tests.
+func TestRuntimeBinaryCannotBeOverwritten(t *testing.T) {
+	r := newRT(t)
+	victim := filepath.Join(t.TempDir(), "berth")
+	data, err := os.ReadFile(berthBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runVictim := func(args ...string) {
+		t.Helper()
+		// Output to a file: a detached process keeps it open.
+		out, _ := os.Create(filepath.Join(t.TempDir(), "out"))
+		defer out.Close()
+		cmd := exec.Command(victim, append([]string{"runtime", "--root", r.state}, args...)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			data, _ := os.ReadFile(out.Name())
+			t.Fatalf("%v: %v: %s", args, err, data)
+		}
+	}
+	b := testutil.NewBundle(t, "sleep", "300")
+	tmp := filepath.Join(b.Dir, "rootfs", "tmp")
+	runVictim("create", "--bundle", b.Dir, "c1")
+	runVictim("exec", "-d", "c1", "sh", "-c", `
+		exec 3</proc/1/exe; echo yes > /tmp/opened
+		while ! grep -q sleep /proc/1/cmdline; do sleep 0.02; done; sleep 0.3
+		(echo pwned > /proc/self/fd/3 && echo WROTE || echo refused) > /tmp/result 2>&1`)
+	waitFile := func(name string) string {
+		for i := 0; i < 500; i++ {
+			if data, err := os.ReadFile(filepath.Join(tmp, name)); err == nil && len(data) > 0 {
+				return string(data)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		files, _ := os.ReadDir(tmp)
+		t.Fatalf("%s never appeared (in %s: %v)", name, tmp, files)
+		return ""
+	}
+	waitFile("opened")
+	runVictim("start", "c1")
+	if got := waitFile("result"); !strings.Contains(got, "refused") {
+		t.Fatalf("writing the runtime binary from the container: %q", got)
+	}
+	after, _ := os.ReadFile(victim)
+	if string(after) != string(data) {
+		t.Fatal("the runtime binary was overwritten from inside the container")
+	}
+}
