@@ -12,9 +12,19 @@ import (
 )
 
 // runHooks runs hooks in order, each with the container's state on stdin,
-// and stops at the first failure. The caller decides what a failure means:
-// fatal for the create-time hooks, a warning for poststart and poststop.
+// and stops at the first failure: for the hooks that run before the
+// process, a failure fails the operation.
 func runHooks(kind string, hooks []specs.Hook, st *specs.State) error {
+	return runHooksWith(kind, hooks, st, nil)
+}
+
+// runHooksWarn runs every hook even when some fail, reporting each failure
+// to warn: the spec's rule for poststart and poststop hooks.
+func runHooksWarn(kind string, hooks []specs.Hook, st *specs.State, warn func(string, ...any)) {
+	runHooksWith(kind, hooks, st, func(err error) { warn("%v", err) })
+}
+
+func runHooksWith(kind string, hooks []specs.Hook, st *specs.State, onError func(error)) error {
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -24,7 +34,11 @@ func runHooks(kind string, hooks []specs.Hook, st *specs.State) error {
 	}
 	for i, h := range hooks {
 		if err := runHook(h, state); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+			err = fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+			if onError == nil {
+				return err
+			}
+			onError(err)
 		}
 	}
 	return nil

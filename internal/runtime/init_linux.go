@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -113,6 +114,9 @@ func runInit(conn *syncConn) error {
 // console, hostname, sysctls and the masked and read-only paths.
 func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	spec := b.Spec
+	if !hasNamespace(spec, specs.MountNamespace) {
+		return setupChroot(conn, b, console)
+	}
 	s := &rootfsSetup{
 		spec: spec, bundle: b.Bundle, rootfs: b.Rootfs,
 		userns: hasNamespace(spec, specs.UserNamespace), cgroupns: hasNamespace(spec, specs.CgroupNamespace),
@@ -173,6 +177,35 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	return nil
 }
 
+// setupChroot is setupContainer for a config without a mount namespace:
+// the container shares the host's mount table, so nothing is mounted (the
+// parent warned about that) and the rootfs becomes the root by chroot.
+func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
+	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	if err := conn.expect(msgHooksDone); err != nil {
+		return err
+	}
+	if err := unix.Chroot(b.Rootfs); err != nil {
+		return &os.PathError{Op: "chroot", Path: b.Rootfs, Err: err}
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return &os.SyscallError{Syscall: "chdir", Err: err}
+	}
+	if b.Process.Terminal {
+		if err := setupConsole(console, b.Process, false); err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
+	if b.Spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(b.Spec.Hostname)); err != nil {
+			return &os.SyscallError{Syscall: "sethostname", Err: err}
+		}
+	}
+	return nil
+}
+
 // startProcess turns the init into the container's process: limits,
 // working directory, user, capabilities, no_new_privs and seccomp, in the
 // order their privileges require, then (for create) the wait for `start`,
@@ -196,9 +229,12 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 		return fmt.Errorf("cwd %s is outside the container root", p.Cwd)
 	}
 	env := withHome(p.Env, int(p.User.UID))
-	path, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return err
+	var path string
+	if len(p.Args) > 0 { // else a config without a process: nothing to start
+		var err error
+		if path, err = lookPath(p.Args[0], env); err != nil {
+			return err
+		}
 	}
 	if p.Capabilities != nil {
 		if err := applyCapsBounding(p.Capabilities); err != nil {
@@ -251,7 +287,10 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 			return err
 		}
 	}
-	err = unix.Exec(path, p.Args, env)
+	if path == "" {
+		return errors.New("the container's config has no process to run")
+	}
+	err := unix.Exec(path, p.Args, env)
 	return &os.PathError{Op: "exec", Path: p.Args[0], Err: err}
 }
 

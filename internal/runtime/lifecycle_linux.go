@@ -59,12 +59,16 @@ func (r *Runtime) Start(id string) error {
 	default:
 		return fmt.Errorf("cannot start container %s: it is already %s", id, st)
 	}
+	if c.Spec.Process == nil {
+		return fmt.Errorf("cannot start container %s: its config has no process", id)
+	}
 	if err := r.releaseInit(c); err != nil {
 		return err
 	}
-	if err := runHooks("poststart", hooksOf(c.Spec).Poststart, r.ociState(c)); err != nil {
-		r.warn("%v", err)
-	}
+	// The state as of the release: a short process may be gone already.
+	st := r.ociState(c)
+	st.Status, st.Pid = specs.StateRunning, c.Pid
+	runHooksWarn("poststart", hooksOf(c.Spec).Poststart, st, r.warn)
 	return nil
 }
 
@@ -150,8 +154,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if err != nil {
 		return err
 	}
-	st := r.status(c)
-	if (st == specs.StateRunning || st == statePaused) && !force {
+	if st := r.status(c); st != specs.StateStopped && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
 	}
 	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
@@ -167,11 +170,9 @@ func (r *Runtime) Delete(id string, force bool) error {
 	} else if c.alive() {
 		unix.Kill(c.Pid, unix.SIGKILL)
 	}
-	if err := runHooks("poststop", hooksOf(c.Spec).Poststop, &specs.State{
+	runHooksWarn("poststop", hooksOf(c.Spec).Poststop, &specs.State{
 		Version: specs.Version, ID: id, Status: specs.StateStopped, Bundle: c.Bundle, Annotations: c.Spec.Annotations,
-	}); err != nil {
-		r.warn("%v", err)
-	}
+	}, r.warn)
 	return os.RemoveAll(r.dir(id))
 }
 

@@ -36,12 +36,12 @@ func mountErr(op, src, target string, err error) error {
 
 // prepare does everything up to (not including) pivot_root.
 func (s *rootfsSetup) prepare() error {
+	// The requested propagation of / is applied now and again after
+	// pivot_root, except unbindable: the rootfs must first be bind mounted
+	// onto itself, so until then a slave.
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.spec.Linux.RootfsPropagation; p != "" {
-		var ok bool
-		if prop, ok = propagationOpts[p]; !ok {
-			return fmt.Errorf("invalid rootfsPropagation %q", p)
-		}
+	if p, ok := propagationOpts[s.spec.Linux.RootfsPropagation]; ok && p&unix.MS_UNBINDABLE == 0 {
+		prop = p
 	}
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return mountErr("set propagation of", "", "/", err)

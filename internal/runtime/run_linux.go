@@ -21,6 +21,9 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if spec.Process == nil {
+		return -1, errors.New("the config has no process to run")
+	}
 	var local *os.File // our end of the console socket when we proxy
 	if spec.Process.Terminal && o.ConsoleSocket == "" {
 		if detach {

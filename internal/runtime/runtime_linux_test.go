@@ -206,8 +206,9 @@ func TestHooksGetStateAndRunInOrder(t *testing.T) {
 	}
 	b.Spec.Hooks = &specs.Hooks{
 		CreateRuntime: []specs.Hook{hook("createRuntime")},
-		Poststart:     []specs.Hook{hook("poststart")},
-		Poststop:      []specs.Hook{hook("poststop")},
+		// A failing poststart or poststop hook is a warning: the rest run.
+		Poststart: []specs.Hook{{Path: "/bin/false"}, hook("poststart")},
+		Poststop:  []specs.Hook{{Path: "/bin/false"}, hook("poststop")},
 	}
 	b.Save(t)
 	mustOK(t, run(t, r, id, b))
@@ -253,6 +254,9 @@ func TestLifecycleCreateStartPauseKillDelete(t *testing.T) {
 	}
 	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); !errors.Is(err, ErrExist) {
 		t.Fatalf("second create with the same id: %v, want ErrExist", err)
+	}
+	if err := r.Delete(id, false); err == nil {
+		t.Fatal("deleting a created container without force succeeded")
 	}
 	if err := r.Start(id); err != nil {
 		t.Fatal(err)

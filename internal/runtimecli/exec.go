@@ -88,6 +88,9 @@ func (x *execFlags) buildProcess(base *specs.Process, command []string) (*specs.
 		}
 		return &p, nil
 	}
+	if base == nil {
+		base = &specs.Process{Cwd: "/"}
+	}
 	p := *base
 	p.Args = command
 	p.Terminal = x.tty

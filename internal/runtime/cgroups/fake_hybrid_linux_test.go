@@ -134,11 +134,15 @@ func TestFakeHybridSet(t *testing.T) {
 		// hugetlb has no v1 mount here: cgroup2 serves it.
 		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 2 << 20}},
 		Unified:        map[string]string{"hugetlb.1GB.max": "0"},
-		// No net_cls/net_prio mounts: ignored.
-		Network: &specs.LinuxNetwork{ClassID: &classID, Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 5}}},
 	}
 	if err := m.Set(r); err != nil {
 		t.Fatal(err)
+	}
+	// No net_cls/net_prio mounts on a host with v1 hierarchies: refused,
+	// not silently ignored.
+	net := &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: &classID}}
+	if err := m.Set(net); err == nil || !strings.Contains(err.Error(), "net_cls") {
+		t.Fatalf("network classID without net_cls: %v", err)
 	}
 	for _, tc := range []struct{ key, file, want string }{
 		{"memory", "memory.limit_in_bytes", "67108864"},

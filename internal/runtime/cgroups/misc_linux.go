@@ -78,6 +78,17 @@ func (m *manager) setNetwork(r *specs.LinuxResources) error {
 	if n == nil {
 		return nil
 	}
+	// cgroup2 has no network controllers, and runc ignores these there; on
+	// a host with v1 hierarchies a missing one is an error, as in runc,
+	// rather than a limit silently not applied.
+	if len(m.v1) > 0 {
+		if _, ok := m.v1["net_cls"]; !ok && n.ClassID != nil {
+			return fmt.Errorf("cgroups: network classID: the net_cls controller is not mounted")
+		}
+		if _, ok := m.v1["net_prio"]; !ok && len(n.Priorities) > 0 {
+			return fmt.Errorf("cgroups: network priorities: the net_prio controller is not mounted")
+		}
+	}
 	if dir, ok := m.v1["net_cls"]; ok && n.ClassID != nil {
 		if err := writeFile(dir, "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10)); err != nil {
 			return err
