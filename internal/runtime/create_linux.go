@@ -39,6 +39,8 @@ type CreateOpts struct {
 
 	// console is a connected socket used instead of ConsoleSocket (run -t).
 	console *os.File
+	// spec is the bundle's config when the caller (Run) already read it.
+	spec *specs.Spec
 }
 
 func (r *Runtime) warn(format string, args ...any) {
@@ -146,9 +148,11 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err != nil {
 		return nil, nil, err
 	}
-	spec, err := LoadSpec(bundle)
-	if err != nil {
-		return nil, nil, err
+	spec := o.spec
+	if spec == nil {
+		if spec, err = LoadSpec(bundle); err != nil {
+			return nil, nil, err
+		}
 	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {

@@ -36,6 +36,7 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		defer local.Close()
 		o.console = remote
 	}
+	o.spec = spec
 	_, cmd, err := r.create(id, o)
 	if o.console != nil {
 		o.console.Close()
