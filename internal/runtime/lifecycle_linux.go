@@ -37,6 +37,24 @@ func (r *Runtime) State(id string) (*specs.State, error) {
 	return r.ociState(c), nil
 }
 
+// StateReport is what `state` prints: the OCI state plus the fields runc
+// adds, which containerd's runc client reads.
+type StateReport struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// Report returns a container's state as `state` prints it.
+func (r *Runtime) Report(id string) (*StateReport, error) {
+	c, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return &StateReport{State: *r.ociState(c), Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}, nil
+}
+
 // Config returns the config.json a container was created with.
 func (r *Runtime) Config(id string) (*specs.Spec, error) {
 	c, err := r.load(id)

@@ -87,7 +87,7 @@ func newRuntimeStateCommand(o *runtimeOptions) *cobra.Command {
 		if err := needArgs(cmd, args, 1, "container id"); err != nil {
 			return err
 		}
-		st, err := o.runtime().State(args[0])
+		st, err := o.runtime().Report(args[0])
 		if err != nil {
 			return err
 		}

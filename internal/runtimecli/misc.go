@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -55,14 +54,9 @@ func newRuntimeListCommand(o *runtimeOptions) *cobra.Command {
 				fmt.Println(c.ID)
 			}
 		case format == "json":
-			type entry struct {
-				specs.State
-				Created time.Time `json:"created"`
-				Owner   string    `json:"owner"`
-			}
-			out := make([]entry, len(cs))
-			for i := range cs {
-				out[i] = entry{State: *sts[i], Created: cs[i].Created, Owner: cs[i].Owner}
+			out := make([]runtime.StateReport, len(cs))
+			for i, c := range cs {
+				out[i] = runtime.StateReport{State: *sts[i], Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
 			}
 			return json.NewEncoder(os.Stdout).Encode(out)
 		case format == "table":

@@ -57,7 +57,7 @@ func NewCommand(use, version string) *cobra.Command {
 	f.StringVar(&o.root, "root", defaultRuntimeRoot, "directory for the runtime's container state")
 	f.StringVar(&o.log, "log", "", "append errors and debug messages to this file")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	f.BoolVar(&o.debug, "debug", false, "log debug messages")
+	f.BoolVar(&o.debug, "debug", false, "log each command (to --log, else stderr)")
 	f.BoolVar(&o.systemdCgroup, "systemd-cgroup", false, "accepted for runc compatibility; cgroups are managed through cgroupfs")
 	f.StringVar(&o.rootless, "rootless", "auto", "accepted for runc compatibility")
 	f.StringVar(&o.criu, "criu", "criu", "accepted for runc compatibility")
@@ -90,8 +90,8 @@ func (o *runtimeOptions) fail(err error) error {
 }
 
 func (o *runtimeOptions) logLine(level, msg string) {
-	if level == "warning" && o.log == "" {
-		fmt.Fprintln(os.Stderr, "berth: warning:", msg)
+	if level != "error" && o.log == "" {
+		fmt.Fprintf(os.Stderr, "berth: %s: %s\n", level, msg)
 	}
 	if o.log == "" {
 		return
@@ -115,6 +115,9 @@ func (o *runtimeOptions) run(fn func(cmd *cobra.Command, args []string) error) f
 	return func(cmd *cobra.Command, args []string) error {
 		if o.logFormat != "text" && o.logFormat != "json" {
 			return o.fail(fmt.Errorf("invalid --log-format %q: use text or json", o.logFormat))
+		}
+		if o.debug {
+			o.logLine("debug", fmt.Sprintf("%s %v", cmd.CommandPath(), args))
 		}
 		if err := fn(cmd, args); err != nil {
 			if _, ok := err.(ExitError); ok {
