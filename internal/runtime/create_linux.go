@@ -197,14 +197,12 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}()
 	undo.push(func() { os.RemoveAll(dir) })
 
-	if err := unix.Mkfifo(r.fifoPath(id), 0o622); err != nil {
+	if err := unix.Mkfifo(r.fifoPath(id), 0o600); err != nil {
 		return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
 	}
-	// Writable by the process's user, whoever it is (mkfifo applied our umask).
-	if err := os.Chmod(r.fifoPath(id), 0o622); err != nil {
-		return nil, nil, err
-	}
-	fifo, err := os.OpenFile(r.fifoPath(id), unix.O_PATH|unix.O_CLOEXEC, 0)
+	// Read-write, so the open doesn't wait for a peer; the init blocks
+	// reading it until `start` writes.
+	fifo, err := os.OpenFile(r.fifoPath(id), os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -328,19 +328,22 @@ func loadSeccomp(sc *specs.LinuxSeccomp, b *bootstrap) error {
 	return nil
 }
 
-// waitForStart blocks until `start` opens the exec fifo for reading, then
-// tells it (one byte) that the process is about to run.
+// waitForStart blocks until `start` writes its byte to the exec fifo. The
+// fifo was opened by the parent before any chroot or pivot_root, so this
+// needs no path and no /proc.
 func waitForStart(fifoFd int) error {
-	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: "exec fifo", Err: err}
+	defer unix.Close(fifoFd)
+	buf := make([]byte, 1)
+	for {
+		_, err := unix.Read(fifoFd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "read", Path: "exec fifo", Err: err}
+		}
+		return nil
 	}
-	defer unix.Close(fd)
-	unix.Close(fifoFd)
-	if _, err := unix.Write(fd, []byte{0}); err != nil {
-		return &os.PathError{Op: "write", Path: "exec fifo", Err: err}
-	}
-	return nil
 }
 
 var rlimitTypes = map[string]int{
@@ -461,6 +464,11 @@ func checkExecutable(path string) error {
 
 // closeOnExecFrom marks every open descriptor >= min close-on-exec.
 func closeOnExecFrom(min int) error {
+	err := unix.CloseRange(uint(min), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Before Linux 5.11: walk /proc/self/fd.
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return fmt.Errorf("list fds: %w", err)

@@ -78,6 +78,9 @@ func (r *Runtime) Start(id string) error {
 		return fmt.Errorf("cannot start container %s: it is already %s", id, st)
 	}
 	if c.Spec.Process == nil {
+		// The init, released, finds nothing to run and exits: the
+		// container ends stopped, and start reports the error (OCI).
+		r.releaseInit(c)
 		return fmt.Errorf("cannot start container %s: its config has no process", id)
 	}
 	if err := r.releaseInit(c); err != nil {
@@ -90,32 +93,35 @@ func (r *Runtime) Start(id string) error {
 	return nil
 }
 
-// releaseInit opens the exec fifo, which lets the init's blocked open
-// return; the init answers with one byte and execs. Opening non-blocking
-// and polling lets us notice an init that died instead of waiting forever.
+// releaseInit writes one byte to the exec fifo, which the init is blocked
+// reading, and waits until the init has taken it: after that the init only
+// runs the startContainer hooks and execs. Nobody reading the fifo (ENXIO)
+// means the init is gone.
 func (r *Runtime) releaseInit(c *Container) error {
 	path := r.fifoPath(c.ID)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == unix.ENXIO {
+		return fmt.Errorf("container %s: init exited before start", c.ID)
+	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
 	for {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 50)
-		if err != nil && err != unix.EINTR {
-			return &os.SyscallError{Syscall: "poll", Err: err}
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD: bytes not yet read
+		if err != nil {
+			return &os.SyscallError{Syscall: "ioctl(FIONREAD)", Err: err}
 		}
-		if n > 0 {
-			buf := make([]byte, 1)
-			if m, _ := unix.Read(fd, buf); m == 1 {
-				break
-			}
-			return fmt.Errorf("container %s: init exited before start", c.ID)
+		if n == 0 {
+			break
 		}
 		if !c.alive() {
 			return fmt.Errorf("container %s: init exited before start", c.ID)
 		}
+		time.Sleep(100 * time.Microsecond)
 	}
 	if err := os.Remove(path); err != nil {
 		return err

@@ -18,8 +18,8 @@ package runtime
 //	  |                                           | sysctl, rlimits, look up argv[0]
 //	  | <------------------------------ msgReady  |
 //	  | write state.json, pid file; exit          |
-//	  |                                           | create: block opening exec.fifo
-//	  |                                           |   until `start` opens it to read
+//	  |                                           | create: block reading exec.fifo
+//	  |                                           |   until `start` writes a byte
 //	  |                                           | user, caps, no_new_privs, seccomp
 //	  |                                           | execve(process.args)
 //
@@ -62,7 +62,7 @@ type bootstrap struct {
 	NoPivot bool           `json:"noPivot,omitempty"`
 	// Inherited descriptors, by number in the child; -1 when absent.
 	ConsoleFd int `json:"consoleFd"` // connected console socket
-	FifoFd    int `json:"fifoFd"`    // O_PATH exec.fifo (create)
+	FifoFd    int `json:"fifoFd"`    // exec.fifo, open read-write (create)
 	MntNsFd   int `json:"mntNsFd"`   // mount namespace to join (exec, or create with a path)
 	// UnshareCgroupNS asks the init to unshare its cgroup namespace once the
 	// parent has moved it into its cgroup, so the namespace's root is that cgroup.
