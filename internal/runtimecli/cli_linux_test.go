@@ -283,3 +283,22 @@ func TestRuntimeBinaryCannotBeOverwritten(t *testing.T) {
 		t.Fatal("the runtime binary was overwritten from inside the container")
 	}
 }
+
+// BERTH_ROOT keeps independent instances apart: the runtime's state goes
+// under it unless --root is given.
+func TestBerthRootHoldsRuntimeState(t *testing.T) {
+	testutil.RequireRoot(t, "runs a container")
+	root := t.TempDir()
+	b := testutil.NewBundle(t, "sleep", "300")
+	cmd := exec.Command(berthBin, "runtime", "create", "-b", b.Dir, "c1")
+	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root)
+	// No pipes: the created container keeps the runtime's stdio.
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	state := filepath.Join(root, "run", "runtime")
+	t.Cleanup(func() { exec.Command(berthBin, "runtime", "--root", state, "delete", "-f", "c1").Run() })
+	if _, err := os.Stat(filepath.Join(state, "c1", "state.json")); err != nil {
+		t.Fatalf("state not under BERTH_ROOT: %v", err)
+	}
+}

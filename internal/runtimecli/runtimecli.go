@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -29,8 +30,14 @@ type runtimeOptions struct {
 }
 
 // defaultRuntimeRoot is where `berth runtime` keeps container state unless
-// --root says otherwise (runc's is /run/runc).
-const defaultRuntimeRoot = "/run/berth/runtime"
+// --root says otherwise (runc's is /run/runc); with BERTH_ROOT set, under
+// it, so that independent berth instances never share state.
+func defaultRuntimeRoot() string {
+	if root := os.Getenv("BERTH_ROOT"); root != "" {
+		return filepath.Join(root, "run", "runtime")
+	}
+	return "/run/berth/runtime"
+}
 
 // ExitError makes the command exit with Code (a container's exit status,
 // or 1 for a runtime error already reported).
@@ -54,7 +61,7 @@ func NewCommand(use, version string) *cobra.Command {
 		SilenceErrors: true,
 	}
 	f := cmd.PersistentFlags()
-	f.StringVar(&o.root, "root", defaultRuntimeRoot, "directory for the runtime's container state")
+	f.StringVar(&o.root, "root", defaultRuntimeRoot(), "directory for the runtime's container state (default under $BERTH_ROOT when set)")
 	f.StringVar(&o.log, "log", "", "append errors and debug messages to this file")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&o.debug, "debug", false, "log each command (to --log, else stderr)")
