@@ -236,6 +236,12 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 			return err
 		}
 	}
+	// No descriptor of ours may reach the process: everything above the
+	// preserved ones closes on exec (CVE-2024-21626). Done before seccomp,
+	// whose filter may not allow close_range.
+	if err := closeOnExecFrom(3 + b.ExtraFds); err != nil {
+		return err
+	}
 	if p.Capabilities != nil {
 		if err := applyCapsBounding(p.Capabilities); err != nil {
 			return err
@@ -267,11 +273,6 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 				return err
 			}
 		}
-	}
-	// No descriptor of ours may reach the process: everything above the
-	// preserved ones closes on exec (CVE-2024-21626).
-	if err := closeOnExecFrom(3 + b.ExtraFds); err != nil {
-		return err
 	}
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return err
