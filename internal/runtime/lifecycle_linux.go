@@ -159,6 +159,11 @@ func (r *Runtime) signalAll(c *Container, sig unix.Signal) error {
 		return err
 	}
 	for _, pid := range pids {
+		if pid == os.Getpid() {
+			// A thread of ours that spawned a process into the cgroup
+			// and is ending (see nsPlan.spawn): not the container's.
+			continue
+		}
 		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("kill %d: %w", pid, err)
 		}

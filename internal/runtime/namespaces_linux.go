@@ -143,30 +143,40 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 }
 
 // spawn starts cmd from a locked thread that has first entered p's cgroup
-// and joined p's namespaces, so the child is born in all of them.
+// and joined p's namespaces, so the child is born in all of them. That
+// thread is never unlocked: Go terminates it when its goroutine ends, and
+// its namespaces and cgroups go with it.
 func (p *nsPlan) spawn(cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
-	go func() {
-		// This thread's namespaces change and it is never unlocked, so Go
-		// discards the thread when the goroutine ends.
-		goruntime.LockOSThread()
-		errc <- p.spawnLocked(cmd)
-	}()
+	go p.spawnOffMain(cmd, errc)
 	return <-errc
 }
 
-func (p *nsPlan) spawnLocked(cmd *exec.Cmd) (err error) {
+// spawnOffMain makes sure the work runs on a thread Go may discard: the
+// main thread never is, so when the goroutine lands there it holds the main
+// thread (locked, untouched) while another goroutine, which therefore runs
+// elsewhere, does the work.
+func (p *nsPlan) spawnOffMain(cmd *exec.Cmd, errc chan<- error) {
+	goruntime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		inner := make(chan error, 1)
+		go p.spawnOffMain(cmd, inner)
+		err := <-inner
+		goruntime.UnlockOSThread()
+		errc <- err
+		return
+	}
+	errc <- p.spawnLocked(cmd)
+}
+
+func (p *nsPlan) spawnLocked(cmd *exec.Cmd) error {
 	if p.cgroup != nil {
-		cgroup2, leave, err := cgroups.EnterThread(p.cgroup)
+		cgroup2, err := cgroups.EnterThread(p.cgroup)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			if lerr := leave(); lerr != nil && err == nil {
-				err = lerr
-			}
-		}()
 		if cgroup2 != nil {
+			defer cgroup2.Close()
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = int(cgroup2.Fd())
 		}
