@@ -123,11 +123,8 @@ func (r *Runtime) releaseInit(c *Container) error {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	c.Started = true
-	return r.save(c)
+	// The fifo's absence is what makes the container "running".
+	return os.Remove(path)
 }
 
 // Kill sends sig to the container's init, or with all to every process in

@@ -34,7 +34,6 @@ type Container struct {
 	// created: together with Pid it tells our init from a reused pid.
 	InitStartTime uint64            `json:"initStartTime"`
 	CgroupPaths   map[string]string `json:"cgroupPaths"`
-	Started       bool              `json:"started,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)
@@ -70,7 +69,10 @@ func (r *Runtime) load(id string) (*Container, error) {
 	return &c, nil
 }
 
-// save writes the container's state atomically (temp file, fsync, rename).
+// save writes the container's state atomically: a reader sees the old or
+// the new file, never a partial one. No fsync: the state describes
+// processes, which a power loss ends too (and it lives on tmpfs, /run,
+// by default), as runc's does.
 func (r *Runtime) save(c *Container) error {
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -90,10 +92,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
