@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -76,7 +75,7 @@ func (s *rootfsSetup) createDevices() error {
 	if _, err := os.Stat("/proc/kcore"); err == nil {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
-	dev, err := pathrs.MkdirAllHandle(s.root, "/dev", 0o755)
+	dev, err := s.dirHandle("/dev")
 	if err != nil {
 		return err
 	}
@@ -110,7 +109,7 @@ func (s *rootfsSetup) createDevice(d specs.LinuxDevice) error {
 	if d.FileMode != nil {
 		perm = uint32(d.FileMode.Perm())
 	}
-	parent, err := pathrs.MkdirAllHandle(s.root, filepath.Dir(d.Path), 0o755)
+	parent, err := s.dirHandle(filepath.Dir(d.Path))
 	if err != nil {
 		return err
 	}
@@ -125,7 +124,7 @@ func (s *rootfsSetup) createDevice(d specs.LinuxDevice) error {
 			return &os.PathError{Op: "create", Path: d.Path, Err: err}
 		}
 		unix.Close(fd)
-		t, err := pathrs.OpenatInRoot(s.root, d.Path)
+		t, err := openInRoot(s.root, d.Path)
 		if err != nil {
 			return err
 		}

@@ -85,15 +85,15 @@ func (s *rootfsSetup) needsDevSetup() bool {
 // target resolves dest inside the rootfs, creating it (a directory, or an
 // empty file when dir is false) if missing, and returns an O_PATH handle.
 func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
-	if f, err := pathrs.OpenatInRoot(s.root, dest); err == nil {
+	if f, err := openInRoot(s.root, dest); err == nil {
 		return f, nil
 	}
-	// Missing (or a dangling symlink, which pathrs reports as ENOTDIR):
-	// create it, resolving inside the rootfs again.
+	// Missing (or a dangling symlink): create it, resolving inside the
+	// rootfs again.
 	if dir {
 		return pathrs.MkdirAllHandle(s.root, dest, 0o755)
 	}
-	parent, err := pathrs.MkdirAllHandle(s.root, filepath.Dir(dest), 0o755)
+	parent, err := s.dirHandle(filepath.Dir(dest))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if err == nil {
 		unix.Close(fd)
 	}
-	return pathrs.OpenatInRoot(s.root, dest)
+	return openInRoot(s.root, dest)
 }
 
 func (s *rootfsSetup) mount(m specs.Mount) error {
@@ -149,7 +149,7 @@ func (s *rootfsSetup) applyPropagation(dest string, o mountOpts) error {
 	if len(o.propagation) == 0 && o.recAttrSet == 0 && o.recAttrClr == 0 {
 		return nil
 	}
-	t, err := pathrs.OpenatInRoot(s.root, dest)
+	t, err := openInRoot(s.root, dest)
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (s *rootfsSetup) remountBind(dest string, o mountOpts) error {
 	if want == 0 && o.clear == 0 {
 		return nil
 	}
-	t, err := pathrs.OpenatInRoot(s.root, dest)
+	t, err := openInRoot(s.root, dest)
 	if err != nil {
 		return err
 	}
@@ -310,4 +310,39 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// dirHandle returns an O_PATH handle on the directory path of the rootfs,
+// creating it (and its parents) if missing.
+func (s *rootfsSetup) dirHandle(path string) (*os.File, error) {
+	if f, err := openInRoot(s.root, path); err == nil {
+		return f, nil
+	}
+	return pathrs.MkdirAllHandle(s.root, path, 0o755)
+}
+
+// openInRoot resolves path inside root and returns an O_PATH handle:
+// openat2 with RESOLVE_IN_ROOT makes the kernel keep "..", absolute
+// symlinks and every other step of the walk inside root, in one syscall.
+// pathrs-lite (which does the same in user space, with more checks and
+// syscalls) is the fallback where openat2 is missing, and still creates
+// what is missing (MkdirAllHandle).
+func openInRoot(root *os.File, path string) (*os.File, error) {
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(int(root.Fd()), path, how)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), path), nil
+		case err == unix.EAGAIN && try < 16: // a concurrent rename: retry
+			continue
+		case err == unix.ENOSYS:
+			return pathrs.OpenatInRoot(root, path)
+		default:
+			return nil, &os.PathError{Op: "openat2", Path: path, Err: err}
+		}
+	}
 }
