@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,16 +16,16 @@ import (
 // fresh (its root is the namespace's root, the container's cgroup);
 // without one, the container's cgroup directories are bind mounted.
 func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
-	mounts, err := readMountInfo()
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return err
 	}
-	var hier []mountInfo
+	var hier []*mountinfo.Info
 	for _, m := range mounts {
-		if (m.fsType == "cgroup" || m.fsType == "cgroup2") && filepath.Dir(m.mountPoint) == "/sys/fs/cgroup" {
+		if (m.FSType == "cgroup" || m.FSType == "cgroup2") && filepath.Dir(m.Mountpoint) == "/sys/fs/cgroup" {
 			hier = append(hier, m)
 		}
-		if m.fsType == "cgroup2" && m.mountPoint == "/sys/fs/cgroup" {
+		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
 			return s.mountCgroupDir(m, dest, "", o)
 		}
 	}
@@ -40,7 +41,7 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 		return mountErr("mount", "tmpfs", dest, err)
 	}
 	for _, m := range hier {
-		name := filepath.Base(m.mountPoint)
+		name := filepath.Base(m.Mountpoint)
 		if err := s.mountCgroupDir(m, filepath.Join(dest, name), name, o); err != nil {
 			return err
 		}
@@ -61,7 +62,7 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 }
 
 // mountCgroupDir mounts one hierarchy m at dest.
-func (s *rootfsSetup) mountCgroupDir(m mountInfo, dest, name string, o mountOpts) error {
+func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest, name string, o mountOpts) error {
 	t, err := s.target(dest, true)
 	if err != nil {
 		return err
@@ -70,21 +71,21 @@ func (s *rootfsSetup) mountCgroupDir(m mountInfo, dest, name string, o mountOpts
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if s.cgroupns {
 		data := ""
-		if m.fsType == "cgroup" {
-			data = cgroupSuperOpts(m.superOpts)
+		if m.FSType == "cgroup" {
+			data = cgroupSuperOpts(m.VFSOptions)
 		}
-		if err := unix.Mount("cgroup", procFd(t), m.fsType, flags, data); err != nil {
-			return mountErr("mount", m.fsType, dest, err)
+		if err := unix.Mount("cgroup", procFd(t), m.FSType, flags, data); err != nil {
+			return mountErr("mount", m.FSType, dest, err)
 		}
 		return nil
 	}
 	// Without a cgroup namespace: bind the container's own cgroup.
-	src := m.mountPoint
+	src := m.Mountpoint
 	if p := s.cgroupPathFor(name, m); p != "" {
 		src = p
 	}
 	if _, err := os.Stat(src); err != nil {
-		src = m.mountPoint
+		src = m.Mountpoint
 	}
 	if err := unix.Mount(src, procFd(t), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return mountErr("bind mount", src, dest, err)
@@ -93,8 +94,8 @@ func (s *rootfsSetup) mountCgroupDir(m mountInfo, dest, name string, o mountOpts
 }
 
 // cgroupPathFor finds the container's directory in hierarchy m.
-func (s *rootfsSetup) cgroupPathFor(name string, m mountInfo) string {
-	if m.fsType == "cgroup2" {
+func (s *rootfsSetup) cgroupPathFor(name string, m *mountinfo.Info) string {
+	if m.FSType == "cgroup2" {
 		if p, ok := s.cgroupPaths[""]; ok {
 			return p
 		}
@@ -105,7 +106,7 @@ func (s *rootfsSetup) cgroupPathFor(name string, m mountInfo) string {
 		}
 	}
 	for sub, p := range s.cgroupPaths {
-		if strings.HasPrefix(p, m.mountPoint+"/") || p == m.mountPoint {
+		if strings.HasPrefix(p, m.Mountpoint+"/") || p == m.Mountpoint {
 			_ = sub
 			return p
 		}

@@ -1,13 +1,13 @@
 package runtime
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -241,15 +241,15 @@ func mountFlagsOf(f *os.File) (uintptr, error) {
 // makeParentMountPrivate makes the mount that holds path private if it is
 // shared, because pivot_root refuses to move a root out of a shared mount.
 func makeParentMountPrivate(path string) error {
-	mounts, err := readMountInfo()
+	mounts, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		return err
 	}
 	best := ""
 	shared := false
 	for _, m := range mounts {
-		if (path == m.mountPoint || strings.HasPrefix(path, strings.TrimSuffix(m.mountPoint, "/")+"/")) && len(m.mountPoint) >= len(best) {
-			best, shared = m.mountPoint, strings.Contains(m.optional, "shared:")
+		if (path == m.Mountpoint || strings.HasPrefix(path, strings.TrimSuffix(m.Mountpoint, "/")+"/")) && len(m.Mountpoint) >= len(best) {
+			best, shared = m.Mountpoint, strings.Contains(m.Optional, "shared:")
 		}
 	}
 	if best == "" || !shared {
@@ -259,57 +259,6 @@ func makeParentMountPrivate(path string) error {
 		return mountErr("make private", "", best, err)
 	}
 	return nil
-}
-
-type mountInfo struct {
-	root, mountPoint, optional, fsType, source, superOpts string
-}
-
-// readMountInfo parses /proc/self/mountinfo.
-func readMountInfo() ([]mountInfo, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountInfo
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		a, b := strings.Fields(pre), strings.Fields(post)
-		if len(a) < 6 || len(b) < 3 {
-			continue
-		}
-		out = append(out, mountInfo{
-			root: unescapeMount(a[3]), mountPoint: unescapeMount(a[4]), optional: strings.Join(a[6:], " "),
-			fsType: b[0], source: b[1], superOpts: b[2],
-		})
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space, …).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // dirHandle returns an O_PATH handle on the directory path of the rootfs,

@@ -62,14 +62,7 @@ func newRuntimeExecCommand(o *runtimeOptions) *cobra.Command {
 			return err
 		}
 		x.eo.Stdin, x.eo.Stdout, x.eo.Stderr = os.Stdin, os.Stdout, os.Stderr
-		code, err := rt.Exec(args[0], p, x.eo)
-		if err != nil {
-			return err
-		}
-		if code != 0 {
-			return ExitError{Code: code}
-		}
-		return nil
+		return exitCode(rt.Exec(args[0], p, x.eo))
 	})
 	return cmd
 }

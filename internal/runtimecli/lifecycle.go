@@ -58,14 +58,7 @@ func newRuntimeRunCommand(o *runtimeOptions) *cobra.Command {
 			return err
 		}
 		stdio(&co)
-		code, err := o.runtime().Run(args[0], co, detach)
-		if err != nil {
-			return err
-		}
-		if code != 0 {
-			return ExitError{Code: code}
-		}
-		return nil
+		return exitCode(o.runtime().Run(args[0], co, detach))
 	})
 	return cmd
 }

@@ -136,6 +136,17 @@ func (o *runtimeOptions) run(fn func(cmd *cobra.Command, args []string) error) f
 	}
 }
 
+// exitCode turns a process's exit code into the command's result.
+func exitCode(code int, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case code != 0:
+		return ExitError{Code: code}
+	}
+	return nil
+}
+
 // needArgs checks the positional arguments, with runc's wording.
 func needArgs(cmd *cobra.Command, args []string, n int, names string) error {
 	if len(args) != n {
