@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,7 +25,7 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 			hier = append(hier, m)
 		}
 		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
-			return s.mountCgroupDir(m, dest, "", o)
+			return s.mountCgroupDir(m, dest, o)
 		}
 	}
 	t, err := s.target(dest, true)
@@ -42,7 +41,7 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 	}
 	for _, m := range hier {
 		name := filepath.Base(m.Mountpoint)
-		if err := s.mountCgroupDir(m, filepath.Join(dest, name), name, o); err != nil {
+		if err := s.mountCgroupDir(m, filepath.Join(dest, name), o); err != nil {
 			return err
 		}
 		// Co-mounted controllers ("cpu,cpuacct") get a link per name.
@@ -62,7 +61,7 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 }
 
 // mountCgroupDir mounts one hierarchy m at dest.
-func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest, name string, o mountOpts) error {
+func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts) error {
 	t, err := s.target(dest, true)
 	if err != nil {
 		return err
@@ -79,13 +78,11 @@ func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest, name string, o mou
 		}
 		return nil
 	}
-	// Without a cgroup namespace: bind the container's own cgroup.
-	src := m.Mountpoint
-	if p := s.cgroupPathFor(name, m); p != "" {
-		src = p
-	}
-	if _, err := os.Stat(src); err != nil {
-		src = m.Mountpoint
+	// Without a cgroup namespace: bind the container's own cgroup — never
+	// the host's whole hierarchy; a hierarchy without one stays empty.
+	src := s.cgroupPathFor(m)
+	if src == "" {
+		return nil
 	}
 	if err := unix.Mount(src, procFd(t), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return mountErr("bind mount", src, dest, err)
@@ -93,21 +90,11 @@ func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest, name string, o mou
 	return s.remountBind(dest, mountOpts{flags: flags})
 }
 
-// cgroupPathFor finds the container's directory in hierarchy m.
-func (s *rootfsSetup) cgroupPathFor(name string, m *mountinfo.Info) string {
-	if m.FSType == "cgroup2" {
-		if p, ok := s.cgroupPaths[""]; ok {
-			return p
-		}
-	}
-	for _, sub := range strings.Split(name, ",") {
-		if p, ok := s.cgroupPaths[sub]; ok {
-			return p
-		}
-	}
-	for sub, p := range s.cgroupPaths {
+// cgroupPathFor finds the container's directory in hierarchy m: the
+// saved cgroup path that lies under its mountpoint.
+func (s *rootfsSetup) cgroupPathFor(m *mountinfo.Info) string {
+	for _, p := range s.cgroupPaths {
 		if strings.HasPrefix(p, m.Mountpoint+"/") || p == m.Mountpoint {
-			_ = sub
 			return p
 		}
 	}

@@ -400,3 +400,22 @@ func TestJoinUserNamespace(t *testing.T) {
 		t.Fatalf("joined container: %q", got)
 	}
 }
+
+// Without a cgroup namespace, /sys/fs/cgroup shows the container's own
+// cgroups, not the host's hierarchies.
+func TestCgroupMountWithoutNamespaceShowsOwnCgroup(t *testing.T) {
+	out := mustOK(t, runSh(t, `cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c berth-test || true`, func(b *testutil.Bundle) {
+		var nss []specs.LinuxNamespace
+		for _, ns := range b.Spec.Linux.Namespaces {
+			if ns.Type != specs.CgroupNamespace {
+				nss = append(nss, ns)
+			}
+		}
+		b.Spec.Linux.Namespaces = nss
+		limit := int64(77)
+		b.Spec.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
+	}))
+	if out != "77\n0" {
+		t.Fatalf("inside the container: %q; want its own pids.max (77) and no host hierarchy", out)
+	}
+}
