@@ -206,10 +206,10 @@ func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
 	return nil
 }
 
-// startProcess turns the init into the container's process: limits,
-// working directory, user, capabilities, no_new_privs and seccomp, in the
-// order their privileges require, then (for create) the wait for `start`,
-// and execve.
+// startProcess turns the init into the container's process: working
+// directory, user, capabilities, no_new_privs and seccomp, in the order
+// their privileges require, then (for create) the wait for `start`, the
+// rlimits and execve.
 func startProcess(conn *syncConn, b *bootstrap) error {
 	p := b.Process
 	umask := 0o022
@@ -217,9 +217,6 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
-	if err := setRlimits(p.Rlimits); err != nil {
-		return err
-	}
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return &os.PathError{Op: "chdir", Path: p.Cwd, Err: err}
 	}
@@ -290,6 +287,11 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 	}
 	if path == "" {
 		return errors.New("the container's config has no process to run")
+	}
+	// Last: a low RLIMIT_AS or RLIMIT_DATA would otherwise starve the Go
+	// runtime of this init before it gets here.
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
 	}
 	err := unix.Exec(path, p.Args, env)
 	return &os.PathError{Op: "exec", Path: p.Args[0], Err: err}

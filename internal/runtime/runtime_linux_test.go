@@ -419,3 +419,15 @@ func TestCgroupMountWithoutNamespaceShowsOwnCgroup(t *testing.T) {
 		t.Fatalf("inside the container: %q; want its own pids.max (77) and no host hierarchy", out)
 	}
 }
+
+// A small address-space limit reaches the process. (The init sets rlimits
+// just before execve, so that its Go runtime can't run out of address
+// space first; that failure was intermittent and isn't reproduced here.)
+func TestLowAddressSpaceLimit(t *testing.T) {
+	out := mustOK(t, runSh(t, `ulimit -v`, func(b *testutil.Bundle) {
+		b.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_AS", Soft: 16 << 20, Hard: 16 << 20}}
+	}))
+	if out != "16384" {
+		t.Fatalf("ulimit -v = %q, want 16384 (KiB)", out)
+	}
+}
