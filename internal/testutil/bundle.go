@@ -6,7 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -66,23 +70,41 @@ func (b *Bundle) Save(t testing.TB) {
 // which this test binary's containers are placed.
 func TestCgroupParent() string { return fmt.Sprintf("/berth-test-%d", os.Getpid()) }
 
-// removeTestCgroups removes TestCgroupParent from every hierarchy, deepest
-// directories first; containers the tests deleted left them empty.
+// removeTestCgroups removes TestCgroupParent from every hierarchy, and
+// the parents of earlier test binaries that died without cleaning up
+// (their pid is gone), killing any process left inside first. A test that
+// fails halfway must not leave cgroups for the next run.
 func removeTestCgroups() {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + TestCgroupParent())
-	if d := "/sys/fs/cgroup" + TestCgroupParent(); exists(d) {
-		dirs = append(dirs, d)
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test-*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/berth-test-*")
+	for _, d := range append(parents, v2...) {
+		pid := strings.TrimPrefix(filepath.Base(d), "berth-test-")
+		if pid != strconv.Itoa(os.Getpid()) && exists("/proc/"+pid) {
+			continue // another test binary, still running
+		}
+		removeCgroupTree(d)
 	}
-	for _, d := range dirs {
-		var all []string
-		filepath.WalkDir(d, func(path string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				all = append(all, path)
+}
+
+// removeCgroupTree kills what runs in the cgroup tree at dir and removes
+// it, deepest first.
+func removeCgroupTree(dir string) {
+	var all []string
+	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			all = append(all, path)
+		}
+		return nil
+	})
+	for i := len(all) - 1; i >= 0; i-- {
+		data, _ := os.ReadFile(filepath.Join(all[i], "cgroup.procs"))
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
 			}
-			return nil
-		})
-		for i := len(all) - 1; i >= 0; i-- {
-			os.Remove(all[i])
+		}
+		for try := 0; try < 100 && os.Remove(all[i]) != nil && exists(all[i]); try++ {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
