@@ -45,7 +45,7 @@ fi
 
 tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-go build -o "$tmp/berth" ./cmd/berth
+CGO_ENABLED=0 go build -o "$tmp/berth" ./cmd/berth
 go build -o "$tmp/runtimebench" ./bench/runtimebench
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- cmd internal go.mod go.sum 2>/dev/null || rev="$rev+dirty"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 bash hack/deps.sh
 export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=auto
-go build -o bin/berth ./cmd/berth
+CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 ln -sf berth bin/berth-runtime
 
 bundle=${BERTH_QUICKSTART_DIR:-/var/lib/berth/quickstart}

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "hack/test.sh: run as root: the tests start real containers" >&2; exit 1; }
 bash hack/deps.sh
-export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=auto
+# CGO_ENABLED=0: berth is one static binary; the tests build it that way.
+export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=auto CGO_ENABLED=0
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2

@@ -230,10 +230,10 @@ elif printf '%s\n' "${RUNTIMES[@]}" | grep -qx berth; then
 		log "building berth from $REV"
 		mkdir -p "$WORK/src"
 		git -C "$REPO" archive "$REV" | tar -x -C "$WORK/src"
-		(cd "$WORK/src" && go build -o "$WORK/berth" ./cmd/berth)
+		(cd "$WORK/src" && CGO_ENABLED=0 go build -o "$WORK/berth" ./cmd/berth)
 	else
 		log "building berth from the work tree"
-		(cd "$REPO" && go build -o "$WORK/berth" ./cmd/berth)
+		(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/berth" ./cmd/berth)
 	fi
 fi
 
