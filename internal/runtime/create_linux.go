@@ -401,7 +401,6 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	if plan.user != nil {
 		tramp, ok := nsenter.Binary()
 		if !ok {
-			childEnd.Close()
 			parentEnd.Close()
 			return nil, fmt.Errorf("joining a user namespace is not supported on %s yet", goruntime.GOARCH)
 		}
