@@ -186,6 +186,8 @@ cleanup_cgroups() {
 				remove_cgroup_tree "$base/berth/$id"
 				remove_cgroup_tree "$base/$id"
 			done
+			# berth's default parent, if now empty (rmdir keeps a busy one).
+			[ -d "$base/berth" ] && rmdir "$base/berth" 2>/dev/null || true
 		done
 	done < <(awk '{ for (i = 7; $i != "-"; i++); if ($(i+1) == "cgroup" || $(i+1) == "cgroup2") print $4, $5, $(i+1), $(i+3) }' /proc/self/mountinfo | sort -u -k2,2)
 }
