@@ -303,3 +303,59 @@ func TestBerthRootHoldsRuntimeState(t *testing.T) {
 		t.Fatalf("state not under BERTH_ROOT: %v", err)
 	}
 }
+
+// runc's create/run flags: --preserve-fds passes fds 3… to the process,
+// --no-pivot roots it with MS_MOVE and chroot.
+func TestPreserveFdsAndNoPivot(t *testing.T) {
+	r := newRT(t)
+	b := testutil.NewBundle(t, "sh", "-c", "echo via-fd3 >&3; grep -c ' / ' /proc/self/mountinfo")
+	extra, err := os.Create(filepath.Join(t.TempDir(), "fd3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	out, _ := os.Create(filepath.Join(t.TempDir(), "out"))
+	defer out.Close()
+	cmd := exec.Command(berthBin, "runtime", "--root", r.state, "run", "--preserve-fds", "1", "--no-pivot", "-b", b.Dir, "c1")
+	cmd.ExtraFiles = []*os.File{extra}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		data, _ := os.ReadFile(out.Name())
+		t.Fatalf("run: %v: %s", err, data)
+	}
+	if data, _ := os.ReadFile(extra.Name()); string(data) != "via-fd3\n" {
+		t.Fatalf("fd 3 got %q", data)
+	}
+	if data, _ := os.ReadFile(out.Name()); strings.TrimSpace(string(data)) == "" {
+		t.Fatalf("no output from the --no-pivot container")
+	}
+}
+
+// exec's flags (-e, --cwd, -u, --process) and kill --all.
+func TestExecFlagsAndKillAll(t *testing.T) {
+	r := newRT(t)
+	b := testutil.NewBundle(t, "sleep", "300")
+	r.ok("run", "-d", "-b", b.Dir, "c1")
+	if out := r.ok("exec", "-e", "GREETING=hi", "--cwd", "/tmp", "-u", "65534:65534", "c1", "sh", "-c", "echo $GREETING; pwd; id -u; id -g"); out != "hi\n/tmp\n65534\n65534\n" {
+		t.Fatalf("exec with flags: %q", out)
+	}
+	proc := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(proc, []byte(`{"args": ["sh", "-c", "echo from-process-json"], "cwd": "/", "env": ["PATH=/bin"]}`), 0o644)
+	if out := r.ok("exec", "--process", proc, "c1"); out != "from-process-json\n" {
+		t.Fatalf("exec --process: %q", out)
+	}
+	r.ok("exec", "-d", "c1", "sleep", "300")
+	var pids []int
+	json.Unmarshal([]byte(r.ok("ps", "--format", "json", "c1")), &pids)
+	if len(pids) != 2 {
+		t.Fatalf("ps after exec -d: %v, want 2 processes", pids)
+	}
+	r.ok("kill", "--all", "c1", "9")
+	for i := 0; i < 100 && r.state_("c1").Status != "stopped"; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	json.Unmarshal([]byte(r.ok("ps", "--format", "json", "c1")), &pids)
+	if len(pids) != 0 {
+		t.Fatalf("processes left after kill --all: %v", pids)
+	}
+}
