@@ -404,7 +404,7 @@ func TestJoinUserNamespace(t *testing.T) {
 // Without a cgroup namespace, /sys/fs/cgroup shows the container's own
 // cgroups, not the host's hierarchies.
 func TestCgroupMountWithoutNamespaceShowsOwnCgroup(t *testing.T) {
-	out := mustOK(t, runSh(t, `cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c berth-test || true`, func(b *testutil.Bundle) {
+	out := mustOK(t, runSh(t, `cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c berth-testbin || true`, func(b *testutil.Bundle) {
 		var nss []specs.LinuxNamespace
 		for _, ns := range b.Spec.Linux.Namespaces {
 			if ns.Type != specs.CgroupNamespace {

@@ -68,19 +68,22 @@ func (b *Bundle) Save(t testing.TB) {
 
 // TestCgroupParent is the cgroup (relative to each hierarchy's root) under
 // which this test binary's containers are placed.
-func TestCgroupParent() string { return fmt.Sprintf("/berth-test-%d", os.Getpid()) }
+func TestCgroupParent() string { return fmt.Sprintf("/%s%d", cgroupPrefix, os.Getpid()) }
+
+// cgroupPrefix names the test binaries' cgroup parents: prefix and pid.
+const cgroupPrefix = "berth-testbin-"
 
 // removeTestCgroups removes TestCgroupParent from every hierarchy, and
 // the parents of earlier test binaries that died without cleaning up
 // (their pid is gone), killing any process left inside first. A test that
 // fails halfway must not leave cgroups for the next run.
 func removeTestCgroups() {
-	parents, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test-*")
-	v2, _ := filepath.Glob("/sys/fs/cgroup/berth-test-*")
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupPrefix + "*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/" + cgroupPrefix + "*")
 	for _, d := range append(parents, v2...) {
-		pid := strings.TrimPrefix(filepath.Base(d), "berth-test-")
-		if pid != strconv.Itoa(os.Getpid()) && exists("/proc/"+pid) {
-			continue // another test binary, still running
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), cgroupPrefix))
+		if err != nil || (pid != os.Getpid() && exists(fmt.Sprintf("/proc/%d", pid))) {
+			continue // not ours, or another test binary still running
 		}
 		removeCgroupTree(d)
 	}
