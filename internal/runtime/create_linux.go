@@ -209,8 +209,8 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	defer fifo.Close()
 	console := o.console
 	if o.ConsoleSocket != "" {
-		if console, err = dialConsoleSocket(o.ConsoleSocket); err != nil {
-			return nil, nil, err
+		if console, err = dialUnix(o.ConsoleSocket); err != nil {
+			return nil, nil, fmt.Errorf("console socket: %w", err)
 		}
 		defer console.Close()
 	}
@@ -339,14 +339,16 @@ func writePidFile(path string, pid int) error {
 	return nil
 }
 
-func dialConsoleSocket(path string) (*os.File, error) {
+// dialUnix connects to a unix stream socket (the console socket, the
+// seccomp agent) and returns the connection as a file.
+func dialUnix(path string) (*os.File, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.SyscallError{Syscall: "socket", Err: err}
 	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("console socket %s: %w", path, err)
+		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }

@@ -59,8 +59,8 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	var consoleSock, local *os.File
 	switch {
 	case p.Terminal && o.ConsoleSocket != "":
-		if consoleSock, err = dialConsoleSocket(o.ConsoleSocket); err != nil {
-			return -1, err
+		if consoleSock, err = dialUnix(o.ConsoleSocket); err != nil {
+			return -1, fmt.Errorf("console socket: %w", err)
 		}
 	case p.Terminal && o.Detach:
 		return -1, errors.New("cannot allocate a tty without --console-socket when the runtime detaches")

@@ -85,7 +85,7 @@ func runInit(conn *syncConn) error {
 	}
 	if sc := b.Spec.Linux.Seccomp; sc != nil && sc.ListenerPath != "" {
 		// Connected now, while the host's paths are still reachable.
-		l, err := dialConsoleSocket(sc.ListenerPath)
+		l, err := dialUnix(sc.ListenerPath)
 		if err != nil {
 			return fmt.Errorf("seccomp listener: %w", err)
 		}

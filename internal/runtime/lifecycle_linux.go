@@ -52,7 +52,11 @@ func (r *Runtime) Report(id string) (*StateReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StateReport{State: *r.ociState(c), Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}, nil
+	return r.report(c), nil
+}
+
+func (r *Runtime) report(c *Container) *StateReport {
+	return &StateReport{State: *r.ociState(c), Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
 }
 
 // Config returns the config.json a container was created with.
@@ -135,7 +139,11 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	if all {
-		return r.signalAll(c, sig)
+		cg, err := cgroups.Load(c.CgroupPaths)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
+		return signalAll(cg, sig)
 	}
 	if !c.alive() {
 		return fmt.Errorf("container %s is not running", id)
@@ -146,11 +154,8 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 	return nil
 }
 
-func (r *Runtime) signalAll(c *Container, sig unix.Signal) error {
-	cg, err := cgroups.Load(c.CgroupPaths)
-	if err != nil {
-		return err
-	}
+// signalAll sends sig to every process in the cgroup.
+func signalAll(cg cgroups.Manager, sig unix.Signal) error {
 	pids, err := cg.Pids()
 	if err != nil {
 		return err
@@ -184,7 +189,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
 	}
 	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
-		if err := r.signalAll(c, unix.SIGKILL); err != nil && c.alive() {
+		if err := signalAll(cg, unix.SIGKILL); err != nil && c.alive() {
 			unix.Kill(c.Pid, unix.SIGKILL)
 		}
 		if err := waitEmpty(cg, c); err != nil {
@@ -218,27 +223,23 @@ func waitEmpty(cg cgroups.Manager, c *Container) error {
 	}
 }
 
-// List returns every container under Root, sorted by id.
-func (r *Runtime) List() ([]*Container, []*specs.State, error) {
+// List returns the state of every container under Root, sorted by id.
+func (r *Runtime) List() ([]*StateReport, error) {
 	entries, err := os.ReadDir(r.Root)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var cs []*Container
+	var out []*StateReport
 	for _, e := range entries {
 		if c, err := r.load(e.Name()); err == nil {
-			cs = append(cs, c)
+			out = append(out, r.report(c))
 		}
 	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].ID < cs[j].ID })
-	sts := make([]*specs.State, len(cs))
-	for i, c := range cs {
-		sts[i] = r.ociState(c)
-	}
-	return cs, sts, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // Pause freezes every process of a running container.

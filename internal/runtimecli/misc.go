@@ -44,26 +44,25 @@ func newRuntimeListCommand(o *runtimeOptions) *cobra.Command {
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the ids")
 	cmd.RunE = o.run(func(cmd *cobra.Command, args []string) error {
-		cs, sts, err := o.runtime().List()
+		sts, err := o.runtime().List()
 		if err != nil {
 			return err
 		}
 		switch {
 		case quiet:
-			for _, c := range cs {
-				fmt.Println(c.ID)
+			for _, st := range sts {
+				fmt.Println(st.ID)
 			}
 		case format == "json":
-			out := make([]runtime.StateReport, len(cs))
-			for i, c := range cs {
-				out[i] = runtime.StateReport{State: *sts[i], Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
+			if sts == nil {
+				sts = []*runtime.StateReport{}
 			}
-			return json.NewEncoder(os.Stdout).Encode(out)
+			return json.NewEncoder(os.Stdout).Encode(sts)
 		case format == "table":
 			w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
 			fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")
-			for i, c := range cs {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, sts[i].Pid, sts[i].Status, c.Bundle, c.Created.Format(time.RFC3339Nano), c.Owner)
+			for _, st := range sts {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339Nano), st.Owner)
 			}
 			return w.Flush()
 		default:
