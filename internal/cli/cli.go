@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/runtimecli"
 )
 
@@ -43,8 +44,10 @@ func Main(args []string) int {
 	case errors.As(err, &ee):
 		return ee.ExitCode()
 	default:
-		fmt.Fprintln(os.Stderr, "berth:", err)
-		return 125
+		// Errors from the engine exit 1, as the docker CLI's "Error
+		// response from daemon" do; `run` returns its own 125.
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
 	}
 }
 
@@ -68,8 +71,68 @@ func newRootCommand() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", defRoot, "directory for all of berth's state (env BERTH_ROOT)")
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
+	cmd.AddCommand(
+		newImagesCommand(g, "images"),
+		newPullCommand(g),
+		newPushCommand(g),
+		newTagCommand(g),
+		newRmiCommand(g, "rmi"),
+		newHistoryCommand(g, "history"),
+		newLoginCommand(g),
+		newLogoutCommand(),
+		newImageCommand(g),
+		newSystemCommand(g),
+	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
+}
+
+// newImageCommand is `berth image …`, Docker's management command form.
+func newImageCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
+	ls := newImagesCommand(g, "ls")
+	ls.Aliases = []string{"list"}
+	rm := newRmiCommand(g, "rm")
+	rm.Aliases = []string{"remove"}
+	cmd.AddCommand(ls, rm, newPullCommand(g), newPushCommand(g), newTagCommand(g),
+		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g))
+	return cmd
+}
+
+// engine opens the berth root for a command.
+func (g *globalOptions) engine() (*engine.Engine, error) {
+	return engine.New(engine.Config{Root: g.root})
+}
+
+// exactArgs and minArgs report argument-count errors as the docker CLI
+// does (exit 1 with usage hint).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		what := "exactly " + plural(n)
+		if n == 0 {
+			what = "no arguments"
+		}
+		return fmt.Errorf("%q requires %s.\nSee '%s --help'.\n\nUsage:  %s", c.CommandPath(), what, c.CommandPath(), c.UseLine())
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) >= n {
+			return nil
+		}
+		return fmt.Errorf("%q requires at least %s.\nSee '%s --help'.\n\nUsage:  %s", c.CommandPath(), plural(n), c.CommandPath(), c.UseLine())
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "1 argument"
+	}
+	return fmt.Sprintf("%d arguments", n)
 }
 
 func flagError(c *cobra.Command, err error) error {

@@ -53,4 +53,7 @@ func CleanupShared() {
 	if busyboxDir != "" {
 		os.RemoveAll(filepath.Dir(busyboxDir))
 	}
+	if layoutDir != "" {
+		os.RemoveAll(filepath.Dir(layoutDir))
+	}
 }

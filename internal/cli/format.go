@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+
+	"github.com/docker/go-units"
+)
+
+// templateFuncs are the functions Docker's --format templates have.
+var templateFuncs = template.FuncMap{
+	"json": func(v any) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v)
+		return strings.TrimSpace(b.String())
+	},
+	"join":     strings.Join,
+	"split":    strings.Split,
+	"lower":    strings.ToLower,
+	"upper":    strings.ToUpper,
+	"title":    func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
+	"pad":      func(s string, l, r int) string { return strings.Repeat(" ", l) + s + strings.Repeat(" ", r) },
+	"truncate": func(s string, n int) string { return s[:min(n, len(s))] },
+	"println":  func(a ...any) string { return fmt.Sprintln(a...) },
+}
+
+// parseTemplate parses a user's --format template, with a one-line error.
+func parseTemplate(format string) (*template.Template, error) {
+	t, err := template.New("format").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return nil, fmt.Errorf("template parsing error: %v", err)
+	}
+	return t, nil
+}
+
+// tableWriter returns the writer Docker's tables use.
+func tableWriter(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+}
+
+// formatter prints rows the way a --format value asks: "" or "table"
+// gives the default table; "table TEMPLATE" a table with a header made of
+// the template's field names mapped through headers; "json" one JSON
+// object per line; anything else a template per row.
+type formatter struct {
+	out     io.Writer
+	format  string
+	def     string            // default table template
+	headers map[string]string // field name -> column header
+}
+
+func (f formatter) print(rows []any) error {
+	format := f.format
+	if format == "" || format == "table" {
+		format = "table " + f.def
+	}
+	if format == "json" {
+		enc := json.NewEncoder(f.out)
+		enc.SetEscapeHTML(false)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	table := strings.HasPrefix(format, "table")
+	if table {
+		format = strings.TrimSpace(strings.TrimPrefix(format, "table"))
+	}
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	t, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = f.out
+	var tw *tabwriter.Writer
+	if table {
+		tw = tableWriter(f.out)
+		w = tw
+		h, err := parseTemplate(format)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		h.Option("missingkey=zero")
+		if err := h.Execute(&buf, f.headers); err == nil {
+			fmt.Fprintln(w, buf.String())
+		}
+	}
+	for _, r := range rows {
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, r); err != nil {
+			return fmt.Errorf("template: %v", err)
+		}
+		fmt.Fprintln(w, buf.String())
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+// humanSize is Docker's size format: 4.26MB.
+func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
+
+// since is Docker's CREATED column: "3 days ago".
+func since(t time.Time) string {
+	if t.IsZero() || t.Unix() <= 0 {
+		return "N/A"
+	}
+	return units.HumanDuration(time.Now().UTC().Sub(t)) + " ago"
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/image"
+)
+
+func newSystemCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "system", Short: "Manage berth"}
+	cmd.AddCommand(newSystemDfCommand(g), newSystemPruneCommand(g))
+	return cmd
+}
+
+func newSystemDfCommand(g *globalOptions) *cobra.Command {
+	var format string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "df [OPTIONS]",
+		Short: "Show berth disk usage",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			imgs, err := e.Images.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// Shared layers count once for the total.
+			var total int64
+			seen := map[string]bool{}
+			for _, img := range imgs {
+				for _, l := range e.Images.Layers(cmd.Context(), img) {
+					if !seen[l.Key] {
+						seen[l.Key] = true
+						total += l.Size
+					}
+				}
+			}
+			active := 0
+			row := dfRow{Type: "Images", TotalCount: fmt.Sprint(len(imgs)), Active: fmt.Sprint(active),
+				Size: humanSize(total), Reclaimable: fmt.Sprintf("%s (100%%)", humanSize(total))}
+			if total == 0 {
+				row.Reclaimable = "0B"
+			}
+			if verbose {
+				fmt.Println("Images space usage:")
+				fmt.Println()
+				var rows []any
+				for _, img := range imgs {
+					r := imageRows(img, &imageFilter{})
+					for i := range r {
+						r[i].ID = image.ShortID(digest.Digest(img.ID))
+						rows = append(rows, r[i])
+					}
+				}
+				return formatter{out: os.Stdout, def: "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", headers: imageHeaders}.print(rows)
+			}
+			return formatter{out: os.Stdout, format: format, def: "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+				headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.print([]any{row})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
+	return cmd
+}
+
+type dfRow struct{ Type, TotalCount, Active, Size, Reclaimable string }
+
+func newSystemPruneCommand(g *globalOptions) *cobra.Command {
+	var all, force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused data",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force && !confirm(all) {
+				return nil
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			deleted, freed, err := e.Images.Prune(cmd.Context(), image.PruneOptions{All: all})
+			if err != nil {
+				return err
+			}
+			n, err := e.Images.Cleanup(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if len(deleted) > 0 {
+				fmt.Println("Deleted Images:")
+				for _, d := range deleted {
+					fmt.Println("deleted: " + d)
+				}
+				fmt.Println()
+			}
+			fmt.Printf("Total reclaimed space: %s\n", humanSize(freed+n))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	return cmd
+}

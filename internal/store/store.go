@@ -1,0 +1,211 @@
+// Package store is berth's metadata store: one SQLite database (meta.db)
+// in WAL mode, shared by every berth process using the same root.
+//
+// Why SQLite: several processes (the CLI, a server, shims) read and write
+// the same records; SQLite gives them transactions across processes, a
+// crash-safe journal (a kill -9 at any moment leaves the last committed
+// state) and concurrent readers with WAL. modernc.org/sqlite is pure Go,
+// so the binary stays static (CGO_ENABLED=0). Podman moved its state to
+// SQLite for the same reasons.
+//
+// The package owns the schema and the transaction helper; the queries live
+// with the packages that own the records (image, snapshot, …). It imports
+// nothing else of berth.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+// DB is the open metadata store.
+type DB struct {
+	db *sql.DB
+}
+
+// schema is applied in order; PRAGMA user_version records how many
+// statements a database has had. Append, never edit.
+var schema = []string{
+	`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+	// Images are keyed by their ID, the digest of their config blob.
+	`CREATE TABLE images (
+		id TEXT PRIMARY KEY,
+		manifest TEXT NOT NULL DEFAULT '',  -- digest of the manifest blob
+		media_type TEXT NOT NULL DEFAULT '',
+		top_layer TEXT NOT NULL DEFAULT '', -- chain ID of the image's top layer snapshot ('' when none)
+		size INTEGER NOT NULL DEFAULT 0,    -- unpacked size of all layers
+		created INTEGER NOT NULL DEFAULT 0, -- the config's created time, unix ns
+		added INTEGER NOT NULL              -- when this store got it, unix ns
+	)`,
+	// Names pointing at images: name:tag references, fully normalised.
+	`CREATE TABLE tags (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id))`,
+	`CREATE INDEX tags_image ON tags(image_id)`,
+	// repo@digest of the manifest (or index) an image was pulled or pushed as.
+	`CREATE TABLE repo_digests (repo TEXT NOT NULL, digest TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id), PRIMARY KEY (repo, digest))`,
+	`CREATE INDEX repo_digests_image ON repo_digests(image_id)`,
+	// Blobs an image holds (GC roots): manifest, config, layers, index.
+	`CREATE TABLE image_blobs (image_id TEXT NOT NULL REFERENCES images(id), digest TEXT NOT NULL, PRIMARY KEY (image_id, digest))`,
+	`CREATE INDEX image_blobs_digest ON image_blobs(digest)`,
+	// Where a blob came from, for cross-repository mounts on push.
+	`CREATE TABLE blob_sources (digest TEXT NOT NULL, registry TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (digest, registry, repo))`,
+	// Snapshots: committed layers (key = chain ID) and active trees.
+	`CREATE TABLE snapshots (
+		key TEXT PRIMARY KEY,
+		dir TEXT NOT NULL UNIQUE,          -- directory name under snapshots/
+		parent TEXT NOT NULL DEFAULT '',
+		kind TEXT NOT NULL,                -- committed | active
+		size INTEGER NOT NULL DEFAULT 0,
+		created INTEGER NOT NULL
+	)`,
+	// The compressed blob a layer snapshot was unpacked from.
+	`CREATE TABLE layers (chain_id TEXT NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL, PRIMARY KEY (chain_id, blob))`,
+	`CREATE INDEX layers_blob ON layers(blob)`,
+}
+
+// Open opens (creating and migrating) the database at path.
+func Open(path string) (*DB, error) {
+	// busy_timeout makes writers queue behind each other instead of
+	// failing; _txlock=immediate takes the write lock at BEGIN, so two
+	// read-then-write transactions can't deadlock on the upgrade.
+	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	d := &DB{db: db}
+	if err := d.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return d, nil
+}
+
+func (d *DB) migrate() error {
+	return d.Update(context.Background(), func(_ context.Context, tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+			return err
+		}
+		if v > len(schema) {
+			return fmt.Errorf("database schema %d is newer than this berth (%d): upgrade berth", v, len(schema))
+		}
+		for i := v; i < len(schema); i++ {
+			if _, err := tx.Exec(schema[i]); err != nil {
+				return fmt.Errorf("schema step %d: %w", i, err)
+			}
+		}
+		if v != len(schema) {
+			if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(schema))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Update runs fn in a write transaction, committed when fn returns nil.
+// The ctx fn gets carries the transaction: an Update or View called with
+// it joins the transaction instead of waiting for the write lock (which
+// the caller holds). SQLITE_BUSY past the busy timeout is retried.
+func (d *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if t, ok := ctx.Value(txKey{}).(*txState); ok {
+		return fn(ctx, t.tx)
+	}
+	for attempt := 0; ; attempt++ {
+		err := d.tx(ctx, fn)
+		if err == nil || !isBusy(err) || attempt == 5 {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
+}
+
+type txKey struct{}
+
+type txState struct {
+	tx    *sql.Tx
+	after []func()
+}
+
+// AfterCommit runs fn once the transaction ctx carries has committed (at
+// once when there is none): file removals that must not happen unless the
+// records that point at the files are gone for good.
+func AfterCommit(ctx context.Context, fn func()) {
+	if t, ok := ctx.Value(txKey{}).(*txState); ok {
+		t.after = append(t.after, fn)
+		return
+	}
+	fn()
+}
+
+func (d *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("metadata: begin: %w", err)
+	}
+	t := &txState{tx: tx}
+	if err := fn(context.WithValue(ctx, txKey{}, t), tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("metadata: commit: %w", err)
+	}
+	for _, f := range t.after {
+		f()
+	}
+	return nil
+}
+
+// View runs fn with a read-only view of the store (inside the transaction
+// ctx carries, if any).
+func (d *DB) View(ctx context.Context, fn func(q Querier) error) error {
+	if t, ok := ctx.Value(txKey{}).(*txState); ok {
+		return fn(t.tx)
+	}
+	return fn(d.db)
+}
+
+// Querier is what readers need: *sql.DB and *sql.Tx both are.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Setting returns a settings value ("" when unset).
+func (d *DB) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := d.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetSettingOnce records name=value unless name is set, and returns the
+// value in effect.
+func (d *DB) SetSettingOnce(ctx context.Context, name, value string) (string, error) {
+	err := d.Update(ctx, func(_ context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)`, name, value)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return d.Setting(ctx, name)
+}
+
+func isBusy(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
+}
