@@ -49,6 +49,15 @@ func newRoot(t *testing.T) *berthRoot {
 	return &berthRoot{t: t, root: t.TempDir(), env: append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))}
 }
 
+func (b *berthRoot) dockerConfig() string {
+	for _, e := range b.env {
+		if v, ok := strings.CutPrefix(e, "DOCKER_CONFIG="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // run runs berth and returns stdout, stderr and the exit code.
 func (b *berthRoot) run(stdin string, args ...string) (string, string, int) {
 	b.t.Helper()

@@ -420,6 +420,13 @@ func (s *Service) download(ctx context.Context, f Fetcher, j *layerJob, in *snap
 		_, err = io.Copy(io.Discard, body)
 	}
 	if err != nil {
+		// A layer that fails to unpack may be one whose bytes don't
+		// match its digest: say so rather than report a tar error.
+		if _, derr := io.Copy(io.Discard, body); derr == nil {
+			if cerr := w.CommitVerified(h.Digest()); errors.Is(cerr, content.ErrDigestMismatch) {
+				return 0, fmt.Errorf("layer %s: %w", id, cerr)
+			}
+		}
 		return 0, fmt.Errorf("layer %s: %w", id, err)
 	}
 	if err := w.CommitVerified(h.Digest()); err != nil {

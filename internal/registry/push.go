@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -82,13 +84,21 @@ func Push(ctx context.Context, ref reference.Named, blobs Blobs, po PushOptions,
 			}
 		}
 	}
-	img, err := partial.CompressedToImage(core)
+	base, err := partial.CompressedToImage(core)
 	if err != nil {
 		return "", 0, err
 	}
+	img := &mountingImage{Image: base, core: core}
+	existed := map[digest.Digest]bool{}
 	if po.Progress != nil {
 		for _, l := range m.Layers {
 			po.Progress.Update(shortID(l.Digest), "Preparing", 0, l.Size)
+		}
+		// Which layers the registry has already, for Docker's words.
+		if c, err := o.client(ctx, repo, repo.Scope(transport.PushScope)); err == nil {
+			for _, l := range m.Layers {
+				existed[l.Digest] = blobExists(ctx, c, repo, l.Digest)
+			}
 		}
 	}
 	err = remote.Write(target, img,
@@ -104,6 +114,8 @@ func Push(ctx context.Context, ref reference.Named, blobs Blobs, po PushOptions,
 			switch {
 			case core.counts[l.Digest].Load() > 0:
 				po.Progress.Update(shortID(l.Digest), "Pushed", l.Size, l.Size)
+			case existed[l.Digest]:
+				po.Progress.Update(shortID(l.Digest), "Layer already exists", 0, 0)
 			case core.mounts[l.Digest] != nil:
 				po.Progress.Update(shortID(l.Digest), "Mounted from "+core.mounts[l.Digest].Context().RepositoryStr(), 0, 0)
 			default:
@@ -112,6 +124,20 @@ func Push(ctx context.Context, ref reference.Named, blobs Blobs, po PushOptions,
 		}
 	}
 	return po.Manifest.Digest, int64(len(raw)), nil
+}
+
+// blobExists asks the registry whether repo has blob d.
+func blobExists(ctx context.Context, c *http.Client, repo name.Repository, d digest.Digest) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), d), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func shortID(d digest.Digest) string {
@@ -162,6 +188,40 @@ func (s *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	return nil, fmt.Errorf("blob %s is not part of the image", h)
 }
 
+// mountingImage hands remote.Write the MountableLayers LayerByDigest makes
+// (partial's image wrapper would hide them behind its own layer type).
+type mountingImage struct {
+	v1.Image
+	core *storeImage
+}
+
+func (m *mountingImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := m.core.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	if full, ok := l.(v1.Layer); ok {
+		return full, nil
+	}
+	return partial.CompressedToLayer(l)
+}
+
+func (m *mountingImage) Layers() ([]v1.Layer, error) {
+	var out []v1.Layer
+	for _, d := range m.core.layers {
+		h, err := v1.NewHash(d.Digest.String())
+		if err != nil {
+			return nil, err
+		}
+		l, err := m.LayerByDigest(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 type storeLayer struct {
 	img  *storeImage
 	desc ocispec.Descriptor
@@ -182,19 +242,23 @@ func (l *storeLayer) Compressed() (io.ReadCloser, error) {
 	if c == nil || l.img.progress == nil {
 		return f, nil
 	}
-	return &pushCounter{File: f, n: c, p: l.img.progress, id: shortID(l.desc.Digest), total: l.desc.Size}, nil
+	return &pushCounter{f: f, n: c, p: l.img.progress, id: shortID(l.desc.Digest), total: l.desc.Size}, nil
 }
 
+// pushCounter counts the bytes read. It must not embed *os.File: its
+// WriteTo would let io.Copy bypass Read.
 type pushCounter struct {
-	*os.File
+	f     *os.File
 	n     *atomic.Int64
 	p     PushProgress
 	id    string
 	total int64
 }
 
+func (c *pushCounter) Close() error { return c.f.Close() }
+
 func (c *pushCounter) Read(b []byte) (int, error) {
-	n, err := c.File.Read(b)
+	n, err := c.f.Read(b)
 	c.p.Update(c.id, "Pushing", c.n.Add(int64(n)), c.total)
 	return n, err
 }
