@@ -178,4 +178,3 @@ func (e *Engine) Push(ctx context.Context, name string, p registry.PushProgress)
 func (e *Engine) Login(ctx context.Context, server, user, password string) (string, error) {
 	return registry.Login(ctx, server, user, password, e.regOpts)
 }
-

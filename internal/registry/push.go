@@ -162,7 +162,9 @@ type storeImage struct {
 	mu        sync.Mutex
 }
 
-func (s *storeImage) RawConfigFile() ([]byte, error) { return s.blobs.ReadAll(s.manifest.Config.Digest) }
+func (s *storeImage) RawConfigFile() ([]byte, error) {
+	return s.blobs.ReadAll(s.manifest.Config.Digest)
+}
 func (s *storeImage) MediaType() (types.MediaType, error) {
 	return types.MediaType(s.mediaType), nil
 }
