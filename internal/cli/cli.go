@@ -53,7 +53,8 @@ func Main(args []string) int {
 
 // globalOptions are the flags every berth command has.
 type globalOptions struct {
-	root string
+	root          string
+	storageDriver string
 }
 
 func newRootCommand() *cobra.Command {
@@ -70,6 +71,8 @@ func newRootCommand() *cobra.Command {
 		defRoot = "/var/lib/berth"
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", defRoot, "directory for all of berth's state (env BERTH_ROOT)")
+	cmd.PersistentFlags().StringVarP(&g.storageDriver, "storage-driver", "s", os.Getenv("BERTH_STORAGE_DRIVER"),
+		"layer storage for a new root: overlay (alias overlay2) or copy (alias vfs); default overlay where the filesystem supports it (env BERTH_STORAGE_DRIVER)")
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
 	cmd.AddCommand(
 		newImagesCommand(g, "images"),
@@ -101,7 +104,7 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 
 // engine opens the berth root for a command.
 func (g *globalOptions) engine() (*engine.Engine, error) {
-	return engine.New(engine.Config{Root: g.root})
+	return engine.New(engine.Config{Root: g.root, Snapshotter: g.storageDriver})
 }
 
 // exactArgs and minArgs report argument-count errors as the docker CLI

@@ -190,3 +190,95 @@ func mountImage(t *testing.T, b *berthRoot, id string) string {
 	t.Cleanup(func() { umount() })
 	return dir
 }
+
+func TestCopyStorageDriverUnpacksTheSameTree(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	name := reg.Host + "/test/busybox:1"
+	b.ok("--storage-driver", "vfs", "pull", name)
+	if got := strings.TrimSpace(b.ok("image", "inspect", "--format", "{{.GraphDriver.Name}}", name)); got != "copy" {
+		t.Errorf("GraphDriver.Name = %q, want copy", got)
+	}
+	if errs := b.fails(1, "--storage-driver", "overlay", "images"); !strings.Contains(errs, "uses the copy storage driver") {
+		t.Errorf("switching drivers: %q", errs)
+	}
+	tree := mountImage(t, b, name)
+	if _, err := os.Stat(filepath.Join(tree, "etc/gone")); !os.IsNotExist(err) {
+		t.Errorf("etc/gone should be deleted by the second layer: %v", err)
+	}
+	for _, f := range []string{"bin/busybox", "etc/layer1", "etc/layer2", "data/a"} {
+		if _, err := os.Stat(filepath.Join(tree, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// Removing the image removes both layer copies.
+	b.ok("rmi", name)
+	if n := countDirs(t, filepath.Join(b.root, "snapshots")); n != 0 {
+		t.Errorf("%d snapshot directories left after rmi", n)
+	}
+}
+
+func TestRmiTagAndListingFollowDocker(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	name := reg.Host + "/test/busybox:1"
+	b.ok("pull", name)
+	id := strings.TrimSpace(b.ok("images", "-q"))
+	b.ok("tag", name, "busybox")
+	b.ok("tag", id, "example.com/team/app:v2")
+
+	// Docker's normalisation: busybox is docker.io/library/busybox:latest.
+	if got := b.ok("images", "--format", "{{.Repository}} {{.Tag}}", "busybox"); strings.TrimSpace(got) != "busybox latest" {
+		t.Errorf("images busybox: %q", got)
+	}
+	if got := strings.TrimSpace(b.ok("image", "inspect", "--format", "{{.Id}}", "docker.io/library/busybox:latest")); !strings.HasSuffix(got, id) && !strings.Contains(got, id) {
+		t.Errorf("docker.io/library/busybox:latest resolves to %q, want %s", got, id)
+	}
+	out := b.ok("images", "--filter", "reference=example.com/*/*", "--format", "{{.Repository}}:{{.Tag}}")
+	if strings.TrimSpace(out) != "example.com/team/app:v2" {
+		t.Errorf("reference filter: %q", out)
+	}
+	if out := b.ok("images", "--filter", "label=berth.test=busybox", "-q"); strings.TrimSpace(out) != id {
+		t.Errorf("label filter: %q", out)
+	}
+	if out := b.ok("images", "--filter", "label=nope", "-q"); out != "" {
+		t.Errorf("label filter nope: %q", out)
+	}
+	if out := b.ok("images", "--filter", "dangling=true", "-q"); out != "" {
+		t.Errorf("dangling filter: %q", out)
+	}
+	var row struct{ Repository, Tag, ID string }
+	line := strings.Split(strings.TrimSpace(b.ok("images", "--format", "json", "busybox")), "\n")[0]
+	if err := json.Unmarshal([]byte(line), &row); err != nil || row.Repository != "busybox" || row.ID != id {
+		t.Errorf("--format json: %q (%v)", line, err)
+	}
+	if out := b.ok("images", "--digests", "--format", "table {{.Repository}}\t{{.Digest}}", name); !strings.Contains(out, "DIGEST") || !strings.Contains(out, "sha256:") {
+		t.Errorf("--digests table:\n%s", out)
+	}
+	b.fails(1, "images", "--filter", "bogus=1")
+	b.fails(1, "images", "--format", "{{.Nope")
+
+	// Removing by ID while several repositories name it needs -f.
+	if errs := b.fails(1, "rmi", id); !strings.Contains(errs, "must be forced") {
+		t.Errorf("rmi by ID: %q", errs)
+	}
+	// Removing one name only untags.
+	if out := b.ok("rmi", "busybox"); strings.TrimSpace(out) != "Untagged: busybox:latest" {
+		t.Errorf("rmi busybox: %q", out)
+	}
+	out = b.ok("rmi", "-f", id)
+	for _, want := range []string{"Untagged: example.com/team/app:v2", "Untagged: " + name, "Deleted: sha256:" + id} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rmi -f lacks %q:\n%s", want, out)
+		}
+	}
+	if out := b.ok("images", "-q"); out != "" {
+		t.Errorf("images after rmi -f: %q", out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(b.root, "content/blobs/sha256"))
+	if len(ents) != 0 || countDirs(t, filepath.Join(b.root, "snapshots")) != 0 {
+		t.Errorf("rmi left %d blobs and %d snapshots", len(ents), countDirs(t, filepath.Join(b.root, "snapshots")))
+	}
+}

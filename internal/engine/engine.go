@@ -26,9 +26,10 @@ import (
 type Config struct {
 	// Root holds meta.db, content/ and snapshots/.
 	Root string
-	// Snapshotter forces "overlay" or "copy" for a new root; "" picks
-	// overlay when the backing filesystem supports it. A root keeps the
-	// snapshotter it was created with.
+	// Snapshotter forces "overlay" or "copy" (Docker's names overlay2 and
+	// vfs too) for a new root; "" picks overlay when the backing
+	// filesystem supports it. A root keeps the snapshotter it was created
+	// with.
 	Snapshotter string
 	// InsecureRegistries are reached over plain HTTP (loopback always is).
 	InsecureRegistries []string
@@ -72,8 +73,21 @@ func (e *Engine) openSnapshotter(dir string) (snapshot.Snapshotter, error) {
 	if err != nil {
 		return nil, err
 	}
+	want := e.cfg.Snapshotter
+	switch want {
+	case "overlay2":
+		want = "overlay"
+	case "vfs":
+		want = "copy"
+	case "", "overlay", "copy":
+	default:
+		return nil, fmt.Errorf("unknown storage driver %q: use overlay or copy", want)
+	}
+	if name != "" && want != "" && want != name {
+		return nil, fmt.Errorf("%s uses the %s storage driver; it can't switch to %s", e.cfg.Root, name, want)
+	}
 	if name == "" {
-		name = e.cfg.Snapshotter
+		name = want
 		if name == "" {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, err
