@@ -234,6 +234,12 @@ func (s *Store) Writer(d digest.Digest, size int64) (*Writer, error) {
 		// The writer we waited for may have committed (renamed) the
 		// file we opened: then the blob exists, or we must reopen.
 		if s.Has(d) {
+			// Remove the empty ingest file our open may have created.
+			if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+				if pi, err := os.Stat(p); err == nil && os.SameFile(fi, pi) {
+					os.Remove(p)
+				}
+			}
 			f.Close()
 			return nil, fmt.Errorf("blob %s: %w", d, ErrExists)
 		}

@@ -1,0 +1,156 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// layerTar builds a layer: files maps names to content ("" = whiteout
+// when the name starts with .wh.).
+func layerTar(t *testing.T, files ...string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := 0; i+1 < len(files); i += 2 {
+		tw.WriteHeader(&tar.Header{Name: files[i], Mode: 0o644, Size: int64(len(files[i+1])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(files[i+1]))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// suite runs the same checks against both snapshotters.
+func suite(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)) {
+	testutil.RequireRoot(t, "overlay mounts and whiteout device nodes")
+	ctx := context.Background()
+	root := t.TempDir()
+	db, err := store.Open(filepath.Join(root, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sn, err := mk(filepath.Join(root, "snapshots"), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addLayer := func(key, parent string, data []byte) {
+		t.Helper()
+		in, err := sn.NewLayer(ctx, key, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := archive.Apply(ctx, in.Dir, bytes.NewReader(data), archive.Options{Whiteouts: in.Whiteouts})
+		if err != nil {
+			in.Abort()
+			t.Fatal(err)
+		}
+		if err := in.Commit(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addLayer("l1", "", layerTar(t, "a", "1", "b", "2"))
+	addLayer("l2", "l1", layerTar(t, ".wh.a", "", "c", "3"))
+	if _, err := sn.NewLayer(ctx, "l1", ""); !errors.Is(err, ErrExists) {
+		t.Errorf("NewLayer of an existing key: %v", err)
+	}
+	info, err := sn.Stat(ctx, "l2")
+	if err != nil || info.Parent != "l1" || info.Kind != Committed || info.Size != 1 {
+		t.Errorf("Stat(l2) = %+v, %v", info, err)
+	}
+
+	// An active snapshot over l2 sees b and c, not a, and takes writes.
+	mounts, err := sn.Prepare(ctx, "ctr", "l2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	umount, err := MountAll(mounts, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"a": false, "b": true, "c": true} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if (err == nil) != want {
+			t.Errorf("%s present = %v, want %v", name, err == nil, want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("x"), 0o644); err != nil {
+		t.Errorf("write in an active snapshot: %v", err)
+	}
+	umount()
+	if _, err := sn.Prepare(ctx, "ctr", "l2"); !errors.Is(err, ErrExists) {
+		t.Errorf("Prepare of an existing key: %v", err)
+	}
+
+	// A committed snapshot mounts read-only.
+	mounts, _ = sn.Mounts(ctx, "l2")
+	ro := t.TempDir()
+	umount, err = MountAll(mounts, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "x"), nil, 0o644); err == nil {
+		t.Error("a committed snapshot is writable")
+	}
+	umount()
+
+	if err := sn.Remove(ctx, "l2"); !errors.Is(err, ErrInUse) {
+		t.Errorf("Remove of a parent: %v", err)
+	}
+	for _, k := range []string{"ctr", "l2", "l1"} {
+		if err := sn.Remove(ctx, k); err != nil {
+			t.Errorf("Remove(%s): %v", k, err)
+		}
+	}
+
+	// Crash leftovers: an orphan directory is cleaned up, a directory
+	// that is being filled (locked) is not.
+	os.MkdirAll(filepath.Join(root, "snapshots", "orphan", "fs"), 0o700)
+	os.WriteFile(filepath.Join(root, "snapshots", "orphan", "fs", "f"), []byte("12345"), 0o644)
+	in, err := sn.NewLayer(ctx, "busy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed, err := sn.Cleanup(ctx)
+	if err != nil || freed != 5 {
+		t.Errorf("Cleanup freed %d, %v; want 5", freed, err)
+	}
+	if _, err := os.Stat(in.Dir); err != nil {
+		t.Errorf("Cleanup removed a directory being filled: %v", err)
+	}
+	if err := in.Commit(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "snapshots"))
+	if len(ents) != 1 {
+		t.Errorf("%d snapshot directories, want 1", len(ents))
+	}
+
+	// Two ingests of one key: both commit, one directory stays.
+	a, _ := sn.NewLayer(ctx, "twice", "")
+	b, _ := sn.NewLayer(ctx, "twice", "")
+	if a == nil || b == nil {
+		t.Fatal("NewLayer refused a second concurrent ingest")
+	}
+	if err := a.Commit(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx, 0); err != nil {
+		t.Fatalf("the losing ingest of a race: %v", err)
+	}
+	ents, _ = os.ReadDir(filepath.Join(root, "snapshots"))
+	if len(ents) != 2 {
+		t.Errorf("%d snapshot directories after a commit race, want 2", len(ents))
+	}
+}
+
+func TestOverlaySnapshotter(t *testing.T) { suite(t, NewOverlay) }
+func TestCopySnapshotter(t *testing.T)    { suite(t, NewCopy) }
