@@ -35,3 +35,32 @@ func TestCLIDoesNotImportRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageLayers: the leaves of image storage import nothing else of
+// berth; the image package knows nothing of containers, runtimes or
+// networks; the registry client knows nothing of images or snapshots.
+func TestStorageLayers(t *testing.T) {
+	allowed := map[string][]string{
+		"internal/archive":  {},
+		"internal/content":  {},
+		"internal/store":    {},
+		"internal/snapshot": {"internal/archive", "internal/store"},
+		"internal/registry": {"internal/content"},
+		"internal/image":    {"internal/archive", "internal/content", "internal/snapshot", "internal/store"},
+	}
+	for pkg, ok := range allowed {
+		for _, dep := range goList(t, `{{join .Deps " "}}`, module+pkg) {
+			if !strings.HasPrefix(dep, module) {
+				continue
+			}
+			rel := strings.TrimPrefix(dep, module)
+			fine := false
+			for _, a := range ok {
+				fine = fine || rel == a
+			}
+			if !fine {
+				t.Errorf("%s depends on %s", pkg, rel)
+			}
+		}
+	}
+}
