@@ -762,4 +762,3 @@ func TestApplyErrors(t *testing.T) {
 		}
 	})
 }
-

@@ -91,13 +91,13 @@ var (
 
 // Magic numbers of the compressions a layer may come in.
 var (
-	magicGzip  = []byte{0x1f, 0x8b}
-	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magicGzip = []byte{0x1f, 0x8b}
+	magicZstd = []byte{0x28, 0xb5, 0x2f, 0xfd}
 	// "BZh", a block size digit, then the block magic (BCD pi): the three
 	// letters alone could begin a plain tar's first file name.
 	magicBzip2      = []byte("BZh")
 	magicBzip2Block = []byte{0x31, 0x41, 0x59, 0x26, 0x53, 0x59}
-	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+	magicXz         = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
 )
 
 // Decompress returns a reader of the uncompressed stream of r, detecting the

@@ -386,4 +386,3 @@ func readlink(fd int) (string, error) {
 		}
 	}
 }
-
