@@ -162,3 +162,29 @@ func TestBadPullsLeaveTheStoreUnchanged(t *testing.T) {
 		t.Errorf("snapshot directories left after failed pulls and prune: %d", len(ents))
 	}
 }
+
+func TestTokenAuthRegistry(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{TokenUsers: map[string]string{"bob": "hunter2"}})
+	src := newRoot(t)
+	plain := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, plain, "test/busybox:1")
+	src.ok("pull", plain.Host+"/test/busybox:1")
+	name := reg.Host + "/team/bb:1"
+	src.ok("tag", plain.Host+"/test/busybox:1", name)
+
+	if errs := src.fails(1, "push", name); !strings.Contains(errs, "unauthorized") && !strings.Contains(errs, "UNAUTHORIZED") {
+		t.Errorf("anonymous push to a token registry: %q", errs)
+	}
+	if errs := src.fails(1, "login", "-u", "bob", "-p", "wrong", reg.Host); !strings.Contains(errs, "unauthorized") && !strings.Contains(errs, "incorrect") {
+		t.Errorf("login with a wrong password: %q", errs)
+	}
+	src.ok("login", "-u", "bob", "-p", "hunter2", reg.Host)
+	src.ok("push", name)
+	if errs := b.fails(1, "pull", name); !strings.Contains(strings.ToLower(errs), "unauthorized") {
+		t.Errorf("anonymous pull from a token registry: %q", errs)
+	}
+	b.ok("login", "-u", "bob", "-p", "hunter2", reg.Host)
+	b.ok("pull", name)
+	testutil.Skopeo(t, "inspect", "--tls-verify=false", "--creds", "bob:hunter2", "docker://"+name)
+}

@@ -24,6 +24,10 @@ type RegistryOptions struct {
 	// Htpasswd is the content of an htpasswd file (bcrypt entries); when
 	// set, the registry requires basic auth.
 	Htpasswd string
+	// TokenUsers, when set, puts the registry behind token auth (as
+	// Docker Hub is) with a token server that knows these user/password
+	// pairs and gives anonymous clients no access.
+	TokenUsers map[string]string
 }
 
 // StartRegistry starts a registry for the test and stops it at cleanup.
@@ -51,6 +55,10 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 			t.Fatal(err)
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: berth-test\n    path: %s\n", p)
+	}
+	front := host
+	if o.TokenUsers != nil {
+		front, auth = startTokenServer(t, dir, host, o.TokenUsers)
 	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -98,5 +106,5 @@ http:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &Registry{Host: host, Dir: dir}
+	return &Registry{Host: front, Dir: dir}
 }
