@@ -98,7 +98,8 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 	rm := newRmiCommand(g, "rm")
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newPullCommand(g), newPushCommand(g), newTagCommand(g),
-		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g))
+		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g),
+		newImageMountCommand(g), newImageUnmountCommand(g))
 	return cmd
 }
 

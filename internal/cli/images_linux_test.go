@@ -282,3 +282,31 @@ func TestRmiTagAndListingFollowDocker(t *testing.T) {
 		t.Errorf("rmi left %d blobs and %d snapshots", len(ents), countDirs(t, filepath.Join(b.root, "snapshots")))
 	}
 }
+
+// TestImageMountRunsAContainer: an image pulled from a registry, mounted
+// read-only, is the root filesystem of a container run by berth's runtime.
+func TestImageMountRunsAContainer(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	name := reg.Host + "/test/busybox:1"
+	b.ok("pull", name)
+	dir := strings.TrimSpace(b.ok("image", "mount", name))
+	t.Cleanup(func() { b.run("", "image", "unmount", name) })
+	if !snapshot.IsMountPoint(dir) {
+		t.Fatalf("%s is not a mount point", dir)
+	}
+	bundle := testutil.NewBundle(t, "cat", "/etc/layer1", "/etc/layer2")
+	bundle.Spec.Root.Path = dir
+	bundle.Spec.Root.Readonly = true
+	bundle.Save(t)
+	out := b.ok("runtime", "--root", filepath.Join(b.root, "run"), "run", "--bundle", bundle.Dir, "img-"+filepath.Base(bundle.Dir))
+	if out != "1\n2\n" {
+		t.Errorf("container output %q, want the two layers' files", out)
+	}
+	b.ok("image", "unmount", name)
+	if snapshot.IsMountPoint(dir) {
+		t.Errorf("%s still mounted", dir)
+	}
+	b.fails(1, "image", "unmount", name)
+}

@@ -2,8 +2,10 @@ package snapshot
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,4 +46,18 @@ func MountAll(mounts []Mount, target string) (func() error, error) {
 		}
 	}
 	return func() error { return unix.Unmount(target, unix.MNT_DETACH) }, nil
+}
+
+// Unmount detaches the mount on target.
+func Unmount(target string) error {
+	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+		return &os.PathError{Op: "unmount", Path: target, Err: err}
+	}
+	return nil
+}
+
+// IsMountPoint reports whether something is mounted on dir.
+func IsMountPoint(dir string) bool {
+	ok, err := mountinfo.Mounted(dir)
+	return err == nil && ok
 }
