@@ -310,3 +310,58 @@ func TestImageMountRunsAContainer(t *testing.T) {
 	}
 	b.fails(1, "image", "unmount", name)
 }
+
+func TestPruneHistoryAndDiskUsage(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	name := reg.Host + "/test/busybox:1"
+	b.ok("pull", name)
+
+	out := b.ok("history", name)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "IMAGE") || !strings.Contains(lines[0], "CREATED BY") || len(lines) < 3 {
+		t.Errorf("history:\n%s", out)
+	}
+	if !strings.Contains(out, "umoci") {
+		t.Errorf("history lacks the layers' created_by:\n%s", out)
+	}
+	if !strings.Contains(lines[len(lines)-1], "<missing>") {
+		t.Errorf("older history rows should be <missing>:\n%s", out)
+	}
+
+	df := b.ok("system", "df")
+	if !strings.Contains(df, "TYPE") || !strings.Contains(df, "Images") {
+		t.Errorf("system df:\n%s", df)
+	}
+	fields := strings.Fields(strings.Split(strings.TrimSpace(df), "\n")[1])
+	if fields[1] != "1" || !strings.HasSuffix(fields[3], "MB") {
+		t.Errorf("system df images row: %q", fields)
+	}
+
+	// Untagged: the image becomes dangling; prune removes it.
+	b.ok("tag", name, "keep:1")
+	b.ok("rmi", name)
+	if out := b.ok("image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Errorf("prune with no dangling images: %q", out)
+	}
+	b.ok("rmi", "keep:1")
+	if out := b.ok("images", "-q"); out != "" {
+		t.Errorf("images: %q", out)
+	}
+	b.ok("pull", name)
+	if out := b.ok("image", "prune", "-a", "-f"); !strings.Contains(out, "deleted: sha256:") || strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Errorf("prune -a:\n%s", out)
+	}
+	if out := b.ok("images", "-q"); out != "" {
+		t.Errorf("images after prune -a: %q", out)
+	}
+	// Without -f, prune asks; "n" keeps everything.
+	b.ok("pull", name)
+	if out, _, code := b.run("n\n", "image", "prune", "-a"); code != 0 || !strings.Contains(out, "Are you sure") {
+		t.Errorf("prune prompt: %d %q", code, out)
+	}
+	if out := b.ok("images", "-q"); out == "" {
+		t.Error("prune without confirmation removed images")
+	}
+}
