@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +56,7 @@ func Main(args []string) int {
 type globalOptions struct {
 	root          string
 	storageDriver string
+	insecure      []string
 }
 
 func newRootCommand() *cobra.Command {
@@ -73,6 +75,8 @@ func newRootCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&g.root, "root", defRoot, "directory for all of berth's state (env BERTH_ROOT)")
 	cmd.PersistentFlags().StringVarP(&g.storageDriver, "storage-driver", "s", os.Getenv("BERTH_STORAGE_DRIVER"),
 		"layer storage for a new root: overlay (alias overlay2) or copy (alias vfs); default overlay where the filesystem supports it (env BERTH_STORAGE_DRIVER)")
+	cmd.PersistentFlags().StringArrayVar(&g.insecure, "insecure-registry", splitList(os.Getenv("BERTH_INSECURE_REGISTRIES")),
+		"registry host[:port] to reach over plain HTTP (loopback always is); repeatable (env BERTH_INSECURE_REGISTRIES, comma-separated)")
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
 	cmd.AddCommand(
 		newImagesCommand(g, "images"),
@@ -105,7 +109,17 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 
 // engine opens the berth root for a command.
 func (g *globalOptions) engine() (*engine.Engine, error) {
-	return engine.New(engine.Config{Root: g.root, Snapshotter: g.storageDriver})
+	return engine.New(engine.Config{Root: g.root, Snapshotter: g.storageDriver, InsecureRegistries: g.insecure})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // exactArgs and minArgs report argument-count errors as the docker CLI

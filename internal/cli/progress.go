@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/go-units"
 )
@@ -21,6 +22,7 @@ type progress struct {
 	lines  map[string]string
 	status map[string]string
 	drawn  int
+	last   time.Time
 }
 
 func newProgress(out io.Writer, tty, quiet bool) *progress {
@@ -44,7 +46,11 @@ func (p *progress) Update(id, status string, current, total int64) {
 	changed := p.status[id] != status
 	p.status[id] = status
 	if p.tty {
-		p.redraw()
+		// Byte counts redraw at most ten times a second.
+		if changed || time.Since(p.last) > 100*time.Millisecond {
+			p.redraw()
+			p.last = time.Now()
+		}
 	} else if changed {
 		fmt.Fprintln(p.out, id+": "+status)
 	}
