@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -76,10 +77,16 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (int64, 
 	if opts.Whiteouts == WhiteoutApply {
 		a.fromLayer = map[string]struct{}{".": {}}
 	}
-	a.dirs.root = a.root
-	defer a.close()
+	defer a.root.Close()
+	if a.dirs, err = newDirCache(a.root); err != nil {
+		return 0, fmt.Errorf("archive: open layer root: %w", err)
+	}
+	defer a.dirs.close()
 
-	tr := tar.NewReader(r)
+	// Headers and small files come 512 bytes at a time: read ahead, as tar
+	// does. Reads larger than the buffer still go straight to r.
+	br := bufio.NewReaderSize(r, 256<<10)
+	tr := tar.NewReader(br)
 	for entries := 1; ; entries++ {
 		if err := ctx.Err(); err != nil {
 			return a.written, err
@@ -102,7 +109,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (int64, 
 	if err := a.restoreDirTimes(); err != nil {
 		return a.written, err
 	}
-	if _, err := io.CopyBuffer(io.Discard, ctxReader{ctx, r}, a.buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, ctxReader{ctx, br}, a.buf); err != nil {
 		return a.written, fmt.Errorf("archive: read past the tar trailer: %w", err)
 	}
 	return a.written, nil
@@ -112,7 +119,7 @@ type applier struct {
 	ctx        context.Context
 	opts       Options
 	root       *os.File // O_PATH
-	dirs       dirCache
+	dirs       *dirCache
 	maxBytes   int64
 	maxEntries int
 	written    int64
@@ -132,11 +139,6 @@ type applier struct {
 type dirTime struct {
 	name string
 	ts   [2]unix.Timespec
-}
-
-func (a *applier) close() {
-	a.dirs.close()
-	a.root.Close()
 }
 
 // entry unpacks one tar entry. Errors name it.
@@ -265,20 +267,44 @@ func (a *applier) regular(pfd int, base string, hdr *tar.Header, tr *tar.Reader)
 	if err != nil {
 		return &os.PathError{Op: "openat", Path: hdr.Name, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), hdr.Name)
-	defer f.Close()
-	n, err := io.CopyBuffer(writerOnly{f}, ctxReader{a.ctx, tr}, a.buf)
+	n, err := copyToFd(fd, ctxReader{a.ctx, tr}, a.buf)
 	a.written += n
 	if err != nil {
-		return fmt.Errorf("write content: %w", err)
+		err = fmt.Errorf("write content: %w", err)
+	} else if err = a.metadataFd(fd, hdr); err == nil {
+		err = futimens(fd, tarTimes(hdr))
 	}
-	if err := a.metadataFd(fd, hdr); err != nil {
-		return err
+	// close reports write errors on some file systems (NFS).
+	if cerr := unix.Close(fd); cerr != nil && err == nil {
+		err = &os.PathError{Op: "close", Path: hdr.Name, Err: cerr}
 	}
-	if err := futimens(fd, tarTimes(hdr)); err != nil {
-		return err
+	return err
+}
+
+// copyToFd copies r to the file fd through buf. Plain write(2) calls: an
+// *os.File would cost an fcntl and a finalizer per file.
+func copyToFd(fd int, r io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		for off := 0; off < n; {
+			w, err := unix.Write(fd, buf[off:n])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return total, &os.SyscallError{Syscall: "write", Err: err}
+			}
+			off += w
+			total += int64(w)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
 	}
-	return f.Close()
 }
 
 // directory creates a directory or updates an existing one; its times wait
@@ -504,10 +530,6 @@ func tarTimes(hdr *tar.Header) [2]unix.Timespec {
 func timespec(t time.Time) unix.Timespec {
 	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
-
-// writerOnly hides (*os.File).ReadFrom, whose fallback copies through a
-// small buffer; io.CopyBuffer then uses ours.
-type writerOnly struct{ io.Writer }
 
 // ctxReader stops a long copy when ctx is done.
 type ctxReader struct {

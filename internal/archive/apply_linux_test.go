@@ -453,6 +453,13 @@ func TestApplyReplace(t *testing.T) {
 					t.Errorf("g %q", g)
 				}
 			}},
+		{"a directory removed through a symlink, then written again", nil,
+			[]ent{dir("a/"), dir("a/b/"), file("a/b/x", "x"), symlink("l", "a"), whiteout("l/.wh.b"), file("a/b/y", "y")},
+			func(t *testing.T, root string) {
+				if exists(filepath.Join(root, "a/b/x")) || readFile(t, filepath.Join(root, "a/b/y")) != "y" {
+					t.Errorf("a/b/y went to the removed directory")
+				}
+			}},
 		{"the same file twice in one layer", nil, []ent{file("f", "one"), file("f", "two")},
 			func(t *testing.T, root string) {
 				if f := readFile(t, filepath.Join(root, "f")); f != "two" {
@@ -736,6 +743,9 @@ func TestApplyErrors(t *testing.T) {
 		{"truncated stream", func(t *testing.T) []byte { return buildTar(t, file("a", "hello world"))[:520] }, "archive: entry \"a\": write content"},
 		{"not a tar", func(t *testing.T) []byte { return bytes.Repeat([]byte("x"), 1024) }, "archive: read tar"},
 		{"file under a file", func(t *testing.T) []byte { return buildTar(t, file("a", "x"), file("a/b", "y")) }, `archive: entry "a/b": parent directory`},
+		{"a symlink to the root replaced by a file, then used", func(t *testing.T) []byte {
+			return buildTar(t, symlink("l", "."), file("l/x", "x"), file("l/l", "now a file"), file("l/y", "y"))
+		}, `archive: entry "l/y": parent directory`},
 		{"negative owner", func(t *testing.T) []byte {
 			return buildTar(t, ent{Header: tar.Header{Typeflag: tar.TypeReg, Name: "a", Uid: 1 << 32, Format: tar.FormatPAX}})
 		}, `archive: entry "a": owner`},

@@ -98,28 +98,76 @@ func reopenDir(fd int, name string, flags int) (int, error) {
 }
 
 // dirCache hands out a descriptor of the directory that holds the current
-// entry, keeping the last one open: a tar lists the files of one directory
-// together, so most entries reuse it instead of resolving their path again.
+// entry. A tar lists a directory's files together and walks depth first, so
+// it keeps the descriptors of the last directory and of all its parents:
+// the next directory is reached from the deepest one they share, one
+// openat(O_NOFOLLOW|O_DIRECTORY) per component, creating what is missing.
+// A component that is a symlink (or anything but a directory) sends the
+// whole path to openInRoot instead, which follows it inside root; such a
+// path is resolved again at every entry, since what it names can change.
 //
 // Reuse is safe because every descriptor came from a walk inside root and
-// Apply never renames anything, so the directory can only be inside root or
-// deleted. It is also exact: between two entries with the same parent the
-// only changes are to children of that parent, which cannot change where the
-// parent's own path resolves.
+// Apply never renames anything, so a cached directory is inside root or
+// deleted. It is also exact: an entry only changes children of the
+// directory it was given, and nothing below that directory is cached. A
+// directory reached through a symlink may be anywhere, so handing one out
+// drops the chain below root.
 type dirCache struct {
-	root *os.File
-	path string // the relative path of fd; "" when none is cached
-	fd   int
+	root  *os.File
+	names []string // path components of the chain; names[0] is the root's ""
+	fds   []int    // fds[i] is names[1:i+1] opened O_RDONLY|O_DIRECTORY
+
+	otherFd int // the last directory resolved through a symlink, or -1
 }
 
-// dir returns a descriptor (O_RDONLY|O_DIRECTORY) of rel, creating rel and
-// its missing parents (mode 0755, see mkdirAllInRoot) when create is set. The descriptor belongs
-// to the cache: it is valid until the next call.
-func (c *dirCache) dir(rel string, create bool) (int, error) {
-	if c.path == rel && c.path != "" {
-		return c.fd, nil
+// newDirCache starts a cache at root, which it does not own.
+func newDirCache(root *os.File) (*dirCache, error) {
+	fd, err := reopenDir(int(root.Fd()), ".", unix.O_RDONLY)
+	if err != nil {
+		return nil, err
 	}
-	c.close()
+	return &dirCache{root: root, names: []string{""}, fds: []int{fd}, otherFd: -1}, nil
+}
+
+// dir returns a descriptor (O_RDONLY|O_DIRECTORY) of rel, a cleaned
+// relative path, creating rel and its missing parents (mode 0755) when
+// create is set. The descriptor belongs to the cache: it is valid until the
+// next call.
+func (c *dirCache) dir(rel string, create bool) (int, error) {
+	c.closeOther()
+	var comps []string
+	if rel != "." {
+		comps = strings.Split(rel, "/")
+	}
+	k := 0 // components shared with the chain
+	for k < len(comps) && k+1 < len(c.names) && c.names[k+1] == comps[k] {
+		k++
+	}
+	c.truncate(k + 1)
+	for _, comp := range comps[k:] {
+		top := c.fds[len(c.fds)-1]
+		fd, err := unix.Openat(top, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT && create {
+			if err = unix.Mkdirat(top, comp, 0o755); err == nil || err == unix.EEXIST {
+				fd, err = unix.Openat(top, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
+		}
+		switch err {
+		case nil:
+			c.names, c.fds = append(c.names, comp), append(c.fds, fd)
+			continue
+		case unix.ELOOP, unix.ENOTDIR:
+			return c.resolve(rel, create)
+		}
+		return -1, &os.PathError{Op: "openat", Path: rel, Err: err}
+	}
+	return c.fds[len(c.fds)-1], nil
+}
+
+// resolve opens rel, which goes through a symlink, from root. The entry may
+// change anything through it, so the chain is dropped below root.
+func (c *dirCache) resolve(rel string, create bool) (int, error) {
+	c.truncate(1)
 	fd, err := openInRoot(c.root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil && create && errors.Is(err, unix.ENOENT) {
 		fd, err = mkdirAllInRoot(c.root, rel)
@@ -127,15 +175,28 @@ func (c *dirCache) dir(rel string, create bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	c.path, c.fd = rel, fd
+	c.otherFd = fd
 	return fd, nil
 }
 
-func (c *dirCache) close() {
-	if c.path != "" {
-		unix.Close(c.fd)
-		c.path, c.fd = "", -1
+// truncate keeps the first n directories of the chain.
+func (c *dirCache) truncate(n int) {
+	for len(c.fds) > n {
+		unix.Close(c.fds[len(c.fds)-1])
+		c.names, c.fds = c.names[:len(c.fds)-1], c.fds[:len(c.fds)-1]
 	}
+}
+
+func (c *dirCache) closeOther() {
+	if c.otherFd >= 0 {
+		unix.Close(c.otherFd)
+		c.otherFd = -1
+	}
+}
+
+func (c *dirCache) close() {
+	c.closeOther()
+	c.truncate(0)
 }
 
 // maxSymlinks bounds the symlinks one walk follows, as the kernel's 40.
