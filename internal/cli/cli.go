@@ -4,11 +4,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +40,16 @@ func Main(args []string) int {
 		root = newRootCommand()
 	}
 	root.SetArgs(args[1:])
-	err := root.Execute()
+	ctx := context.Background()
+	if c, _, err := root.Find(args[1:]); root.Name() == "berth" && (err != nil || !strings.HasPrefix(c.CommandPath(), "berth runtime")) {
+		// Ctrl-C or SIGTERM cancels the command, so that a pull or save
+		// removes its half-made files on the way out. (The runtime CLI
+		// forwards signals to containers instead.)
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
+	err := root.ExecuteContext(ctx)
 	var ee interface{ ExitCode() int }
 	switch {
 	case err == nil:
