@@ -160,6 +160,24 @@ func TestKill9DuringPullLeavesNothingHalfDone(t *testing.T) {
 			t.Fatalf("kill %d after %v: %d snapshot directories left after prune", i, delay, n)
 		}
 	}
+	// Ctrl-C is not kill -9: berth cleans up on its way out, no prune needed.
+	b.run("", "rmi", "-f", name)
+	b.ok("system", "prune", "-f")
+	os.RemoveAll(filepath.Join(b.root, "content/ingest"))
+	os.MkdirAll(filepath.Join(b.root, "content/ingest"), 0o700)
+	cmd := exec.Command(berthBin, "--root", b.root, "pull", name)
+	cmd.Env = b.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err == nil {
+		t.Error("an interrupted pull exited 0")
+	}
+	if n := countDirs(t, filepath.Join(b.root, "snapshots")); n != 0 {
+		t.Errorf("after Ctrl-C: %d snapshot directories left", n)
+	}
 	p.stall = 0
 	b.ok("pull", name)
 	if n := countDirs(t, filepath.Join(b.root, "snapshots")); n != 2 {
