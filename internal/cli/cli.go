@@ -101,6 +101,9 @@ func newRootCommand() *cobra.Command {
 		newLogoutCommand(),
 		newImageCommand(g),
 		newSystemCommand(g),
+		newSaveCommand(g),
+		newLoadCommand(g),
+		newImportCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
@@ -115,7 +118,8 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newPullCommand(g), newPushCommand(g), newTagCommand(g),
 		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g),
-		newImageMountCommand(g), newImageUnmountCommand(g))
+		newImageMountCommand(g), newImageUnmountCommand(g),
+		newSaveCommand(g), newLoadCommand(g), newImportCommand(g))
 	return cmd
 }
 
