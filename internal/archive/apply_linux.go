@@ -55,6 +55,9 @@ const overlayOpaque = "trusted.overlay.opaque"
 //
 // On error the tree is left half-written: the caller deletes root.
 func Apply(ctx context.Context, root string, r io.Reader, opts Options) (int64, error) {
+	if opts.Whiteouts != WhiteoutOverlay && opts.Whiteouts != WhiteoutApply {
+		return 0, fmt.Errorf("archive: unknown whiteout mode %v", opts.Whiteouts)
+	}
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("archive: open layer root: %w", &os.PathError{Op: "open", Path: root, Err: err})

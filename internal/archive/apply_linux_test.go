@@ -757,6 +757,14 @@ func TestApplyErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unknown whiteout mode", func(t *testing.T) {
+		root := t.TempDir()
+		mustApply(t, root, Options{}, file("keep", "k"))
+		_, err := applyEnts(t, root, Options{Whiteouts: 7}, whiteout(".wh..wh..opq"))
+		if err == nil || !exists(filepath.Join(root, "keep")) {
+			t.Fatalf("Apply: err = %v", err)
+		}
+	})
 	t.Run("missing root", func(t *testing.T) {
 		_, err := Apply(context.Background(), filepath.Join(t.TempDir(), "nope"), bytes.NewReader(buildTar(t)), Options{})
 		if !errors.Is(err, fs.ErrNotExist) {

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +106,24 @@ func TestDecompress(t *testing.T) {
 func TestDecompressCorruptGzip(t *testing.T) {
 	if _, err := Decompress(bytes.NewReader([]byte{0x1f, 0x8b, 0, 0, 0})); err == nil {
 		t.Fatal("a truncated gzip header was accepted")
+	}
+}
+
+// The package doc's promise: archive imports no other berth package, so
+// anything may use it and it can be reviewed on its own.
+func TestImportsNoBerthPackage(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-test", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const module = "github.com/berth-dev/berth/"
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, module) && !strings.HasPrefix(dep, module+"internal/archive") {
+			t.Errorf("archive depends on %s", dep)
+		}
 	}
 }
