@@ -118,7 +118,11 @@ func TestImportsNoBerthPackage(t *testing.T) {
 	}
 	out, err := exec.Command(goTool, "list", "-deps", "-test", "-f", "{{.ImportPath}}", ".").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
 	}
 	const module = "github.com/berth-dev/berth/"
 	for _, dep := range strings.Fields(string(out)) {
