@@ -17,10 +17,12 @@ package archive
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // WhiteoutMode says what Apply does with AUFS-style whiteout entries
@@ -102,9 +104,10 @@ var (
 
 // Decompress returns a reader of the uncompressed stream of r, detecting the
 // compression by its magic bytes: gzip is decompressed, anything that is not
-// a known compression (a plain tar) passes through unchanged. zstd, bzip2
-// and xz are recognised and refused, since this build carries no decoder for
-// them. Closing the result does not close r.
+// a known compression (a plain tar) passes through unchanged. gzip and zstd
+// (the two the image spec names) are decompressed with klauspost/compress,
+// about twice as fast as the standard library's gzip; bzip2 and xz are
+// recognised and refused. Closing the result does not close r.
 func Decompress(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(10)
@@ -119,7 +122,11 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case bytes.HasPrefix(head, magicZstd):
-		return nil, fmt.Errorf("archive: zstd-compressed stream: %w", errors.ErrUnsupported)
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<30))
+		if err != nil {
+			return nil, fmt.Errorf("archive: zstd: %w", err)
+		}
+		return zr.IOReadCloser(), nil
 	case len(head) >= 10 && bytes.HasPrefix(head, magicBzip2) && head[3] >= '1' && head[3] <= '9' && bytes.Equal(head[4:10], magicBzip2Block):
 		return nil, fmt.Errorf("archive: bzip2-compressed stream: %w", errors.ErrUnsupported)
 	case bytes.HasPrefix(head, magicXz):

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // ent is a tar entry to build: its header and, for regular files, body.
@@ -64,6 +66,11 @@ func TestDecompress(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(plain)
 	zw.Close()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zst := enc.EncodeAll(plain, nil)
 
 	for _, tc := range []struct {
 		name    string
@@ -75,7 +82,7 @@ func TestDecompress(t *testing.T) {
 		{"gzip", gz.Bytes(), plain, nil},
 		{"empty", nil, nil, nil},
 		{"shorter than any magic", []byte{0x1f}, []byte{0x1f}, nil},
-		{"zstd refused", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, make([]byte, 16)...), nil, errors.ErrUnsupported},
+		{"zstd", zst, plain, nil},
 		{"bzip2 refused", append([]byte("BZh91AY&SY"), make([]byte, 16)...), nil, errors.ErrUnsupported},
 		{"xz refused", append([]byte{0xfd, '7', 'z', 'X', 'Z', 0}, make([]byte, 16)...), nil, errors.ErrUnsupported},
 		{"a tar whose first name starts BZh is plain", buildTar(t, file("BZh9-notes", "x")), buildTar(t, file("BZh9-notes", "x")), nil},
