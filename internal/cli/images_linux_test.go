@@ -145,6 +145,9 @@ func TestPullRunsAgainstARealRegistry(t *testing.T) {
 	if out := b.ok("image", "inspect", "--format", "{{.Config.Cmd}} {{.Config.Labels}} {{.Os}}/{{.Architecture}} {{len .RootFS.Layers}}", id); strings.TrimSpace(out) != "[sh] map[berth.test:busybox] linux/amd64 2" {
 		t.Errorf("inspect: %q", out)
 	}
+	if got := strings.TrimSpace(b.ok("image", "inspect", "--format", "{{.GraphDriver.Name}}", id)); got != "overlay" {
+		t.Errorf("storage driver on this host: %q, want overlay", got)
+	}
 	if out := b.ok("history", "-q", id); len(strings.Fields(out)) < 1 {
 		t.Errorf("history -q: %q", out)
 	}

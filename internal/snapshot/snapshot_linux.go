@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -48,22 +49,37 @@ func newFS(root string, db *store.DB, overlay bool) (*fsSnapshotter, error) {
 
 // OverlaySupported reports whether overlayfs can be mounted with its
 // upper directory under dir (some backing filesystems can't hold one).
+// The trial mount is made detached (fsopen/fsmount), so a process killed
+// during the check leaves no mount behind.
 func OverlaySupported(dir string) bool {
 	tmp, err := os.MkdirTemp(dir, "overlay-check-")
 	if err != nil {
 		return false
 	}
 	defer os.RemoveAll(tmp)
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
+	for _, d := range []string{"lower", "upper", "work"} {
 		if os.Mkdir(filepath.Join(tmp, d), 0o700) != nil {
 			return false
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", tmp, tmp, tmp)
-	if unix.Mount("overlay", filepath.Join(tmp, "merged"), "overlay", 0, opts) != nil {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
 		return false
 	}
-	unix.Unmount(filepath.Join(tmp, "merged"), unix.MNT_DETACH)
+	defer unix.Close(fsfd)
+	for k, v := range map[string]string{"lowerdir": tmp + "/lower", "upperdir": tmp + "/upper", "workdir": tmp + "/work"} {
+		if unix.FsconfigSetString(fsfd, k, v) != nil {
+			return false
+		}
+	}
+	if unix.FsconfigCreate(fsfd) != nil {
+		return false
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(mfd)
 	return true
 }
 
@@ -421,6 +437,7 @@ func (s *fsSnapshotter) Cleanup(ctx context.Context) (int64, error) {
 		}
 		// Its row may have been committed between our read and the lock.
 		if !s.ownedNow(ctx, e.Name()) {
+			detachMountsUnder(p)
 			freed += du(p)
 			removeAll(p)
 		}
@@ -435,6 +452,18 @@ func (s *fsSnapshotter) ownedNow(ctx context.Context, dir string) bool {
 		return q.QueryRowContext(ctx, `SELECT count(*) FROM snapshots WHERE dir = ?`, dir).Scan(&n)
 	})
 	return n > 0
+}
+
+// detachMountsUnder unmounts whatever a killed process left mounted
+// inside dir (a build step's rootfs, say), so that it can be removed.
+func detachMountsUnder(dir string) {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		unix.Unmount(mounts[i].Mountpoint, unix.MNT_DETACH)
+	}
 }
 
 func du(dir string) int64 {
