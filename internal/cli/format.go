@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
+	"golang.org/x/term"
 )
 
 // templateFuncs are the functions Docker's --format templates have.
@@ -121,8 +122,6 @@ func since(t time.Time) string {
 	return units.HumanDuration(time.Now().UTC().Sub(t)) + " ago"
 }
 
-// isTerminal reports whether f is a terminal.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
