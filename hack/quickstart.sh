@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quickstart, offline: install the packages berth needs, build berth, make a
-# starter root filesystem from Debian's busybox-static and run a real
-# container from it with berth's own OCI runtime. Needs root.
+# starter image from Debian's busybox-static (berth import), list it, and
+# run a real container from it with berth's own OCI runtime: the image is
+# mounted read-only as the container's root filesystem. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
@@ -10,15 +11,27 @@ export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=auto
 CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 ln -sf berth bin/berth-runtime
 
-bundle=${BERTH_QUICKSTART_DIR:-/var/lib/berth/quickstart}
-if [ ! -d "$bundle/rootfs" ]; then
-	mkdir -p "$bundle"
-	hack/busybox-rootfs.sh "$bundle/rootfs"
+work=${BERTH_QUICKSTART_DIR:-/var/lib/berth/quickstart}
+mkdir -p "$work"
+say() { echo "+ $*"; "$@"; }
+
+# 1. The starter image: busybox-static plus its applet links, imported.
+if ! bin/berth image inspect --format '{{.Id}}' berth-quickstart/busybox:latest >/dev/null 2>&1; then
+	rm -rf "$work/rootfs"
+	hack/busybox-rootfs.sh "$work/rootfs"
+	tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+	say bin/berth import -c 'CMD ["sh"]' -m "busybox-static from Debian" "$work/busybox.tar" berth-quickstart/busybox:latest
+	rm -rf "$work/rootfs" "$work/busybox.tar"
 fi
-rm -f "$bundle/config.json"
-bin/berth runtime spec --bundle "$bundle"
-# Not a terminal, and a command that shows it is in a container of its own.
-sed -i 's/"terminal": true/"terminal": false/' "$bundle/config.json"
-sed -i 's|^\t\t\t"sh"$|\t\t\t"sh", "-c", "echo hello from a berth container; echo pid $$ on $(hostname); id; cat /proc/self/cgroup \| head -3"|' "$bundle/config.json"
-echo "+ bin/berth runtime run --bundle $bundle quickstart-$$"
-bin/berth runtime run --bundle "$bundle" "quickstart-$$"
+say bin/berth images
+
+# 2. A container from it: the image's tree, mounted read-only, is the
+#    bundle's rootfs; berth's runtime runs it.
+rootfs=$(bin/berth image mount berth-quickstart/busybox:latest)
+trap 'bin/berth image unmount berth-quickstart/busybox:latest >/dev/null 2>&1 || true' EXIT
+rm -f "$work/config.json"
+bin/berth runtime spec --bundle "$work"
+sed -i 's/"terminal": true/"terminal": false/' "$work/config.json"
+sed -i "s|\"path\": \"rootfs\"|\"path\": \"$rootfs\"|" "$work/config.json"
+sed -i 's|^\t\t\t"sh"$|\t\t\t"sh", "-c", "echo hello from a berth container; echo pid $$ on $(hostname); id; cat /proc/self/cgroup \| head -3"|' "$work/config.json"
+say bin/berth runtime run --bundle "$work" "quickstart-$$"
