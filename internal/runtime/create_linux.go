@@ -420,11 +420,20 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		Path:        path,
 		Args:        args,
 		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd)},
-		Stdin:       stdin,
-		Stdout:      stdout,
-		Stderr:      stderr,
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
+	}
+	// A nil *os.File in the interface fields would close fds 0-2 in the
+	// init, whose Go runtime then needs /dev/null: leave them nil so that
+	// os/exec opens /dev/null here, on the host, as root.
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if stderr != nil {
+		cmd.Stderr = stderr
 	}
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
