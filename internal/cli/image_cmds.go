@@ -254,36 +254,50 @@ func newImagePruneCommand(g *globalOptions) *cobra.Command {
 		Short: "Remove unused images",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !confirm(all) {
-				return nil
-			}
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			deleted, freed, err := e.Images.Prune(cmd.Context(), image.PruneOptions{All: all})
-			if err != nil {
-				return err
-			}
-			if len(deleted) > 0 {
-				fmt.Println("Deleted Images:")
-				for _, d := range deleted {
-					if strings.HasPrefix(d, "sha256:") {
-						fmt.Println("deleted: " + d)
-					} else {
-						fmt.Println("untagged: " + d)
-					}
-				}
-				fmt.Println()
-			}
-			fmt.Printf("Total reclaimed space: %s\n", humanSize(freed))
-			return nil
+			return prune(cmd.Context(), g, all, force, false)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused images, not just dangling ones")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	return cmd
+}
+
+// prune is `image prune` and, with cleanup (crash leftovers: orphan
+// snapshot directories, stale partial downloads, unreferenced blobs),
+// `system prune`.
+func prune(ctx context.Context, g *globalOptions, all, force, cleanup bool) error {
+	if !force && !confirm(all) {
+		return nil
+	}
+	e, err := g.engine()
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	deleted, freed, err := e.Images.Prune(ctx, image.PruneOptions{All: all})
+	if err != nil {
+		return err
+	}
+	if cleanup {
+		n, err := e.Images.Cleanup(ctx)
+		if err != nil {
+			return err
+		}
+		freed += n
+	}
+	if len(deleted) > 0 {
+		fmt.Println("Deleted Images:")
+		for _, d := range deleted {
+			if strings.HasPrefix(d, "sha256:") {
+				fmt.Println("deleted: " + d)
+			} else {
+				fmt.Println("untagged: " + d)
+			}
+		}
+		fmt.Println()
+	}
+	fmt.Printf("Total reclaimed space: %s\n", humanSize(freed))
+	return nil
 }
 
 // confirm asks Docker's prune question on stdin.

@@ -368,3 +368,17 @@ func TestPruneHistoryAndDiskUsage(t *testing.T) {
 		t.Error("prune without confirmation removed images")
 	}
 }
+
+func TestPullAllTags(t *testing.T) {
+	b := newRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	pushBusybox(t, reg, "test/busybox:2")
+	if errs := b.fails(1, "pull", "-a", reg.Host+"/test/busybox:1"); !strings.Contains(errs, "tag can't be used with --all-tags") {
+		t.Errorf("pull -a with a tag: %q", errs)
+	}
+	b.ok("pull", "-a", reg.Host+"/test/busybox")
+	if got := b.ok("images", "--format", "{{.Tag}}"); got != "1\n2\n" {
+		t.Errorf("tags after pull -a: %q", got)
+	}
+}

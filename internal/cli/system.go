@@ -81,31 +81,7 @@ func newSystemPruneCommand(g *globalOptions) *cobra.Command {
 		Short: "Remove unused data",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !confirm(all) {
-				return nil
-			}
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			deleted, freed, err := e.Images.Prune(cmd.Context(), image.PruneOptions{All: all})
-			if err != nil {
-				return err
-			}
-			n, err := e.Images.Cleanup(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(deleted) > 0 {
-				fmt.Println("Deleted Images:")
-				for _, d := range deleted {
-					fmt.Println("deleted: " + d)
-				}
-				fmt.Println()
-			}
-			fmt.Printf("Total reclaimed space: %s\n", humanSize(freed+n))
-			return nil
+			return prune(cmd.Context(), g, all, force, true)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
