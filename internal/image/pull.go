@@ -237,6 +237,10 @@ type layerJob struct {
 	parent  *layerJob
 	done    chan struct{}
 	err     error
+	// With independent layers, the filled ingest waits here to be
+	// committed with the others after one sync.
+	ingest *snapshot.Ingest
+	size   int64
 }
 
 func (j *layerJob) waitParent() error {
@@ -279,10 +283,27 @@ func (s *Service) unpackLayers(ctx context.Context, f Fetcher, rec *record, opts
 	}
 	wg.Wait()
 	var firstErr error
+	var pending []*snapshot.Ingest
 	for _, j := range jobs {
 		if j.err != nil && (firstErr == nil || errors.Is(firstErr, context.Canceled)) {
 			firstErr = j.err
 		}
+		pending = append(pending, j.ingest)
+	}
+	if firstErr == nil {
+		firstErr = snapshot.Sync(pending...)
+	}
+	for _, j := range jobs {
+		if j.ingest == nil {
+			continue
+		}
+		if firstErr != nil {
+			j.ingest.Abort()
+		} else if err := j.ingest.Commit(ctx, j.size); err != nil {
+			firstErr = err
+		}
+	}
+	for _, j := range jobs {
 		if info, err := s.snapshots.Stat(ctx, j.chainID); err == nil {
 			rec.size += info.Size
 		}
@@ -352,7 +373,10 @@ func (s *Service) pullLayer(ctx context.Context, f Fetcher, j *layerJob, p Progr
 			return err
 		}
 	}
-	if in != nil {
+	if in != nil && s.snapshots.IndependentLayers() {
+		// Committed with the others once all are unpacked.
+		j.ingest, j.size = in, size
+	} else if in != nil {
 		if err := j.waitParent(); err != nil {
 			in.Abort()
 			return err

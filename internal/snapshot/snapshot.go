@@ -103,7 +103,9 @@ type Ingest struct {
 
 	commit func(ctx context.Context, size int64) error
 	abort  func()
+	synced bool
 }
+
 
 // Commit registers the filled directory as committed snapshot key. When
 // another process committed the same key meanwhile, this ingest is

@@ -196,7 +196,7 @@ func (s *fsSnapshotter) NewLayer(ctx context.Context, key, parent string) (*Inge
 	}
 	in.commit = func(ctx context.Context, size int64) error {
 		defer release()
-		if err := syncTree(in.Dir); err != nil {
+		if err := Sync(in); err != nil {
 			os.RemoveAll(dir)
 			return err
 		}
@@ -229,6 +229,28 @@ func (s *fsSnapshotter) NewLayer(ctx context.Context, key, parent string) (*Inge
 }
 
 var errRaced = errors.New("raced")
+
+// Sync makes the content of every ingest durable with one syncfs per
+// filesystem, so that their Commits need not each flush it: a pull of
+// many layers syncs once.
+func Sync(ins ...*Ingest) error {
+	done := map[string]bool{}
+	for _, in := range ins {
+		if in == nil || in.synced {
+			continue
+		}
+		root := filepath.Dir(filepath.Dir(in.Dir))
+		if !done[root] {
+			if err := syncTree(in.Dir); err != nil {
+				return err
+			}
+			done[root] = true
+		}
+		in.synced = true
+	}
+	return nil
+}
+
 
 // syncTree makes the unpacked files durable before their row commits:
 // syncfs covers the whole filesystem in one call.
