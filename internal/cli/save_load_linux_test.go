@@ -411,12 +411,12 @@ func TestImport(t *testing.T) {
 		"-c", "ENV A=1", "-c", "ENV B=$A/x C=\"two words\"", "-c", "EXPOSE 80 53/udp 8000-8001",
 		"-c", `LABEL a=b "c d"=e`, "-c", "WORKDIR /app\nWORKDIR sub", "-c", "USER nobody",
 		"-c", `VOLUME ["/data"]`, "-c", "ENTRYPOINT /bin/true", "-c", "STOPSIGNAL SIGINT",
-		"-c", "onbuild RUN echo hi", "--platform", "linux/arm64", "-", "stdin:1")
+		"-c", "onbuild RUN echo hi", "-c", "HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]", "--platform", "linux/arm64", "-", "stdin:1")
 	if code != 0 {
 		t.Fatalf("import -: exit %d %s", code, errs)
 	}
-	format := `{{json .Config.Env}} {{json .Config.ExposedPorts}} {{json .Config.Labels}} {{.Config.WorkingDir}} {{.Config.User}} {{json .Config.Volumes}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.StopSignal}} {{json .Config.OnBuild}} {{.Architecture}} {{.Comment}}`
-	want := `["A=1","B=1/x","C=two words"] {"53/udp":{},"80/tcp":{},"8000/tcp":{},"8001/tcp":{}} {"a":"b","c d":"e"} /app/sub nobody {"/data":{}} ["/bin/sh","-c","/bin/true"] null SIGINT ["RUN echo hi"] arm64 Imported from -` + "\n"
+	format := `{{json .Config.Env}} {{json .Config.ExposedPorts}} {{json .Config.Labels}} {{.Config.WorkingDir}} {{.Config.User}} {{json .Config.Volumes}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.StopSignal}} {{json .Config.OnBuild}} {{json .Config.Healthcheck}} {{.Architecture}} {{.Comment}}`
+	want := `["A=1","B=1/x","C=two words"] {"53/udp":{},"80/tcp":{},"8000/tcp":{},"8001/tcp":{}} {"a":"b","c d":"e"} /app/sub nobody {"/data":{}} ["/bin/sh","-c","/bin/true"] null SIGINT ["RUN echo hi"] {"Interval":5000000000,"Retries":2,"Test":["CMD","true"]} arm64 Imported from -` + "\n"
 	if got := b.ok("image", "inspect", "--format", format, strings.TrimSpace(stdinOut)); got != want {
 		t.Errorf("inspect:\n got %s\nwant %s", got, want)
 	}
@@ -437,7 +437,8 @@ func TestImport(t *testing.T) {
 		want string
 	}{
 		{[]string{"import", "-c", "RUN make", file}, "Error: run is not a valid change command"},
-		{[]string{"import", "-c", "HEALTHCHECK NONE", file}, "Error: healthcheck is not a valid change command"},
+		{[]string{"import", "-c", "FROM scratch", file}, "Error: from is not a valid change command"},
+		{[]string{"import", "-c", "HEALTHCHECK --interval=bogus CMD true", file}, "interval"},
 		{[]string{"import", "https://example.com/rootfs.tar"}, "Error: importing from a URL is not supported"},
 		{[]string{"import", writeFile(t, makeTar(t, tarEntry{name: "../x", body: "x"}))}, "path escapes the layer root"},
 		{[]string{"import", writeFile(t, []byte("not a tar at all"))}, "Error: import: the input is not a tar archive"},

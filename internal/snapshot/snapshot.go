@@ -106,7 +106,6 @@ type Ingest struct {
 	synced bool
 }
 
-
 // Commit registers the filled directory as committed snapshot key. When
 // another process committed the same key meanwhile, this ingest is
 // discarded and Commit succeeds: the content is the same.

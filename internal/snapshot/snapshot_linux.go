@@ -251,7 +251,6 @@ func Sync(ins ...*Ingest) error {
 	return nil
 }
 
-
 // syncTree makes the unpacked files durable before their row commits:
 // syncfs covers the whole filesystem in one call.
 func syncTree(dir string) error {
