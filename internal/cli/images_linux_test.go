@@ -382,3 +382,27 @@ func TestPullAllTags(t *testing.T) {
 		t.Errorf("tags after pull -a: %q", got)
 	}
 }
+
+// TestPullProgressOnATerminal: on a terminal, pull redraws one line per
+// layer in place with a bar, as docker pull does; into a pipe it prints
+// plain status lines (checked in TestPullRunsAgainstARealRegistry).
+func TestPullProgressOnATerminal(t *testing.T) {
+	b := newRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script (util-linux) is not installed")
+	}
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	cmd := exec.Command("script", "-qec", berthBin+" --root "+b.root+" pull "+reg.Host+"/test/busybox:1", "/dev/null")
+	cmd.Env = b.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pull on a pty: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"\x1b[2K", "\x1b[2A", "Downloading [", "B/1.09MB", "Pull complete", "Status: Downloaded newer image"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, s)
+		}
+	}
+}

@@ -188,3 +188,49 @@ func TestTokenAuthRegistry(t *testing.T) {
 	b.ok("pull", name)
 	testutil.Skopeo(t, "inspect", "--tls-verify=false", "--creds", "bob:hunter2", "docker://"+name)
 }
+
+// TestCredentialHelperIsHonoured: with "credsStore" in config.json, login
+// stores through docker-credential-NAME and pulls read from it, as the
+// docker CLI does (the helper here is a small shell script keeping one
+// secret in a file).
+func TestCredentialHelperIsHonoured(t *testing.T) {
+	b := newRoot(t)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{Htpasswd: "carol:" + string(hash) + "\n"})
+	testutil.Skopeo(t, "copy", "--dest-tls-verify=false", "--dest-creds", "carol:pw", "oci:"+testutil.BusyboxLayout(t)+":busybox", "docker://"+reg.Host+"/priv/bb:1")
+
+	bin := t.TempDir()
+	store := filepath.Join(t.TempDir(), "secret.json")
+	helper := `#!/bin/sh
+case "$1" in
+store) cat > ` + store + ` ;;
+get) read server; if [ -f ` + store + ` ]; then cat ` + store + `; else echo "credentials not found in native keychain"; exit 1; fi ;;
+erase) rm -f ` + store + ` ;;
+list) echo '{}' ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-berthtest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(b.dockerConfig(), 0o700)
+	os.WriteFile(filepath.Join(b.dockerConfig(), "config.json"), []byte(`{"credsStore":"berthtest"}`), 0o600)
+	for i, e := range b.env {
+		if strings.HasPrefix(e, "PATH=") {
+			b.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(e, "PATH=")
+		}
+	}
+	b.ok("login", "-u", "carol", "-p", "pw", reg.Host)
+	secret, err := os.ReadFile(store)
+	if err != nil || !strings.Contains(string(secret), `"Secret":"pw"`) {
+		t.Fatalf("the helper did not get the credentials: %q %v", secret, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(b.dockerConfig(), "config.json"))
+	if strings.Contains(string(data), "pw") || strings.Contains(string(data), "Y2Fyb2w6cHc") {
+		t.Errorf("the password went into config.json: %s", data)
+	}
+	b.ok("pull", reg.Host+"/priv/bb:1")
+	b.ok("logout", reg.Host)
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("logout did not erase through the helper: %v", err)
+	}
+}
