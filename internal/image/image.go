@@ -218,7 +218,9 @@ func (s *Service) Tag(ctx context.Context, source, target string) error {
 
 // RemoveOptions are rmi's flags.
 type RemoveOptions struct {
-	Force   bool
+	Force bool
+	// NoPrune keeps untagged parent images; berth's images have no
+	// parent images until builds make them, so it changes nothing yet.
 	NoPrune bool
 	// InUse reports whether containers use the image (refused without
 	// Force); nil until containers exist.

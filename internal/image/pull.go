@@ -332,14 +332,14 @@ func (s *Service) pullLayer(ctx context.Context, f Fetcher, j *layerJob, p Progr
 	var in *snapshot.Ingest
 	var size int64
 	if !s.content.Has(j.desc.Digest) {
-		stream := !haveSnap && s.snapshots.IndependentLayers()
-		if stream {
+		if !haveSnap && s.snapshots.IndependentLayers() {
+			// Unpack while it downloads.
 			var err error
 			if in, err = s.snapshots.NewLayer(ctx, j.chainID, parentKey(j)); err != nil {
 				if !errors.Is(err, snapshot.ErrExists) {
 					return err
 				}
-				stream, haveSnap = false, true
+				haveSnap = true
 			}
 		}
 		n, err := s.download(ctx, f, j, in, p)
@@ -354,9 +354,11 @@ func (s *Service) pullLayer(ctx context.Context, f Fetcher, j *layerJob, p Progr
 	release()
 	if !haveSnap && in == nil {
 		// The blob was here already (or the snapshotter needs the
-		// parent's tree): unpack from the store, after the parent.
-		if err := j.waitParent(); err != nil {
-			return err
+		// parent's tree, then after the parent): unpack from the store.
+		if !s.snapshots.IndependentLayers() {
+			if err := j.waitParent(); err != nil {
+				return err
+			}
 		}
 		var err error
 		in, err = s.snapshots.NewLayer(ctx, j.chainID, parentKey(j))

@@ -18,8 +18,6 @@ import (
 const (
 	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
 	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
-	MediaTypeDockerLayerGzip    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 	mediaTypeDockerSchema1      = "application/vnd.docker.distribution.manifest.v1"
 )
 
