@@ -36,6 +36,12 @@ func MountAll(mounts []Mount, target string) (func() error, error) {
 	if m.Type == "overlay" && ro {
 		flags |= unix.MS_RDONLY
 	}
+	if opts := strings.Join(data, ","); m.Type == "overlay" && len(opts) > maxMountData {
+		if err := mountOverlayFS(data, target, ro); err != nil {
+			return nil, err
+		}
+		return func() error { return unix.Unmount(target, unix.MNT_DETACH) }, nil
+	}
 	if err := unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ",")); err != nil {
 		return nil, fmt.Errorf("mount %s on %s: %w", m.Type, target, err)
 	}
@@ -46,6 +52,51 @@ func MountAll(mounts []Mount, target string) (func() error, error) {
 		}
 	}
 	return func() error { return unix.Unmount(target, unix.MNT_DETACH) }, nil
+}
+
+// maxMountData is what mount(2) takes of its options: one page, less a
+// margin. A deep image's lowerdir list can be longer.
+const maxMountData = 4000
+
+// mountOverlayFS mounts an overlay through the new mount API, giving the
+// lower directories one by one ("lowerdir+", Linux 6.8), so that their
+// number is not bounded by the one-page option string.
+func mountOverlayFS(opts []string, target string, ro bool) error {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return &os.SyscallError{Syscall: "fsopen overlay", Err: err}
+	}
+	defer unix.Close(fsfd)
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		if k == "lowerdir" {
+			for _, dir := range strings.Split(v, ":") {
+				if err := unix.FsconfigSetString(fsfd, "lowerdir+", dir); err != nil {
+					return fmt.Errorf("mount overlay on %s: %d lower directories need lowerdir+ (Linux 6.8 or newer): %w", target, strings.Count(v, ":")+1, err)
+				}
+			}
+			continue
+		}
+		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+			return fmt.Errorf("mount overlay on %s: option %s: %w", target, k, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
+	}
+	var attr int
+	if ro {
+		attr = unix.MOUNT_ATTR_RDONLY
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attr)
+	if err != nil {
+		return fmt.Errorf("mount overlay on %s: fsmount: %w", target, err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount overlay on %s: move_mount: %w", target, err)
+	}
+	return nil
 }
 
 // Unmount detaches the mount on target.

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -154,3 +156,55 @@ func suite(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)
 
 func TestOverlaySnapshotter(t *testing.T) { suite(t, NewOverlay) }
 func TestCopySnapshotter(t *testing.T)    { suite(t, NewCopy) }
+
+// TestDeepOverlayChain: 120 layers give a lowerdir list longer than the
+// one page mount(2) takes; the mount still works.
+func TestDeepOverlayChain(t *testing.T) {
+	testutil.RequireRoot(t, "overlay mounts")
+	ctx := context.Background()
+	root := t.TempDir()
+	db, err := store.Open(filepath.Join(root, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sn, err := NewOverlay(filepath.Join(root, "snapshots"), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := ""
+	for i := 0; i < 120; i++ {
+		key := fmt.Sprintf("layer-%d", i)
+		in, err := sn.NewLayer(ctx, key, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(in.Dir, key), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Commit(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		parent = key
+	}
+	mounts, err := sn.Prepare(ctx, "ctr", parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Join(mounts[0].Options, ",")); n <= maxMountData {
+		t.Fatalf("the options are only %d bytes; the test needs more than a page", n)
+	}
+	dir := t.TempDir()
+	umount, err := MountAll(mounts, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer umount()
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 120 {
+		t.Errorf("%d files in the merged tree, want 120", len(ents))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new"), nil, 0o644); err != nil {
+		t.Errorf("the merged tree is not writable: %v", err)
+	}
+}
