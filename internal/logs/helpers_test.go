@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func readRaw(t *testing.T, path string) []rawEntry {
 	}
 	var out []rawEntry
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, maxEntry)
 	for n := 1; sc.Scan(); n++ {
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
@@ -88,4 +89,18 @@ func write(t testing.TB, w *Writer, stream string, chunks ...string) {
 			t.Fatalf("Write(%q) = %d, %v", c, n, err)
 		}
 	}
+}
+
+// goList lists the packages this one's tests depend on.
+func goList(t *testing.T) (string, error) {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-test", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
 }

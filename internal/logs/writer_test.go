@@ -79,6 +79,48 @@ func TestLineSplitting(t *testing.T) {
 	}
 }
 
+// TestPiecesConcatenate reads long lines back through Read: partial
+// messages that join to the line. The cut is at 16 KiB whatever the text,
+// so a character split by it becomes one U+FFFD per byte, as Docker's
+// json-file driver writes it.
+func TestPiecesConcatenate(t *testing.T) {
+	ascii := strings.Repeat("0123456789abcdef", 40*1024/16)
+	euro := strings.Repeat("a€", 40*1024/4) // "€" is 3 bytes; 16384 = 4096×4 cuts no rune
+	cut := strings.Repeat("€", 6000)        // 16384 = 5461×3 + 1 cuts one
+	cutWant := strings.Repeat("€", 5461) + "\ufffd\ufffd\ufffd" + strings.Repeat("€", 538) + "\n"
+	for _, tc := range []struct{ name, line, want string }{
+		{"ascii", ascii, ascii + "\n"},
+		{"runes at the cut", euro, euro + "\n"},
+		{"rune across the cut", cut, cutWant},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "json.log")
+			w := mustNew(t, path, Options{})
+			write(t, w, "stderr", tc.line+"\n")
+			w.Close()
+			var joined strings.Builder
+			var partial []bool
+			err := Read(t.Context(), path, ReadOptions{Tail: -1}, func(m Message) error {
+				joined.Write(m.Line)
+				partial = append(partial, m.Partial)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if joined.String() != tc.want {
+				t.Errorf("pieces join to %d bytes, want %d", joined.Len(), len(tc.want))
+			}
+			for i, p := range partial {
+				if p != (i < len(partial)-1) {
+					t.Errorf("partial flags %v, want all but the last", partial)
+					break
+				}
+			}
+		})
+	}
+}
+
 // TestConcurrentStreams: stdout and stderr written at once, in ragged
 // chunks, with rotation going on, give only whole, valid JSON lines, each
 // stream's lines complete and in order.
@@ -218,6 +260,14 @@ func TestReopen(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(rotated), torn+"\n") {
 		t.Errorf("the torn line was not ended: %q", rotated)
+	}
+	var got []string
+	err = Read(t.Context(), path, ReadOptions{Tail: -1}, func(m Message) error {
+		got = append(got, string(m.Line))
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != "[a\n b\n]" {
+		t.Errorf("read %q, %v; want a, b and the torn line skipped", got, err)
 	}
 }
 
