@@ -29,20 +29,27 @@ func layerTar(t *testing.T, files ...string) []byte {
 	return buf.Bytes()
 }
 
-// suite runs the same checks against both snapshotters.
-func suite(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)) {
+// newSnapshotter makes a snapshotter with its own store in a temp dir,
+// and returns it with that dir.
+func newSnapshotter(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)) (Snapshotter, string) {
 	testutil.RequireRoot(t, "overlay mounts and whiteout device nodes")
-	ctx := context.Background()
 	root := t.TempDir()
 	db, err := store.Open(filepath.Join(root, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	sn, err := mk(filepath.Join(root, "snapshots"), db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sn, root
+}
+
+// suite runs the same checks against both snapshotters.
+func suite(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)) {
+	ctx := context.Background()
+	sn, root := newSnapshotter(t, mk)
 	addLayer := func(key, parent string, data []byte) {
 		t.Helper()
 		in, err := sn.NewLayer(ctx, key, parent)
@@ -160,18 +167,8 @@ func TestCopySnapshotter(t *testing.T)    { suite(t, NewCopy) }
 // TestDeepOverlayChain: 120 layers give a lowerdir list longer than the
 // one page mount(2) takes; the mount still works.
 func TestDeepOverlayChain(t *testing.T) {
-	testutil.RequireRoot(t, "overlay mounts")
 	ctx := context.Background()
-	root := t.TempDir()
-	db, err := store.Open(filepath.Join(root, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sn, err := NewOverlay(filepath.Join(root, "snapshots"), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sn, _ := newSnapshotter(t, NewOverlay)
 	parent := ""
 	for i := 0; i < 120; i++ {
 		key := fmt.Sprintf("layer-%d", i)
