@@ -87,8 +87,14 @@ func (r *Runtime) Start(id string) error {
 		r.releaseInit(c)
 		return fmt.Errorf("cannot start container %s: its config has no process", id)
 	}
+	// The init's executable, to see below when it has been replaced.
+	var initExe unix.Stat_t
+	exeErr := unix.Stat(fmt.Sprintf("/proc/%d/exe", c.Pid), &initExe)
 	if err := r.releaseInit(c); err != nil {
 		return err
+	}
+	if exeErr == nil {
+		waitExec(c, initExe)
 	}
 	// The state as of the release: a short process may be gone already.
 	st := r.ociState(c)
@@ -129,6 +135,22 @@ func (r *Runtime) releaseInit(c *Container) error {
 	}
 	// The fifo's absence is what makes the container "running".
 	return os.Remove(path)
+}
+
+// waitExec waits, for a bounded time, until the released init has
+// executed the container's process (its /proc/<pid>/exe is no longer the
+// init's) or is gone, so that poststart hooks run after the process
+// starts, as the spec says. The startContainer hooks run before the exec,
+// hence the generous bound; past it, start goes on.
+func waitExec(c *Container, init unix.Stat_t) {
+	exe := fmt.Sprintf("/proc/%d/exe", c.Pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		var st unix.Stat_t
+		if unix.Stat(exe, &st) != nil || st.Dev != init.Dev || st.Ino != init.Ino || !c.alive() {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // Kill sends sig to the container's init, or with all to every process in

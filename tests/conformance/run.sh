@@ -319,8 +319,27 @@ chmod +x "$WORK/bin/berth-runtime" "$WORK/bin/runc-runtime"
 
 # ---------------------------------------------------------------- run
 
+run_one() {
+	local rt=$1 name=$2 label=$3 rc t0 t1
+	t0=$(date +%s%N)
+	set +e
+	(cd "$SUITE" && BERTH_CONFORMANCE_TEST="$name" RUNTIME="$WORK/bin/$rt-runtime" TMPDIR="$WORK/tmp/$rt" \
+		timeout -k 10 $((TEST_TIMEOUT + 30)) "$TAP" -R tap --no-coverage -j1 -t "$TEST_TIMEOUT" "./$name.t" \
+		>"$OUT/$rt/$name.tap" 2>"$OUT/$rt/$name.stderr" </dev/null)
+	rc=$?
+	set -e
+	t1=$(date +%s%N)
+	echo "$rc $(((t1 - t0) / 1000000))" >"$OUT/$rt/$name.rc"
+	printf 'conformance: [%s %s] %-40s %6.1fs%s\n' "$rt" "$label" "$name.t" \
+		"$(((t1 - t0) / 1000000))e-3" "$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo '  (timed out)')" >&2
+	cleanup_containers "$rt"
+	cleanup_cgroups
+	# bundles the test could not remove (it was killed, or a mount was left)
+	find "$WORK/tmp/$rt" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null || true
+}
+
 run_suite() {
-	local rt=$1 name rc t0 t1 n=0
+	local rt=$1 name n=0
 	rm -rf "${OUT:?}/$rt"
 	mkdir -p "$OUT/$rt" "$WORK/state/$rt" "$WORK/tmp/$rt"
 	case "$rt" in
@@ -330,21 +349,7 @@ run_suite() {
 	log "running ${#TESTS[@]} test files against $rt (per-file timeout ${TEST_TIMEOUT}s)"
 	for name in "${TESTS[@]}"; do
 		n=$((n + 1))
-		t0=$(date +%s%N)
-		set +e
-		(cd "$SUITE" && BERTH_CONFORMANCE_TEST="$name" RUNTIME="$WORK/bin/$rt-runtime" TMPDIR="$WORK/tmp/$rt" \
-			timeout -k 10 $((TEST_TIMEOUT + 30)) "$TAP" -R tap --no-coverage -j1 -t "$TEST_TIMEOUT" "./$name.t" \
-			>"$OUT/$rt/$name.tap" 2>"$OUT/$rt/$name.stderr" </dev/null)
-		rc=$?
-		set -e
-		t1=$(date +%s%N)
-		echo "$rc $(((t1 - t0) / 1000000))" >"$OUT/$rt/$name.rc"
-		printf 'conformance: [%s %2d/%d] %-40s %6.1fs%s\n' "$rt" "$n" "${#TESTS[@]}" "$name.t" \
-			"$(((t1 - t0) / 1000000))e-3" "$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo '  (timed out)')" >&2
-		cleanup_containers "$rt"
-		cleanup_cgroups
-		# bundles the test could not remove (it was killed, or a mount was left)
-		find "$WORK/tmp/$rt" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null || true
+		run_one "$rt" "$name" "$(printf '%2d/%d' "$n" "${#TESTS[@]}")"
 	done
 }
 
@@ -358,8 +363,27 @@ for rt in "${RUNTIMES[@]}"; do REPORT_ARGS+=(--runtime "$rt"); done
 [ "$CI_MODE" = 1 ] && REPORT_ARGS+=(--ci)
 [ "$UPDATE_EXPECTED" = 1 ] && REPORT_ARGS+=(--update-expected)
 set +e
-node "$HERE/report.js" "${REPORT_ARGS[@]}" | tee "$OUT/report.txt"
-rc=${PIPESTATUS[0]}
+node "$HERE/report.js" "${REPORT_ARGS[@]}" >"$OUT/report.txt"
+rc=$?
 set -e
+# In CI, a file with an unexpected failure runs once more: a few of the
+# suite's checks race the container against the runtime (poststart.t
+# compares which of two shells writes first; killsig.t polls state once)
+# and lose on a loaded machine. A real regression fails twice. What was
+# retried is printed either way.
+if [ "$CI_MODE" = 1 ] && [ "$rc" != 0 ]; then
+	mapfile -t RETRY < <(sed -n '/^failures not listed there/,/^listed failures/p' "$OUT/report.txt" |
+		sed -n 's/^  \([a-z0-9_]*\)\.t | .*/\1/p' | sort -u)
+	if [ ${#RETRY[@]} -gt 0 ]; then
+		cp "$OUT/report.txt" "$OUT/report-first-try.txt"
+		for name in "${RETRY[@]}"; do run_one berth "$name" retry; done
+		set +e
+		node "$HERE/report.js" "${REPORT_ARGS[@]}" >"$OUT/report.txt"
+		rc=$?
+		set -e
+		echo "conformance: retried after an unexpected failure: ${RETRY[*]} ($([ "$rc" = 0 ] && echo 'passed on retry' || echo 'failed again'); first try in report-first-try.txt)" >>"$OUT/report.txt"
+	fi
+fi
+cat "$OUT/report.txt"
 log "finished in $(($(date +%s) - START_TIME))s; results in $OUT (report.txt, results.json, <runtime>/<test>.{tap,stderr,calls})"
 exit "$rc"
