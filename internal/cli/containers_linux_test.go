@@ -108,6 +108,9 @@ func TestRunAttached(t *testing.T) {
 	if out != "via entrypoint\n" || code != 0 {
 		t.Errorf("--entrypoint: %q, exit %d", out, code)
 	}
+	if errs := b.fails(1, "rmi", "busybox:test"); !strings.Contains(errs, "image is being used by a container") {
+		t.Errorf("rmi of an image a container uses: %q", errs)
+	}
 }
 
 // TestRunDetached: run -d prints the ID; logs, wait and ps -a see the

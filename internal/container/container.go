@@ -250,6 +250,15 @@ func (s *Store) List(ctx context.Context) ([]*Container, error) {
 	return out, err
 }
 
+// UsesImage reports whether any container was created from image id.
+func (s *Store) UsesImage(ctx context.Context, imageID string) (bool, error) {
+	var n int
+	err := s.db.View(ctx, func(q store.Querier) error {
+		return q.QueryRowContext(ctx, `SELECT count(*) FROM containers WHERE image_id = ?`, imageID).Scan(&n)
+	})
+	return n > 0, err
+}
+
 // SetCommand records what the container runs (known once its spec is built).
 func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
 	data, _ := json.Marshal(cmd)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -308,4 +309,10 @@ func (e *Engine) ReadLogs(ctx context.Context, c *container.Container, o logs.Re
 		}()
 	}
 	return logs.Read(ctx, e.LogPath(c.ID), o, out)
+}
+
+// ImageInUse is image.RemoveOptions.InUse: whether containers were
+// created from the image.
+func (e *Engine) ImageInUse(ctx context.Context) func(digest.Digest) (bool, error) {
+	return func(id digest.Digest) (bool, error) { return e.containers.UsesImage(ctx, id.String()) }
 }
