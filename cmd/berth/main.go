@@ -1,5 +1,6 @@
 // Command berth is the one binary: the docker-compatible CLI, and (as
-// `berth runtime` or through a `berth-runtime` link) a runc-compatible OCI runtime.
+// `berth runtime` or through a `berth-runtime` link) a runc-compatible OCI
+// runtime, and (as `berth shim`, started by berth itself) a container's supervisor.
 package main
 
 import (
@@ -7,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/shim"
 )
 
 func main() {
@@ -14,6 +16,11 @@ func main() {
 	// take over before cobra or anything else runs (see runtime/init_linux.go).
 	if runtime.IsInitProcess() {
 		runtime.InitMain() // never returns
+	}
+	// The shim, like the init, is berth re-executed by berth: no command
+	// line to parse, and nothing of cobra's in its memory.
+	if len(os.Args) == 2 && os.Args[1] == "shim" {
+		os.Exit(shim.Main())
 	}
 	os.Exit(cli.Main(os.Args))
 }

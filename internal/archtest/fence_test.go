@@ -47,6 +47,8 @@ func TestStorageLayers(t *testing.T) {
 		"internal/snapshot": {"internal/archive", "internal/store"},
 		"internal/registry": {"internal/content"},
 		"internal/image":    {"internal/archive", "internal/content", "internal/snapshot", "internal/store"},
+		// Container records know nothing of the CLI, images or the runtime.
+		"internal/container": {"internal/store"},
 	}
 	for pkg, ok := range allowed {
 		for _, dep := range goList(t, `{{join .Deps " "}}`, module+pkg) {

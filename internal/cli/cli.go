@@ -104,6 +104,13 @@ func newRootCommand() *cobra.Command {
 		newSaveCommand(g),
 		newLoadCommand(g),
 		newImportCommand(g),
+		newRunCommand(g),
+		newCreateCommand(g),
+		newPsCommand(g, "ps"),
+		newLogsCommand(g),
+		newRmCommand(g, "rm"),
+		newWaitCommand(g),
+		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd

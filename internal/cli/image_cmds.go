@@ -47,7 +47,7 @@ func newRmiCommand(g *globalOptions, use string) *cobra.Command {
 			defer e.Close()
 			var errs []string
 			for _, name := range args {
-				res, err := e.Images.Remove(cmd.Context(), name, image.RemoveOptions{Force: force, NoPrune: noPrune})
+				res, err := e.Images.Remove(cmd.Context(), name, image.RemoveOptions{Force: force, NoPrune: noPrune, InUse: e.ImageInUse(cmd.Context())})
 				if err != nil {
 					errs = append(errs, err.Error())
 					continue

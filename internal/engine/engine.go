@@ -15,6 +15,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
@@ -41,6 +42,8 @@ type Engine struct {
 	db      *store.DB
 	Images  *image.Service
 	regOpts registry.Options
+
+	containers *container.Store
 }
 
 // New opens (creating when needed) the berth root cfg.Root.
@@ -52,7 +55,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}}
+	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db)}
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
 		db.Close()

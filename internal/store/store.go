@@ -66,6 +66,24 @@ var schema = []string{
 	// The compressed blob a layer snapshot was unpacked from.
 	`CREATE TABLE layers (chain_id TEXT NOT NULL, blob TEXT NOT NULL, diff_id TEXT NOT NULL, PRIMARY KEY (chain_id, blob))`,
 	`CREATE INDEX layers_blob ON layers(blob)`,
+	// Containers (internal/container owns the queries). name is without
+	// Docker's leading "/"; its UNIQUE constraint is what makes two
+	// concurrent `run --name x` leave one container.
+	`CREATE TABLE containers (
+		id TEXT PRIMARY KEY,               -- 64 hex characters
+		name TEXT NOT NULL UNIQUE,
+		image_id TEXT NOT NULL,            -- digest of the image config
+		image TEXT NOT NULL,               -- the image as the user typed it
+		command TEXT NOT NULL DEFAULT '',  -- JSON array: entrypoint + cmd
+		created INTEGER NOT NULL,          -- unix ns
+		config TEXT NOT NULL DEFAULT '{}', -- JSON of the create options
+		status TEXT NOT NULL,              -- created | running | exited
+		pid INTEGER NOT NULL DEFAULT 0,    -- the container init's host pid
+		shim_pid INTEGER NOT NULL DEFAULT 0,
+		exit_code INTEGER NOT NULL DEFAULT 0,
+		started INTEGER NOT NULL DEFAULT 0, -- unix ns
+		finished INTEGER NOT NULL DEFAULT 0 -- unix ns
+	)`,
 }
 
 // Open opens (creating and migrating) the database at path.

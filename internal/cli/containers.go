@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/logs"
+)
+
+// containerRow is one line of `ps`, with Docker's field names for --format.
+type containerRow struct {
+	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
+}
+
+var containerHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+}
+
+func newPsCommand(g *globalOptions, use string) *cobra.Command {
+	var all, quiet, noTrunc bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS]",
+		Short: "List containers",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			cs, err := e.Containers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows []any
+			for _, c := range cs {
+				if !all && c.Status != container.Running {
+					continue
+				}
+				if quiet {
+					fmt.Println(shortID(c.ID, noTrunc))
+					continue
+				}
+				rows = append(rows, psRow(c, noTrunc))
+			}
+			if quiet {
+				return nil
+			}
+			return formatter{out: os.Stdout, format: format, headers: containerHeaders,
+				def: "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"}.print(rows)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	f.StringVar(&format, "format", "", "Format output using a custom template")
+	return cmd
+}
+
+func shortID(id string, noTrunc bool) string {
+	if noTrunc {
+		return id
+	}
+	return id[:12]
+}
+
+func psRow(c *container.Container, noTrunc bool) containerRow {
+	command := strings.Join(c.Command, " ")
+	if !noTrunc && len([]rune(command)) > 20 {
+		command = string([]rune(command)[:19]) + "…"
+	}
+	return containerRow{
+		ID: shortID(c.ID, noTrunc), Image: c.Image, Command: strconv.Quote(command),
+		CreatedAt:  c.Created.Format("2006-01-02 15:04:05 -0700 MST"),
+		RunningFor: units.HumanDuration(time.Since(c.Created)) + " ago",
+		Status:     statusText(c), State: string(c.Status), Names: c.Name,
+	}
+}
+
+// statusText is Docker's STATUS column.
+func statusText(c *container.Container) string {
+	switch c.Status {
+	case container.Running:
+		return "Up " + units.HumanDuration(time.Since(c.Started))
+	case container.Exited:
+		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, units.HumanDuration(time.Since(c.Finished)))
+	}
+	return "Created"
+}
+
+func newLogsCommand(g *globalOptions) *cobra.Command {
+	var follow, timestamps bool
+	var tail string
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Fetch the logs of a container",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n := -1
+			if tail != "all" {
+				v, err := strconv.Atoi(tail)
+				if err != nil {
+					return fmt.Errorf("invalid value for \"tail\": %q is not a number or \"all\"", tail)
+				}
+				n = v
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			c, err := e.Container(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			err = e.ReadLogs(cmd.Context(), c, logs.ReadOptions{Follow: follow, Tail: n}, func(m logs.Message) error {
+				w := os.Stdout
+				if m.Stream == "stderr" {
+					w = os.Stderr
+				}
+				if timestamps {
+					fmt.Fprint(w, m.Time.UTC().Format(time.RFC3339Nano)+" ")
+				}
+				_, err := w.Write(m.Line)
+				return err
+			})
+			if cmd.Context().Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&follow, "follow", "f", false, "Follow log output")
+	f.BoolVarP(&timestamps, "timestamps", "t", false, "Show timestamps")
+	f.StringVarP(&tail, "tail", "n", "all", "Number of lines to show from the end of the logs")
+	return cmd
+}
+
+func newRmCommand(g *globalOptions, use string) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Remove one or more containers",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			failed := false
+			for _, ref := range args {
+				err := e.RemoveContainer(cmd.Context(), ref, force)
+				if errors.Is(err, container.ErrNotFound) && force {
+					continue // Docker's rm -f ignores missing containers
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
+					failed = true
+					continue
+				}
+				fmt.Println(ref)
+			}
+			if failed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
+	return cmd
+}
+
+func newWaitCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER [CONTAINER...]",
+		Short: "Block until one or more containers stop, then print their exit codes",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			failed := false
+			for _, ref := range args {
+				code, err := e.WaitContainer(cmd.Context(), ref)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
+					failed = true
+					continue
+				}
+				fmt.Println(code)
+			}
+			if failed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+}
+
+// newContainerCommand is `berth container …`, Docker's management command.
+func newContainerCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "container", Short: "Manage containers"}
+	ls := newPsCommand(g, "ls")
+	ls.Aliases = []string{"list", "ps"}
+	rm := newRmCommand(g, "rm")
+	rm.Aliases = []string{"remove"}
+	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g))
+	return cmd
+}

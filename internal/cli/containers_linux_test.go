@@ -1,0 +1,297 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// containerRoot is a berth root with the busybox rootfs imported as
+// busybox:test. Every container left at the end is removed with rm -f
+// and whatever stayed mounted under the root is detached, so a failed
+// test leaves nothing behind.
+func containerRoot(t *testing.T) *berthRoot {
+	b := newRoot(t)
+	testutil.RequireRoot(t, "containers: namespaces, mounts and cgroups")
+	tarball := filepath.Join(t.TempDir(), "busybox.tar")
+	if out, err := exec.Command("tar", "-C", testutil.BusyboxRootfs(t), "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	b.ok("import", "-c", `CMD ["sh"]`, tarball, "busybox:test")
+	t.Cleanup(func() {
+		out, _, _ := b.run("", "ps", "-aq", "--no-trunc")
+		for _, id := range strings.Fields(out) {
+			b.run("", "rm", "-f", id)
+		}
+		for _, m := range mountsUnder(b.root) {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+	})
+	return b
+}
+
+// runArgs is `run` with the test binary's cgroup parent, which TestMain
+// removes even when a test fails halfway.
+func runArgs(args ...string) []string {
+	return append([]string{"run", "--cgroup-parent", testutil.TestCgroupParent()}, args...)
+}
+
+func mountsUnder(dir string) []string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// cgroupsOf lists the cgroup directories container id has on this host.
+func cgroupsOf(id string) []string {
+	parent := testutil.TestCgroupParent()
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*" + parent + "/" + id)
+	v2, _ := filepath.Glob("/sys/fs/cgroup" + parent + "/" + id)
+	return append(v1, v2...)
+}
+
+// assertGone checks that nothing of container id is left: no record, no
+// bundle directory, no mount under the root, no cgroup.
+func (b *berthRoot) assertGone(id string) {
+	b.t.Helper()
+	if out := b.ok("ps", "-aq", "--no-trunc"); strings.Contains(out, id) {
+		b.t.Errorf("ps -a still lists %s", id)
+	}
+	if _, err := os.Stat(filepath.Join(b.root, "containers", id)); !os.IsNotExist(err) {
+		b.t.Errorf("containers/%s is still there (%v)", id, err)
+	}
+	if m := mountsUnder(b.root); len(m) > 0 {
+		b.t.Errorf("mounts left under the root: %v", m)
+	}
+	if cg := cgroupsOf(id); len(cg) > 0 {
+		b.t.Errorf("cgroups left: %v", cg)
+	}
+}
+
+// TestRunAttached: run without -d prints the command's stdout and stderr
+// on ours, separately, and exits with its code; --rm leaves nothing.
+func TestRunAttached(t *testing.T) {
+	b := containerRoot(t)
+	out, errs, code := b.run("", runArgs("busybox:test", "sh", "-c", "echo out; echo err >&2; exit 3")...)
+	if out != "out\n" || errs != "err\n" || code != 3 {
+		t.Fatalf("run: stdout %q, stderr %q, exit %d; want out, err, 3", out, errs, code)
+	}
+	if got := b.ok("ps", "-a", "--format", "{{.Status}}|{{.Command}}|{{.Image}}"); !strings.HasPrefix(got, `Exited (3) `) || !strings.Contains(got, `|"sh -c echo out; ech…"|busybox:test`) {
+		t.Errorf("ps -a: %q", got)
+	}
+	out, errs, code = b.run("", runArgs("--rm", "-e", "A=b", "-w", "/work", "-u", "nobody", "--hostname", "hh",
+		"busybox:test", "sh", "-c", "echo $A $(pwd) $(id -u) $(hostname)")...)
+	if out != "b /work 65534 hh\n" || code != 0 {
+		t.Fatalf("run --rm: stdout %q, stderr %q, exit %d", out, errs, code)
+	}
+	if got := b.ok("ps", "-aq"); len(strings.Fields(got)) != 1 {
+		t.Errorf("run --rm left a container: %q", got)
+	}
+	out, _, code = b.run("", runArgs("--rm", "--entrypoint", "echo", "busybox:test", "via", "entrypoint")...)
+	if out != "via entrypoint\n" || code != 0 {
+		t.Errorf("--entrypoint: %q, exit %d", out, code)
+	}
+	if errs := b.fails(1, "rmi", "busybox:test"); !strings.Contains(errs, "image is being used by a container") {
+		t.Errorf("rmi of an image a container uses: %q", errs)
+	}
+}
+
+// TestRunDetached: run -d prints the ID; logs, wait and ps -a see the
+// container; rm removes all of it.
+func TestRunDetached(t *testing.T) {
+	b := containerRoot(t)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "--name", "det", "busybox:test", "sh", "-c", "echo hi; echo oops >&2; sleep 0.5; echo bye; exit 4")...))
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+		t.Fatalf("run -d printed %q", id)
+	}
+	if got := b.ok("ps", "--format", "{{.Names}} {{.State}}"); got != "det running\n" {
+		t.Errorf("ps while running: %q", got)
+	}
+	if got := b.ok("wait", "det"); got != "4\n" {
+		t.Errorf("wait: %q", got)
+	}
+	out, errs, _ := b.run("", "logs", id[:8])
+	if out != "hi\nbye\n" || errs != "oops\n" {
+		t.Errorf("logs: stdout %q stderr %q", out, errs)
+	}
+	if got := b.ok("logs", "--tail", "1", "det"); got != "bye\n" {
+		t.Errorf("logs --tail 1: %q", got)
+	}
+	if got := b.ok("logs", "-t", "det"); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+Z hi\n`).MatchString(got) {
+		t.Errorf("logs -t: %q", got)
+	}
+	if got := b.ok("ps"); strings.Contains(got, "det") {
+		t.Errorf("ps (running only) lists the exited container:\n%s", got)
+	}
+	ps := b.ok("ps", "-a")
+	if !strings.HasPrefix(ps, "CONTAINER ID   IMAGE          COMMAND") || !regexp.MustCompile(id[:12]+` +busybox:test +"sh -c echo hi; echo…" +.* ago +Exited \(4\) .* ago +det\n`).MatchString(ps) {
+		t.Errorf("ps -a:\n%s", ps)
+	}
+	if got := b.ok("rm", "det"); got != "det\n" {
+		t.Errorf("rm: %q", got)
+	}
+	b.assertGone(id)
+	if errs := b.fails(1, "rm", "det"); !strings.Contains(errs, "No such container: det") {
+		t.Errorf("rm of a removed container: %q", errs)
+	}
+}
+
+// TestRunNameConflict: 20 concurrent runs with one name leave one
+// container and 19 of Docker's conflict errors.
+func TestRunNameConflict(t *testing.T) {
+	b := containerRoot(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var conflicts int
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(berthBin, append([]string{"--root", b.root}, runArgs("-d", "--name", "same", "busybox:test", "sleep", "30")...)...)
+			cmd.Env = b.env
+			var errb strings.Builder
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			codes[code]++
+			if regexp.MustCompile(`^Error: Conflict\. The container name "/same" is already in use by container "[0-9a-f]{64}"\. You have to remove \(or rename\) that container to be able to reuse that name\.\n$`).MatchString(errb.String()) {
+				conflicts++
+			} else if code != 0 {
+				t.Errorf("exit %d: %s", code, errb.String())
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[0] != 1 || codes[125] != 19 || conflicts != 19 {
+		t.Errorf("exit codes %v, %d conflict messages; want one 0 and 19 × 125", codes, conflicts)
+	}
+	if got := b.ok("ps", "-a", "--format", "{{.Names}}"); got != "same\n" {
+		t.Errorf("ps -a: %q", got)
+	}
+	if errs := b.fails(125, runArgs("--name", "same", "busybox:test", "true")...); !strings.Contains(errs, `The container name "/same" is already in use`) {
+		t.Errorf("run --name same: %q", errs)
+	}
+}
+
+// TestRmRunning: rm refuses a running container; rm -f kills it and
+// removes everything.
+func TestRmRunning(t *testing.T) {
+	b := containerRoot(t)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "busybox:test", "sleep", "60")...))
+	errs := b.fails(1, "rm", id[:12])
+	if !strings.Contains(errs, "container is running: stop the container before removing or force remove") {
+		t.Errorf("rm: %q", errs)
+	}
+	if got := b.ok("ps", "-q"); got != id[:12]+"\n" {
+		t.Errorf("ps -q after the refused rm: %q", got)
+	}
+	if len(cgroupsOf(id)) == 0 {
+		t.Errorf("no cgroup under %s for the running container", testutil.TestCgroupParent())
+	}
+	b.ok("rm", "-f", id)
+	b.assertGone(id)
+}
+
+// TestShimKilled: after kill -9 of a container's shim, ps -a reports the
+// container exited (137), not running, and rm -f cleans everything up.
+func TestShimKilled(t *testing.T) {
+	b := containerRoot(t)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "busybox:test", "sleep", "60")...))
+	shim := lockHolder(t, filepath.Join(b.root, "containers", id, "shim.lock"))
+	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); unix.Kill(shim, 0) == nil && !isZombie(shim); {
+		if time.Now().After(deadline) {
+			t.Fatal("the shim survived SIGKILL")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.ok("ps", "-a", "--format", "{{.State}} {{.Status}}"); !strings.HasPrefix(got, "exited Exited (137) ") {
+		t.Errorf("ps -a after the shim was killed: %q", got)
+	}
+	if got := b.ok("ps", "-q"); got != "" {
+		t.Errorf("ps lists a container whose shim is dead: %q", got)
+	}
+	if got := b.ok("wait", id); got != "137\n" {
+		t.Errorf("wait: %q", got)
+	}
+	b.ok("rm", "-f", id)
+	b.assertGone(id)
+}
+
+// lockHolder finds the process that has path open (the shim and its lock).
+func lockHolder(t *testing.T, path string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range procs {
+		if target, err := os.Readlink(fd); err == nil && target == path {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			return pid
+		}
+	}
+	t.Fatalf("no process holds %s", path)
+	return 0
+}
+
+func isZombie(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+// TestRunErrors: Docker's exit codes for what goes wrong before the
+// container runs: 125 for berth's own errors, 127 for a command that
+// isn't there, 126 for one that can't be executed.
+func TestRunErrors(t *testing.T) {
+	b := containerRoot(t)
+	errs := b.fails(125, runArgs("nosuch:image", "true")...)
+	if !strings.HasPrefix(errs, "Unable to find image 'nosuch:image' locally\nError: ") {
+		t.Errorf("unknown image: %q", errs)
+	}
+	if errs := b.fails(127, runArgs("--rm", "busybox:test", "nosuchcommand")...); !strings.Contains(errs, `"nosuchcommand": executable file not found in $PATH`) {
+		t.Errorf("unknown command: %q", errs)
+	}
+	if errs := b.fails(126, runArgs("--rm", "busybox:test", "/etc/passwd")...); !strings.Contains(errs, "permission denied") {
+		t.Errorf("not executable: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("-t", "busybox:test", "true")...); !strings.Contains(errs, "not supported yet") {
+		t.Errorf("-t: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--name", "bad/name", "busybox:test", "true")...); !strings.Contains(errs, "Invalid container name") {
+		t.Errorf("bad name: %q", errs)
+	}
+	if got := b.ok("ps", "-aq"); got != "" {
+		t.Errorf("failed runs left containers: %q", got)
+	}
+	if m := mountsUnder(b.root); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+}

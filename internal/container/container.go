@@ -1,0 +1,311 @@
+// Package container owns berth's container records in the metadata store:
+// their IDs and names, the options they were created with and their state
+// (created, running, exited, with pids and exit code). It does not run
+// anything: the engine creates bundles and the shim records what happens.
+//
+// It imports only store of berth, and must never import cli.
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Status is a container's state as recorded.
+type Status string
+
+const (
+	Created Status = "created"
+	Running Status = "running"
+	Exited  Status = "exited"
+)
+
+// ErrNotFound is returned (wrapped) for an unknown container; the message
+// is Docker's.
+var ErrNotFound = errors.New("No such container")
+
+// ErrNameInUse classifies a name conflict (wrapped in NameConflictError).
+var ErrNameInUse = errors.New("container name in use")
+
+// NameConflictError carries Docker's message for a taken name.
+type NameConflictError struct{ Name, ID string }
+
+func (e *NameConflictError) Error() string {
+	return fmt.Sprintf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", e.Name, e.ID)
+}
+
+func (e *NameConflictError) Is(target error) bool { return target == ErrNameInUse }
+
+// Config is what a container was created with: the run flags that matter
+// after creation. It is stored as JSON, so fields may be added freely.
+type Config struct {
+	Cmd           []string          `json:"cmd,omitempty"`
+	Entrypoint    []string          `json:"entrypoint,omitempty"`
+	EntrypointSet bool              `json:"entrypointSet,omitempty"`
+	Env           []string          `json:"env,omitempty"`
+	WorkingDir    string            `json:"workingDir,omitempty"`
+	User          string            `json:"user,omitempty"`
+	Hostname      string            `json:"hostname,omitempty"`
+	CgroupParent  string            `json:"cgroupParent,omitempty"`
+	AutoRemove    bool              `json:"autoRemove,omitempty"`
+	LogOpts       map[string]string `json:"logOpts,omitempty"`
+}
+
+// Container is one container record.
+type Container struct {
+	ID       string
+	Name     string // without Docker's leading "/"
+	ImageID  string
+	Image    string   // as the user typed it
+	Command  []string // what the container runs: entrypoint and cmd
+	Created  time.Time
+	Config   Config
+	Status   Status
+	Pid      int // the container init, on the host
+	ShimPid  int
+	ExitCode int
+	Started  time.Time // zero until it first ran
+	Finished time.Time // zero until it first exited
+}
+
+// Store reads and writes container records.
+type Store struct{ db *store.DB }
+
+// New returns the container records of db.
+func New(db *store.DB) *Store { return &Store{db: db} }
+
+// NewID returns a random 64-hex-character container ID.
+func NewID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// CheckName validates a --name value as Docker does and returns it without
+// a leading "/".
+func CheckName(name string) (string, error) {
+	if !validName.MatchString(name) {
+		return "", fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	return strings.TrimPrefix(name, "/"), nil
+}
+
+// Insert records c as created. With c.Name empty it picks a free
+// adjective_surname name, retrying on a conflict; a given name that is
+// taken is a *NameConflictError.
+func (s *Store) Insert(ctx context.Context, c *Container) error {
+	cfg, err := json.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	cmd, _ := json.Marshal(c.Command)
+	generated := c.Name == ""
+	for attempt := 0; ; attempt++ {
+		name := c.Name
+		if generated {
+			name = RandomName(attempt)
+		}
+		err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO containers (id, name, image_id, image, command, created, config, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.ID, name, c.ImageID, c.Image, string(cmd), c.Created.UnixNano(), string(cfg), string(Created))
+			return err
+		})
+		if err == nil {
+			c.Name, c.Status = name, Created
+			return nil
+		}
+		if !strings.Contains(err.Error(), "UNIQUE") || !strings.Contains(err.Error(), "containers.name") {
+			return fmt.Errorf("container record: %w", err)
+		}
+		if !generated || attempt >= 10 {
+			var owner string
+			s.db.View(ctx, func(q store.Querier) error {
+				return q.QueryRowContext(ctx, `SELECT id FROM containers WHERE name = ?`, name).Scan(&owner)
+			})
+			return &NameConflictError{Name: name, ID: owner}
+		}
+	}
+}
+
+const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished`
+
+func scan(row interface{ Scan(...any) error }) (*Container, error) {
+	var c Container
+	var cmd, cfg, status string
+	var created, started, finished int64
+	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished); err != nil {
+		return nil, err
+	}
+	json.Unmarshal([]byte(cmd), &c.Command)
+	json.Unmarshal([]byte(cfg), &c.Config)
+	c.Status = Status(status)
+	c.Created = time.Unix(0, created)
+	if started != 0 {
+		c.Started = time.Unix(0, started)
+	}
+	if finished != 0 {
+		c.Finished = time.Unix(0, finished)
+	}
+	return &c, nil
+}
+
+// Get resolves what a user typed: a full ID, a name (with or without "/"),
+// or a unique ID prefix, in Docker's order.
+func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
+	var c *Container
+	err := s.db.View(ctx, func(q store.Querier) error {
+		var err error
+		c, err = get(ctx, q, ref)
+		return err
+	})
+	return c, err
+}
+
+func get(ctx context.Context, q store.Querier, ref string) (*Container, error) {
+	notFound := fmt.Errorf("%w: %s", ErrNotFound, ref)
+	if ref == "" {
+		return nil, notFound
+	}
+	one := func(where string, arg any) (*Container, error) {
+		c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM containers WHERE `+where, arg))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return c, err
+	}
+	for _, try := range []struct {
+		where string
+		arg   string
+	}{{"id = ?", ref}, {"name = ?", strings.TrimPrefix(ref, "/")}} {
+		if c, err := one(try.where, try.arg); c != nil || err != nil {
+			return c, err
+		}
+	}
+	if !isHex(ref) {
+		return nil, notFound
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM containers WHERE substr(id, 1, ?) = ? LIMIT 2`, len(ref), ref)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var found []*Container
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, c)
+	}
+	switch len(found) {
+	case 0:
+		return nil, notFound
+	case 1:
+		return found[0], rows.Err()
+	}
+	return nil, fmt.Errorf("multiple IDs found with provided prefix: %s", ref)
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// List returns every container, newest first.
+func (s *Store) List(ctx context.Context) ([]*Container, error) {
+	var out []*Container
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM containers ORDER BY created DESC`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// UsesImage reports whether any container was created from image id.
+func (s *Store) UsesImage(ctx context.Context, imageID string) (bool, error) {
+	var n int
+	err := s.db.View(ctx, func(q store.Querier) error {
+		return q.QueryRowContext(ctx, `SELECT count(*) FROM containers WHERE image_id = ?`, imageID).Scan(&n)
+	})
+	return n > 0, err
+}
+
+// SetCommand records what the container runs (known once its spec is built).
+func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
+	data, _ := json.Marshal(cmd)
+	return s.exec(ctx, `UPDATE containers SET command = ? WHERE id = ?`, string(data), id)
+}
+
+// SetRunning records that the container's init runs as pid under the
+// shim shimPid since started.
+func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time) error {
+	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, exit_code = 0, finished = 0 WHERE id = ?`,
+		string(Running), pid, shimPid, started.UnixNano(), id)
+}
+
+// SetExited records the container's exit.
+func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time) error {
+	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ?`,
+		string(Exited), code, finished.UnixNano(), id)
+}
+
+// MarkDead records an exit for a container still recorded as running
+// whose shim is gone, and reports whether it did (false when the shim
+// recorded the exit itself meanwhile). The check and the write are one
+// transaction, so a real exit code is never overwritten.
+func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
+	changed := false
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ? AND status = ?`,
+			string(Exited), code, finished.UnixNano(), id, string(Running))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		changed = n == 1
+		return nil
+	})
+	return changed, err
+}
+
+// Delete removes the record of container id (in the transaction ctx
+// carries, if any).
+func (s *Store) Delete(ctx context.Context, id string) error {
+	return s.exec(ctx, `DELETE FROM containers WHERE id = ?`, id)
+}
+
+func (s *Store) exec(ctx context.Context, query string, args ...any) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(query, args...)
+		return err
+	})
+}

@@ -1,0 +1,88 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+func newStore(t *testing.T) *Store {
+	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return New(db)
+}
+
+func TestInsertGetAndNames(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	a := &Container{ID: "abc" + strings.Repeat("0", 61), Name: "web", ImageID: "sha256:x", Image: "busybox", Created: time.Now()}
+	if err := s.Insert(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := &Container{ID: "abd" + strings.Repeat("0", 61), ImageID: "sha256:x", Image: "busybox", Created: time.Now()}
+	if err := s.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.Name, "_") {
+		t.Errorf("generated name %q", b.Name)
+	}
+	err := s.Insert(ctx, &Container{ID: NewID(), Name: "web", Created: time.Now()})
+	var nc *NameConflictError
+	if !errors.As(err, &nc) || !errors.Is(err, ErrNameInUse) || nc.ID != a.ID {
+		t.Fatalf("a taken name: %v", err)
+	}
+	for ref, want := range map[string]string{a.ID: a.ID, "web": a.ID, "/web": a.ID, "abc": a.ID, b.Name: b.ID, "abd0": b.ID} {
+		c, err := s.Get(ctx, ref)
+		if err != nil || c.ID != want {
+			t.Errorf("Get(%q) = %v, %v; want %s", ref, c, err, want)
+		}
+	}
+	if _, err := s.Get(ctx, "ab"); err == nil || !strings.Contains(err.Error(), "multiple IDs") {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+	if used, _ := s.UsesImage(ctx, "sha256:x"); !used {
+		t.Error("UsesImage: false")
+	}
+}
+
+// MarkDead never overwrites an exit the shim recorded.
+func TestMarkDead(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := &Container{ID: NewID(), Created: time.Now()}
+	if err := s.Insert(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	s.SetRunning(ctx, c.ID, 10, 9, time.Now())
+	s.SetExited(ctx, c.ID, 3, time.Now())
+	if changed, err := s.MarkDead(ctx, c.ID, 137, time.Now()); err != nil || changed {
+		t.Fatalf("MarkDead after a recorded exit: %v %v", changed, err)
+	}
+	s.SetRunning(ctx, c.ID, 11, 9, time.Now())
+	if changed, _ := s.MarkDead(ctx, c.ID, 137, time.Now()); !changed {
+		t.Fatal("MarkDead of a running container changed nothing")
+	}
+	got, _ := s.Get(ctx, c.ID)
+	if got.Status != Exited || got.ExitCode != 137 || got.Pid != 0 || got.Finished.IsZero() {
+		t.Errorf("after MarkDead: %+v", got)
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for name, ok := range map[string]bool{"web": true, "/web": true, "a": false, "a/b": false, "_x": false, "x.y-z_1": true} {
+		if _, err := CheckName(name); (err == nil) != ok {
+			t.Errorf("CheckName(%q): %v", name, err)
+		}
+	}
+}
