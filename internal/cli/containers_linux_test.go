@@ -364,3 +364,23 @@ func waitForLog(t *testing.T, b *berthRoot, ref, want string) {
 	}
 	t.Fatalf("logs of %s: %q, want %q", ref, got, want)
 }
+
+// TestRunCLIKilled: kill -9 of an attached `run` leaves the container
+// running under its shim, truthfully listed, and removable.
+func TestRunCLIKilled(t *testing.T) {
+	b := containerRoot(t)
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, runArgs("--name", "orphan", "busybox:test", "sh", "-c", "echo ready; sleep 60")...)...)
+	cmd.Env = b.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, b, "orphan", "ready\n")
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got := b.ok("ps", "--format", "{{.Names}} {{.State}}"); got != "orphan running\n" {
+		t.Errorf("ps after the CLI was killed: %q", got)
+	}
+	id := strings.TrimSpace(b.ok("ps", "-q", "--no-trunc"))
+	b.ok("rm", "-f", "orphan")
+	b.assertGone(id)
+}
