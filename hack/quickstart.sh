@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quickstart, offline: install the packages berth needs, build berth, make a
 # starter image from Debian's busybox-static (berth import), list it, and
-# run a real container from it with berth's own OCI runtime: the image is
-# mounted read-only as the container's root filesystem. Needs root.
+# run a real container from it with berth's own OCI runtime (the image
+# mounted read-only as the rootfs), then with `berth run`. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
@@ -35,3 +35,7 @@ sed -i 's/"terminal": true/"terminal": false/' "$work/config.json"
 sed -i "s|\"path\": \"rootfs\"|\"path\": \"$rootfs\"|" "$work/config.json"
 sed -i 's|^\t\t\t"sh"$|\t\t\t"sh", "-c", "echo hello from a berth container; echo pid $$ on $(hostname); id; cat /proc/self/cgroup \| head -3"|' "$work/config.json"
 say bin/berth runtime run --bundle "$work" "quickstart-$$"
+
+# 3. The same image the Docker way: `berth run`, no daemon (a `berth shim`
+#    supervises the container and writes its log).
+say bin/berth run --rm berth-quickstart/busybox:latest sh -c 'echo hello from berth run on $(hostname)'

@@ -110,6 +110,9 @@ func newRootCommand() *cobra.Command {
 		newLogsCommand(g),
 		newRmCommand(g, "rm"),
 		newWaitCommand(g),
+		newStartCommand(g),
+		newStopCommand(g),
+		newKillCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

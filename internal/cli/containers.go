@@ -219,6 +219,7 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 	ls.Aliases = []string{"list", "ps"}
 	rm := newRmCommand(g, "rm")
 	rm.Aliases = []string{"remove"}
-	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g))
+	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g),
+		newStartCommand(g), newStopCommand(g), newKillCommand(g))
 	return cmd
 }

@@ -295,3 +295,92 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("mounts left: %v", m)
 	}
 }
+
+// TestKillStopStart: kill sends a signal, stop escalates to SIGKILL after
+// its timeout, start runs an exited container again (start -a shows only
+// the new run's output), and an attached run forwards our signals.
+func TestKillStopStart(t *testing.T) {
+	b := containerRoot(t)
+	trap := `trap "echo got; exit 5" TERM; echo ready; while true; do sleep 0.1; done`
+	b.ok(runArgs("-d", "--name", "kk", "busybox:test", "sh", "-c", trap)...)
+	waitForLog(t, b, "kk", "ready\n")
+	b.ok("kill", "--signal", "TERM", "kk")
+	if got := b.ok("wait", "kk"); got != "5\n" {
+		t.Errorf("wait after kill --signal TERM: %q", got)
+	}
+	if errs := b.fails(1, "kill", "kk"); !strings.Contains(errs, "is not running") {
+		t.Errorf("kill of an exited container: %q", errs)
+	}
+	b.ok("start", "kk")
+	waitForLog(t, b, "kk", "ready\ngot\nready\n")
+	b.ok("stop", "-t", "5", "kk")
+	if got := b.ok("ps", "-a", "--format", "{{.Status}}"); !strings.HasPrefix(got, "Exited (5) ") {
+		t.Errorf("after stop: %q", got)
+	}
+
+	b.ok(runArgs("-d", "--name", "ss", "busybox:test", "sleep", "60")...)
+	start := time.Now()
+	b.ok("stop", "-t", "1", "ss")
+	if d := time.Since(start); d < time.Second || d > 10*time.Second {
+		t.Errorf("stop -t 1 of a process ignoring SIGTERM took %v", d)
+	}
+	if got := b.ok("wait", "ss"); got != "137\n" {
+		t.Errorf("wait after stop: %q", got)
+	}
+
+	b.ok(runArgs("-d", "--name", "twice", "busybox:test", "echo", "hello")...)
+	b.ok("wait", "twice")
+	if out := b.ok("start", "-a", "twice"); out != "hello\n" {
+		t.Errorf("start -a: %q", out)
+	}
+	if out := b.ok("logs", "twice"); out != "hello\nhello\n" {
+		t.Errorf("logs after two runs: %q", out)
+	}
+
+	// An attached run passes SIGTERM on to the container.
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, runArgs("--name", "proxy", "busybox:test", "sh", "-c", trap)...)...)
+	cmd.Env = b.env
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, b, "proxy", "ready\n")
+	cmd.Process.Signal(unix.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 || out.String() != "ready\ngot\n" {
+		t.Errorf("attached run after SIGTERM: %v, output %q; want exit 5, ready and got", err, out.String())
+	}
+}
+
+// waitForLog waits until container ref has logged exactly want.
+func waitForLog(t *testing.T, b *berthRoot, ref, want string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, _, _ = b.run("", "logs", ref); got == want {
+			return
+		}
+	}
+	t.Fatalf("logs of %s: %q, want %q", ref, got, want)
+}
+
+// TestRunCLIKilled: kill -9 of an attached `run` leaves the container
+// running under its shim, truthfully listed, and removable.
+func TestRunCLIKilled(t *testing.T) {
+	b := containerRoot(t)
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, runArgs("--name", "orphan", "busybox:test", "sh", "-c", "echo ready; sleep 60")...)...)
+	cmd.Env = b.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, b, "orphan", "ready\n")
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got := b.ok("ps", "--format", "{{.Names}} {{.State}}"); got != "orphan running\n" {
+		t.Errorf("ps after the CLI was killed: %q", got)
+	}
+	id := strings.TrimSpace(b.ok("ps", "-q", "--no-trunc"))
+	b.ok("rm", "-f", "orphan")
+	b.assertGone(id)
+}

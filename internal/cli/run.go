@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/shim"
 )
 
 // createOptions are the flags `create` and `run` share.
@@ -142,17 +144,13 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 				if o.rm {
 					e.RemoveContainer(context.Background(), c.ID, true)
 				}
-				var se *shim.StartError
-				if errors.As(err, &se) {
-					return failed(se.Code, err)
-				}
-				return failed(125, err)
+				return startFailed(err)
 			}
 			if detach {
 				fmt.Println(c.ID)
 				return nil
 			}
-			return attach(ctx, e, c, o.rm)
+			return attach(ctx, e, c, time.Time{}, o.rm)
 		},
 	}
 	o.addFlags(cmd)
@@ -160,10 +158,21 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// attach copies the container's output to ours until it exits, and exits
-// with its code.
-func attach(ctx context.Context, e *engine.Engine, c *container.Container, rm bool) error {
-	err := e.ReadLogs(ctx, c, logs.ReadOptions{Follow: true, Tail: -1}, func(m logs.Message) error {
+// attach copies the container's output to ours until it exits (what it
+// logged since since, or all of it), and exits with its code. The
+// signals we get go to the container instead (Docker's --sig-proxy), so
+// Ctrl-C stops it only if its process handles SIGINT.
+func attach(ctx context.Context, e *engine.Engine, c *container.Container, since time.Time, rm bool) error {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			e.KillContainer(context.Background(), c.ID, s.(unix.Signal))
+		}
+	}()
+	ctx = context.WithoutCancel(ctx) // Main's Ctrl-C context: the signal is the container's
+	err := e.ReadLogs(ctx, c, logs.ReadOptions{Follow: true, Tail: -1, Since: since}, func(m logs.Message) error {
 		var w io.Writer = os.Stdout
 		if m.Stream == "stderr" {
 			w = os.Stderr
@@ -172,11 +181,6 @@ func attach(ctx context.Context, e *engine.Engine, c *container.Container, rm bo
 		return err
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			// Interrupted: the container keeps running, as with Docker's
-			// detach; `berth logs -f` or `berth wait` pick it up.
-			return exitError{code: 130}
-		}
 		return failed(125, err)
 	}
 	code, err := e.WaitContainer(ctx, c.ID)

@@ -316,3 +316,42 @@ func (e *Engine) ReadLogs(ctx context.Context, c *container.Container, o logs.Re
 func (e *Engine) ImageInUse(ctx context.Context) func(digest.Digest) (bool, error) {
 	return func(id digest.Digest) (bool, error) { return e.containers.UsesImage(ctx, id.String()) }
 }
+
+// KillContainer sends sig to the init of a running container.
+func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal) error {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.Status != container.Running {
+		return fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID)
+	}
+	return e.runtime().Kill(c.ID, sig, false)
+}
+
+// StopContainer sends SIGTERM, waits up to timeout for the container to
+// exit, then kills all its processes with SIGKILL and waits for its shim.
+// A container that isn't running is left as it is.
+func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Duration) error {
+	c, err := e.Container(ctx, ref)
+	if err != nil || c.Status != container.Running {
+		return err
+	}
+	dir := e.containerDir(c.ID)
+	if timeout > 0 {
+		e.runtime().Kill(c.ID, unix.SIGTERM, false)
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		err := shim.Wait(tctx, dir)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	e.runtime().Kill(c.ID, unix.SIGKILL, true)
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := shim.Wait(wctx, dir); err != nil {
+		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
+	}
+	return nil
+}
