@@ -85,7 +85,7 @@ func newRootCommand() *cobra.Command {
 		defRoot = "/var/lib/berth"
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", defRoot, "directory for all of berth's state (env BERTH_ROOT)")
-	cmd.PersistentFlags().StringVarP(&g.storageDriver, "storage-driver", "s", os.Getenv("BERTH_STORAGE_DRIVER"),
+	cmd.PersistentFlags().StringVar(&g.storageDriver, "storage-driver", os.Getenv("BERTH_STORAGE_DRIVER"),
 		"layer storage for a new root: overlay (alias overlay2) or copy (alias vfs); default overlay where the filesystem supports it (env BERTH_STORAGE_DRIVER)")
 	cmd.PersistentFlags().StringArrayVar(&g.insecure, "insecure-registry", splitList(os.Getenv("BERTH_INSECURE_REGISTRIES")),
 		"registry host[:port] to reach over plain HTTP (loopback always is); repeatable (env BERTH_INSECURE_REGISTRIES, comma-separated)")

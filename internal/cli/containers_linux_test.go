@@ -304,7 +304,7 @@ func TestKillStopStart(t *testing.T) {
 	trap := `trap "echo got; exit 5" TERM; echo ready; while true; do sleep 0.1; done`
 	b.ok(runArgs("-d", "--name", "kk", "busybox:test", "sh", "-c", trap)...)
 	waitForLog(t, b, "kk", "ready\n")
-	b.ok("kill", "--signal", "TERM", "kk")
+	b.ok("kill", "-s", "TERM", "kk") // Docker's short form
 	if got := b.ok("wait", "kk"); got != "5\n" {
 		t.Errorf("wait after kill --signal TERM: %q", got)
 	}

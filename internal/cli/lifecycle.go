@@ -69,7 +69,7 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	// No -s: berth's global -s is --storage-driver.
-	cmd.Flags().StringVar(&signal, "signal", "KILL", "Signal to send to the container")
+	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "Signal to send to the container")
 	return cmd
 }
 
