@@ -367,10 +367,10 @@ node "$HERE/report.js" "${REPORT_ARGS[@]}" >"$OUT/report.txt"
 rc=$?
 set -e
 # In CI, a file with an unexpected failure runs once more: a few of the
-# suite's checks race the container against the runtime (poststart.t
-# compares which of two shells writes first; killsig.t polls state once)
-# and lose on a loaded machine. A real regression fails twice. What was
-# retried is printed either way.
+# suite's checks race the container against the runtime (killsig.t may
+# signal the container's shell before it has set its trap) and lose on a
+# loaded machine. A real regression fails twice. What was retried is
+# printed either way.
 if [ "$CI_MODE" = 1 ] && [ "$rc" != 0 ]; then
 	mapfile -t RETRY < <(sed -n '/^failures not listed there/,/^listed failures/p' "$OUT/report.txt" |
 		sed -n 's/^  \([a-z0-9_]*\)\.t | .*/\1/p' | sort -u)
