@@ -113,6 +113,7 @@ func newRootCommand() *cobra.Command {
 		newStartCommand(g),
 		newStopCommand(g),
 		newKillCommand(g),
+		newExportCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

@@ -1,7 +1,9 @@
 package cli_test
 
 import (
+	"archive/tar"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -383,4 +385,56 @@ func TestRunCLIKilled(t *testing.T) {
 	id := strings.TrimSpace(b.ok("ps", "-q", "--no-trunc"))
 	b.ok("rm", "-f", "orphan")
 	b.assertGone(id)
+}
+
+// TestExport: export gives the container's tree (image plus its changes,
+// deletions applied) as a tar, stopped or running, and import takes it
+// back as an image.
+func TestExport(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("--name", "ex", "busybox:test", "sh", "-c", "echo made > /made; rm /bin/ls")...)
+	out := filepath.Join(t.TempDir(), "ex.tar")
+	b.ok("export", "-o", out, "ex")
+	names := tarNames(t, out)
+	if !names["made"] || !names["bin/busybox"] || names["bin/ls"] {
+		t.Errorf("export of a stopped container: made=%v bin/busybox=%v bin/ls=%v", names["made"], names["bin/busybox"], names["bin/ls"])
+	}
+	// Running: the live tree.
+	b.ok(runArgs("-d", "--name", "live", "busybox:test", "sh", "-c", "echo now > /now; echo ready; sleep 60")...)
+	waitForLog(t, b, "live", "ready\n")
+	out2 := filepath.Join(t.TempDir(), "live.tar")
+	b.ok("container", "export", "-o", out2, "live")
+	if !tarNames(t, out2)["now"] {
+		t.Error("export of a running container lacks the file it wrote")
+	}
+	// Back in as an image.
+	if id := strings.TrimSpace(b.ok("import", out, "exported:1")); !strings.HasPrefix(id, "sha256:") {
+		t.Errorf("import of the export: %q", id)
+	}
+	if got := b.ok(runArgs("--rm", "exported:1", "cat", "/made")...); got != "made\n" {
+		t.Errorf("a container of the re-imported export: %q", got)
+	}
+	b.fails(1, "export", "-o", filepath.Join(t.TempDir(), "x.tar"), "no-such-container")
+}
+
+func tarNames(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[strings.TrimSuffix(h.Name, "/")] = true
+	}
+	return names
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/oci"
@@ -352,6 +354,41 @@ func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Dur
 	defer cancel()
 	if err := shim.Wait(wctx, dir); err != nil {
 		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
+	}
+	return nil
+}
+
+// ExportContainer writes the container's filesystem (its image's layers
+// plus its own changes, as the container sees its root) to w as a tar,
+// as `docker export` does. A running container's tree is read live.
+func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) error {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.containerDir(c.ID), "rootfs")
+	if !snapshot.IsMountPoint(dir) {
+		// Not running: mount it here, read-only, for the export. (A
+		// running container's rootfs is the shim's mount, and overlayfs
+		// won't take the same upper directory twice.)
+		mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
+		if err != nil {
+			return fmt.Errorf("export %s: %w", ref, err)
+		}
+		if len(mounts) == 1 {
+			mounts[0].Options = append(mounts[0].Options, "ro")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("export %s: %w", ref, err)
+		}
+		unmount, err := snapshot.MountAll(mounts, dir)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", ref, err)
+		}
+		defer unmount()
+	}
+	if err := archive.Tar(ctx, dir, w); err != nil {
+		return fmt.Errorf("export %s: %w", ref, err)
 	}
 	return nil
 }
