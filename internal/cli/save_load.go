@@ -22,28 +22,42 @@ func newSaveCommand(g *globalOptions) *cobra.Command {
 		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// A terminal as the ioctl says, as docker checks: /dev/null
-			// is a character device, and `save > /dev/null` works.
-			if output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
-				return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+			if err := refuseTerminal(output); err != nil {
+				return err
 			}
 			e, err := g.engine()
 			if err != nil {
 				return err
 			}
 			defer e.Close()
-			if output == "" {
-				w := bufio.NewWriterSize(os.Stdout, 1<<20)
-				if err := e.Images.Save(cmd.Context(), args, w); err != nil {
-					return err
-				}
-				return w.Flush()
-			}
-			return writeFileAtomic(output, func(w io.Writer) error { return e.Images.Save(cmd.Context(), args, w) })
+			return writeOutput(output, func(w io.Writer) error { return e.Images.Save(cmd.Context(), args, w) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
 	return cmd
+}
+
+// refuseTerminal is docker's check before writing a tar to stdout: a
+// terminal as the ioctl says, so `save > /dev/null` (a character device)
+// works.
+func refuseTerminal(output string) error {
+	if output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
+		return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+	}
+	return nil
+}
+
+// writeOutput runs write into the file output (atomically), or into
+// stdout when output is "".
+func writeOutput(output string, write func(io.Writer) error) error {
+	if output != "" {
+		return writeFileAtomic(output, write)
+	}
+	w := bufio.NewWriterSize(os.Stdout, 1<<20)
+	if err := write(w); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // writeFileAtomic writes name through a temporary file beside it, renamed
