@@ -37,7 +37,7 @@ func newImageMountCommand(g *globalOptions) *cobra.Command {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			if mounted(dir) {
+			if snapshot.IsMountPoint(dir) {
 				fmt.Println(dir)
 				return nil
 			}
@@ -75,7 +75,7 @@ func newImageUnmountCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			dir := imageMountPoint(g.root, img)
-			if !mounted(dir) {
+			if !snapshot.IsMountPoint(dir) {
 				return fmt.Errorf("image %s is not mounted", args[0])
 			}
 			if err := snapshot.Unmount(dir); err != nil {
@@ -86,5 +86,3 @@ func newImageUnmountCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 }
-
-func mounted(dir string) bool { return snapshot.IsMountPoint(dir) }

@@ -3,14 +3,12 @@ package cli
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/runtimecli"
 	"github.com/berth-dev/berth/internal/shim"
 )
 
@@ -37,21 +35,6 @@ func eachContainer(g *globalOptions, cmd *cobra.Command, args []string, fn func(
 	return nil
 }
 
-// parseSignal reads KILL, SIGKILL, kill or 9.
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal: %s", s)
-}
-
 func newKillCommand(g *globalOptions) *cobra.Command {
 	var signal string
 	cmd := &cobra.Command{
@@ -59,16 +42,15 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 		Short: "Kill one or more running containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sig, err := parseSignal(signal)
+			sig, err := runtimecli.ParseSignal(signal)
 			if err != nil {
-				return err
+				return fmt.Errorf("invalid signal: %s", signal)
 			}
 			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.KillContainer(cmd.Context(), ref, sig)
 			})
 		},
 	}
-	// No -s: berth's global -s is --storage-driver.
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "Signal to send to the container")
 	return cmd
 }

@@ -37,7 +37,11 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 			var total int64
 			seen := map[string]bool{}
 			for _, img := range imgs {
-				for _, l := range e.Images.Layers(cmd.Context(), img) {
+				layers, err := e.Images.Layers(cmd.Context(), img)
+				if err != nil {
+					return err
+				}
+				for _, l := range layers {
 					if !seen[l.Key] {
 						seen[l.Key] = true
 						total += l.Size

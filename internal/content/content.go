@@ -11,7 +11,6 @@
 package content
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -364,27 +363,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// Copy streams r into blob d (of size, or -1) unless the store has it.
-func (s *Store) Copy(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
-	if s.Has(d) {
-		return nil
-	}
-	w, err := s.Writer(d, size)
-	if errors.Is(err, ErrExists) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Truncate(); err != nil {
-		return err
-	}
-	v := d.Algorithm().Digester()
-	if _, err := io.Copy(io.MultiWriter(w, v.Hash()), r); err != nil {
-		return err
-	}
-	return w.CommitVerified(v.Digest())
 }

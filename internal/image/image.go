@@ -447,9 +447,13 @@ func (s *Service) History(ctx context.Context, img *Image) ([]History, error) {
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := s.layerSizes(ctx, img)
+	layers, err := s.Layers(ctx, img)
 	if err != nil {
 		return nil, err
+	}
+	var sizes []int64
+	for _, l := range layers {
+		sizes = append(sizes, l.Size)
 	}
 	var out []History
 	layer := 0
@@ -479,20 +483,6 @@ func (s *Service) History(ctx context.Context, img *Image) ([]History, error) {
 		}
 	}
 	return out, nil
-}
-
-// layerSizes returns the unpacked size of each layer, bottom first.
-func (s *Service) layerSizes(ctx context.Context, img *Image) ([]int64, error) {
-	var sizes []int64
-	for key := img.TopLayer; key != ""; {
-		info, err := s.snapshots.Stat(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		sizes = append([]int64{info.Size}, sizes...)
-		key = info.Parent
-	}
-	return sizes, nil
 }
 
 // ManifestFor returns the descriptor of the image's manifest.
@@ -531,15 +521,15 @@ func (s *Service) LayerBlobs(ctx context.Context, img *Image) []digest.Digest {
 }
 
 // Layers returns the image's layer snapshots, bottom first.
-func (s *Service) Layers(ctx context.Context, img *Image) []snapshot.Info {
+func (s *Service) Layers(ctx context.Context, img *Image) ([]snapshot.Info, error) {
 	var out []snapshot.Info
 	for key := img.TopLayer; key != ""; {
 		info, err := s.snapshots.Stat(ctx, key)
 		if err != nil {
-			break
+			return nil, err
 		}
 		out = append([]snapshot.Info{info}, out...)
 		key = info.Parent
 	}
-	return out
+	return out, nil
 }

@@ -29,12 +29,9 @@ func TestMain(m *testing.M) {
 // --read-only with a --tmpfs; --privileged unmasks and grants all.
 func TestRunWithRuntime(t *testing.T) {
 	testutil.RequireRoot(t, "the runtime creates namespaces, mounts and cgroups")
-	berth := filepath.Join(t.TempDir(), "berth")
-	build := exec.Command("go", "build", "-o", berth, "./cmd/berth")
-	build.Dir = testutil.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	berth, err := testutil.BuildBerth(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	img := &dockerspec.DockerOCIImage{}
 	img.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
