@@ -284,8 +284,14 @@ func TestRunErrors(t *testing.T) {
 	if errs := b.fails(126, runArgs("--rm", "busybox:test", "/etc/passwd")...); !strings.Contains(errs, "permission denied") {
 		t.Errorf("not executable: %q", errs)
 	}
-	if errs := b.fails(125, runArgs("-t", "busybox:test", "true")...); !strings.Contains(errs, "not supported yet") {
-		t.Errorf("-t: %q", errs)
+	if errs := b.fails(1, runArgs("-it", "busybox:test", "true")...); !strings.Contains(errs, "the input device is not a TTY") {
+		t.Errorf("-it without a terminal: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--restart", "sometimes", "busybox:test", "true")...); !strings.Contains(errs, "invalid restart policy") {
+		t.Errorf("--restart sometimes: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--rm", "--restart", "always", "busybox:test", "true")...); !strings.Contains(errs, "cannot specify both --restart and --rm") {
+		t.Errorf("--rm --restart: %q", errs)
 	}
 	if errs := b.fails(125, runArgs("--name", "bad/name", "busybox:test", "true")...); !strings.Contains(errs, "Invalid container name") {
 		t.Errorf("bad name: %q", errs)

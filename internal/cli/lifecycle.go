@@ -72,13 +72,14 @@ func newStopCommand(g *globalOptions) *cobra.Command {
 }
 
 func newStartCommand(g *globalOptions) *cobra.Command {
+	o := attachOptions{sigProxy: true}
 	var attachOut bool
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if attachOut {
+			if attachOut || o.stdin {
 				if len(args) > 1 {
 					return fmt.Errorf("you cannot start and attach multiple containers at once")
 				}
@@ -91,11 +92,15 @@ func newStartCommand(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				since := time.Now()
-				if err := e.StartContainer(cmd.Context(), c); err != nil {
+				o.stdin = o.stdin && c.Config.OpenStdin
+				if err := checkTerminal(c.Config.Tty, o.stdin); err != nil {
+					return err
+				}
+				att, err := e.StartAttached(cmd.Context(), c, attachRequest(o.stdin))
+				if err != nil {
 					return startFailed(err)
 				}
-				return attach(cmd.Context(), e, c, since, false)
+				return session(cmd.Context(), e, c, att, o)
 			}
 			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
 				c, err := e.Container(cmd.Context(), ref)
@@ -106,7 +111,10 @@ func newStartCommand(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&attachOut, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
+	f := cmd.Flags()
+	f.BoolVarP(&attachOut, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
+	f.BoolVarP(&o.stdin, "interactive", "i", false, "Attach container's STDIN")
+	f.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
 }
 

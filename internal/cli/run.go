@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
-	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/oci"
 )
 
@@ -31,6 +26,8 @@ type createOptions struct {
 	autoRemove   bool // the shim removes the container once it exited
 	tty          bool
 	interactive  bool
+	restart      string
+	stdinOnce    bool // an attached -i: stdin closes when the client's ends
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -44,19 +41,25 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
 	f.StringVar(&o.cgroupParent, "cgroup-parent", "", "Optional parent cgroup for the container")
 	f.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
-	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY (not supported yet)")
-	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached (not supported yet)")
+	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
+	f.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
 
 func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine.ContainerOptions, error) {
-	if o.tty || o.interactive {
-		return engine.ContainerOptions{}, errors.New("-t and -i are not supported yet: berth runs containers with stdin on /dev/null and separate stdout and stderr for now")
+	restart, err := container.ParseRestartPolicy(o.restart)
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
+	if o.rm && !restart.IsNone() {
+		return engine.ContainerOptions{}, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
 		Cmd: args[1:], Env: o.env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
+		Restart: restart, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 	}}
 	if cmd.Flags().Changed("entrypoint") {
 		eo.EntrypointSet = true
@@ -122,12 +125,19 @@ func newCreateCommand(g *globalOptions) *cobra.Command {
 func newRunCommand(g *globalOptions) *cobra.Command {
 	o := &createOptions{}
 	var detach bool
+	ao := attachOptions{}
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkTerminal(o.tty, o.interactive && !detach); err != nil {
+				return failed(1, err)
+			}
+			if _, err := parseDetachKeys(ao.detachKeys); err != nil {
+				return failed(125, err)
+			}
 			e, err := g.engine()
 			if err != nil {
 				return failed(125, err)
@@ -136,64 +146,36 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 			// Detached, the shim removes the container when it exits;
 			// attached, this command does, once it has the exit code.
 			o.autoRemove = detach && o.rm
+			o.stdinOnce = o.interactive && !detach
 			c, err := createContainer(ctx, e, cmd, o, args)
 			if err != nil {
 				return err
 			}
-			if err := e.StartContainer(ctx, c); err != nil {
+			if detach {
+				if err := e.StartContainer(ctx, c); err != nil {
+					if o.rm {
+						e.RemoveContainer(context.Background(), c.ID, true)
+					}
+					return startFailed(err)
+				}
+				fmt.Println(c.ID)
+				return nil
+			}
+			ao.stdin, ao.rm = o.interactive, o.rm
+			att, err := e.StartAttached(ctx, c, attachRequest(ao.stdin))
+			if err != nil {
 				if o.rm {
 					e.RemoveContainer(context.Background(), c.ID, true)
 				}
 				return startFailed(err)
 			}
-			if detach {
-				fmt.Println(c.ID)
-				return nil
-			}
-			return attach(ctx, e, c, time.Time{}, o.rm)
+			return session(ctx, e, c, att, ao)
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Run container in background and print container ID")
+	f := cmd.Flags()
+	f.BoolVarP(&detach, "detach", "d", false, "Run container in background and print container ID")
+	f.StringVar(&ao.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	f.BoolVar(&ao.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	return cmd
-}
-
-// attach copies the container's output to ours until it exits (what it
-// logged since since, or all of it), and exits with its code. The
-// signals we get go to the container instead (Docker's --sig-proxy), so
-// Ctrl-C stops it only if its process handles SIGINT.
-func attach(ctx context.Context, e *engine.Engine, c *container.Container, since time.Time, rm bool) error {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			e.KillContainer(context.Background(), c.ID, s.(unix.Signal))
-		}
-	}()
-	ctx = context.WithoutCancel(ctx) // Main's Ctrl-C context: the signal is the container's
-	err := e.ReadLogs(ctx, c, logs.ReadOptions{Follow: true, Tail: -1, Since: since}, func(m logs.Message) error {
-		var w io.Writer = os.Stdout
-		if m.Stream == "stderr" {
-			w = os.Stderr
-		}
-		_, err := w.Write(m.Line)
-		return err
-	})
-	if err != nil {
-		return failed(125, err)
-	}
-	code, err := e.WaitContainer(ctx, c.ID)
-	if err != nil {
-		return failed(125, err)
-	}
-	if rm {
-		if err := e.RemoveContainer(context.Background(), c.ID, true); err != nil && !errors.Is(err, container.ErrNotFound) {
-			fmt.Fprintln(os.Stderr, "Error:", err)
-		}
-	}
-	if code != 0 {
-		return exitError{code: code}
-	}
-	return nil
 }

@@ -28,6 +28,9 @@ const (
 	Created Status = "created"
 	Running Status = "running"
 	Exited  Status = "exited"
+	// Restarting is a container whose shim waits out the restart
+	// policy's back-off before starting it again.
+	Restarting Status = "restarting"
 )
 
 // ErrNotFound is returned (wrapped) for an unknown container; the message
@@ -59,6 +62,14 @@ type Config struct {
 	CgroupParent  string            `json:"cgroupParent,omitempty"`
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
+	// Restart is the --restart policy; the zero value is "no".
+	Restart RestartPolicy `json:"restart,omitempty"`
+	// Tty, OpenStdin and StdinOnce are -t, -i and (for an attached -i)
+	// closing the container's stdin when the first attached client's
+	// stdin ends, as Docker's Config fields of those names.
+	Tty       bool `json:"tty,omitempty"`
+	OpenStdin bool `json:"openStdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 // Container is one container record.
@@ -76,6 +87,18 @@ type Container struct {
 	ExitCode int
 	Started  time.Time // zero until it first ran
 	Finished time.Time // zero until it first exited
+	State    State
+}
+
+// State is what the shim records about a container's runs beyond its
+// status.
+type State struct {
+	RestartCount int  `json:"restartCount,omitempty"` // restarts by the policy since the last start by a user
+	OOMKilled    bool `json:"oomKilled,omitempty"`    // the kernel's OOM killer killed a process of its last run
+	// ManuallyStopped is a stop or kill by a user: the restart policy
+	// leaves the container stopped, and `system boot` leaves an
+	// unless-stopped container so.
+	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
 }
 
 // Store reads and writes container records.
@@ -141,17 +164,18 @@ func (s *Store) Insert(ctx context.Context, c *Container) error {
 	}
 }
 
-const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished`
+const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished, state`
 
 func scan(row interface{ Scan(...any) error }) (*Container, error) {
 	var c Container
-	var cmd, cfg, status string
+	var cmd, cfg, status, state string
 	var created, started, finished int64
-	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished, &state); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(cmd), &c.Command)
 	json.Unmarshal([]byte(cfg), &c.Config)
+	json.Unmarshal([]byte(state), &c.State)
 	c.Status = Status(status)
 	c.Created = time.Unix(0, created)
 	if started != 0 {
@@ -266,16 +290,33 @@ func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
 }
 
 // SetRunning records that the container's init runs as pid under the
-// shim shimPid since started.
-func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, exit_code = 0, finished = 0 WHERE id = ?`,
-		string(Running), pid, shimPid, started.UnixNano(), id)
+// shim shimPid since started, after restarts restarts by its policy (0
+// for a start by a user, which also clears a manual stop).
+func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time, restarts int) error {
+	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?,
+		state = json_set(CASE WHEN ? = 0 THEN json_set(state, '$.manuallyStopped', json('false')) ELSE state END,
+			'$.restartCount', ?, '$.oomKilled', json('false'))
+		WHERE id = ?`,
+		string(Running), pid, shimPid, started.UnixNano(), restarts, restarts, id)
 }
 
-// SetExited records the container's exit.
-func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ?`,
-		string(Exited), code, finished.UnixNano(), id)
+// SetExited records the container's exit: its code, whether the kernel
+// OOM-killed it, and whether it will be restarted (status restarting)
+// or not (exited).
+func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time, oomKilled, restarting bool) error {
+	st := Exited
+	if restarting {
+		st = Restarting
+	}
+	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0,
+		shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
+		WHERE id = ?`,
+		string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id)
+}
+
+// SetManuallyStopped records a stop or kill by a user (see State).
+func (s *Store) SetManuallyStopped(ctx context.Context, id string) error {
+	return s.exec(ctx, `UPDATE containers SET state = json_set(state, '$.manuallyStopped', json('true')) WHERE id = ?`, id)
 }
 
 // MarkDead records an exit for a container still recorded as running
@@ -285,8 +326,8 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
 	changed := false
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ? AND status = ?`,
-			string(Exited), code, finished.UnixNano(), id, string(Running))
+		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ? AND status IN (?, ?)`,
+			string(Exited), code, finished.UnixNano(), id, string(Running), string(Restarting))
 		if err != nil {
 			return err
 		}

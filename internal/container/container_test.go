@@ -64,12 +64,12 @@ func TestMarkDead(t *testing.T) {
 	if err := s.Insert(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	s.SetRunning(ctx, c.ID, 10, 9, time.Now())
-	s.SetExited(ctx, c.ID, 3, time.Now())
+	s.SetRunning(ctx, c.ID, 10, 9, time.Now(), 0)
+	s.SetExited(ctx, c.ID, 3, time.Now(), false, false)
 	if changed, err := s.MarkDead(ctx, c.ID, 137, time.Now()); err != nil || changed {
 		t.Fatalf("MarkDead after a recorded exit: %v %v", changed, err)
 	}
-	s.SetRunning(ctx, c.ID, 11, 9, time.Now())
+	s.SetRunning(ctx, c.ID, 11, 9, time.Now(), 0)
 	if changed, _ := s.MarkDead(ctx, c.ID, 137, time.Now()); !changed {
 		t.Fatal("MarkDead of a running container changed nothing")
 	}
@@ -84,5 +84,52 @@ func TestCheckName(t *testing.T) {
 		if _, err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q): %v", name, err)
 		}
+	}
+}
+
+// The state the shim records: restarts counted, an OOM kill and a manual
+// stop kept until a user starts the container again.
+func TestState(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := &Container{ID: NewID(), Created: time.Now()}
+	if err := s.Insert(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *Container {
+		t.Helper()
+		got, err := s.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.SetRunning(ctx, c.ID, 10, 9, time.Now(), 0))
+	must(s.SetExited(ctx, c.ID, 137, time.Now(), true, true))
+	if got := get(); got.Status != Restarting || !got.State.OOMKilled || got.ShimPid != 9 || got.ExitCode != 137 {
+		t.Fatalf("after an OOM kill with a restart due: %+v", got)
+	}
+	must(s.SetRunning(ctx, c.ID, 11, 9, time.Now(), 1))
+	if got := get(); got.Status != Running || got.State.OOMKilled || got.State.RestartCount != 1 {
+		t.Fatalf("after the restart: %+v", got)
+	}
+	must(s.SetManuallyStopped(ctx, c.ID))
+	must(s.SetExited(ctx, c.ID, 0, time.Now(), false, false))
+	if got := get(); got.Status != Exited || !got.State.ManuallyStopped || got.ShimPid != 0 {
+		t.Fatalf("after a stop: %+v", got)
+	}
+	must(s.SetRunning(ctx, c.ID, 12, 8, time.Now(), 2))
+	if got := get(); !got.State.ManuallyStopped || got.State.RestartCount != 2 {
+		t.Fatalf("a restart by the policy cleared the manual stop: %+v", got)
+	}
+	must(s.SetRunning(ctx, c.ID, 13, 8, time.Now(), 0))
+	if got := get(); got.State != (State{}) {
+		t.Fatalf("a start by a user left %+v", got.State)
 	}
 }

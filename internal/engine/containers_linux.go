@@ -131,7 +131,7 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 	return oci.Spec(img, rootfs, oci.Options{
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
 		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
-		CgroupParent: cfg.CgroupParent,
+		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty,
 	})
 }
 
@@ -159,9 +159,33 @@ func writeFileAtomic(path string, data []byte) error {
 // and returns once it runs. A container that can't start is left as it
 // was, and the error is a *shim.StartError with Docker's exit code.
 func (e *Engine) StartContainer(ctx context.Context, c *container.Container) error {
-	if c.Status == container.Running {
+	if c.Status == container.Running || c.Status == container.Restarting {
 		return nil
 	}
+	return e.startShim(ctx, c, false)
+}
+
+// StartAttached starts container c and attaches to it before it runs, so
+// that the client sees all of its output (`run` without -d, `start -a`).
+func (e *Engine) StartAttached(ctx context.Context, c *container.Container, req shim.AttachRequest) (*shim.Attachment, error) {
+	if c.Status == container.Running || c.Status == container.Restarting {
+		return e.Attach(ctx, c, req)
+	}
+	if err := e.startShim(ctx, c, true); err != nil {
+		return nil, err
+	}
+	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
+}
+
+// Attach attaches to running container c (`attach`).
+func (e *Engine) Attach(ctx context.Context, c *container.Container, req shim.AttachRequest) (*shim.Attachment, error) {
+	if c.Status != container.Running {
+		return nil, fmt.Errorf("You cannot attach to a stopped container, start it first")
+	}
+	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
+}
+
+func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) error {
 	mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
 	if err != nil {
 		return err
@@ -174,12 +198,13 @@ func (e *Engine) StartContainer(ctx context.Context, c *container.Container) err
 	if err != nil {
 		return err
 	}
-	dir := e.containerDir(c.ID)
+	cfg := c.Config
 	_, err = shim.Start(self, shim.Config{
-		ID: c.ID, Root: e.cfg.Root, Bundle: dir, Mounts: mounts,
+		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),
 		LogPath: e.LogPath(c.ID), LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
-		AutoRemove: c.Config.AutoRemove,
+		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
+		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
 	})
 	return err
 }
@@ -214,7 +239,7 @@ func (e *Engine) Containers(ctx context.Context) ([]*container.Container, error)
 // cleaned up, and it is recorded as exited with 137, as containerd
 // reports the task of a dead shim.
 func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*container.Container, error) {
-	if c.Status != container.Running || shim.Alive(e.containerDir(c.ID)) {
+	if (c.Status != container.Running && c.Status != container.Restarting) || shim.Alive(e.containerDir(c.ID)) {
 		return c, nil
 	}
 	if _, err := e.containers.MarkDead(ctx, c.ID, 128+int(unix.SIGKILL), time.Now()); err != nil {
@@ -250,10 +275,11 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 		return err
 	}
 	dir := e.containerDir(c.ID)
-	if c.Status == container.Running {
+	if c.Status == container.Running || c.Status == container.Restarting {
 		if !force {
 			return fmt.Errorf("cannot remove container \"/%s\": %w: stop the container before removing or force remove", c.Name, ErrRunning)
 		}
+		e.stopping(ctx, c)
 		e.runtime().Kill(c.ID, unix.SIGKILL, true)
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := shim.Wait(wctx, dir)
@@ -278,22 +304,43 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 	return os.RemoveAll(dir)
 }
 
-// WaitContainer waits until a running container has exited (its shim
-// finished) and returns its exit code.
+// WaitContainer waits until a running container exits (its next exit,
+// when its restart policy restarts it) and returns its exit code.
 func (e *Engine) WaitContainer(ctx context.Context, ref string) (int, error) {
 	c, err := e.Container(ctx, ref)
 	if err != nil {
 		return 0, err
 	}
-	if c.Status == container.Running {
-		if err := shim.Wait(ctx, e.containerDir(c.ID)); err != nil {
+	if c.Status != container.Running {
+		return c.ExitCode, nil
+	}
+	dir := e.containerDir(c.ID)
+	if c.Config.Restart.IsNone() {
+		// The shim exits with the container: wait on its lock alone.
+		if err := shim.Wait(ctx, dir); err != nil {
 			return 0, err
 		}
 		if c, err = e.Container(ctx, c.ID); err != nil {
 			return 0, err
 		}
+		return c.ExitCode, nil
 	}
-	return c.ExitCode, nil
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-t.C:
+		}
+		now, err := e.Container(ctx, c.ID)
+		if err != nil {
+			return 0, err
+		}
+		if now.Status != container.Running || now.Pid != c.Pid {
+			return now.ExitCode, nil
+		}
+	}
 }
 
 // ReadLogs reads container c's log (see logs.Read). With o.Follow and a
@@ -319,28 +366,46 @@ func (e *Engine) ImageInUse(ctx context.Context) func(digest.Digest) (bool, erro
 	return func(id digest.Digest) (bool, error) { return e.containers.UsesImage(ctx, id.String()) }
 }
 
+// stopping records that a user stops or kills container c, so that its
+// restart policy leaves it stopped, and tells its shim (which may be
+// waiting out a restart's back-off).
+func (e *Engine) stopping(ctx context.Context, c *container.Container) {
+	if c.Config.Restart.IsNone() {
+		return
+	}
+	e.containers.SetManuallyStopped(ctx, c.ID)
+	shim.RequestStop(e.containerDir(c.ID))
+}
+
 // KillContainer sends sig to the init of a running container.
 func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal) error {
 	c, err := e.Container(ctx, ref)
 	if err != nil {
 		return err
 	}
-	if c.Status != container.Running {
+	switch c.Status {
+	case container.Running:
+	case container.Restarting:
+		return fmt.Errorf("cannot kill container: %s: Container %s is restarting, wait until the container is running", ref, c.ID)
+	default:
 		return fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
+	e.stopping(ctx, c)
 	return e.runtime().Kill(c.ID, sig, false)
 }
 
 // StopContainer sends SIGTERM, waits up to timeout for the container to
 // exit, then kills all its processes with SIGKILL and waits for its shim.
-// A container that isn't running is left as it is.
+// A container that isn't running is left as it is; one waiting to be
+// restarted stays stopped.
 func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Duration) error {
 	c, err := e.Container(ctx, ref)
-	if err != nil || c.Status != container.Running {
+	if err != nil || (c.Status != container.Running && c.Status != container.Restarting) {
 		return err
 	}
 	dir := e.containerDir(c.ID)
-	if timeout > 0 {
+	e.stopping(ctx, c)
+	if timeout > 0 && c.Status == container.Running {
 		e.runtime().Kill(c.ID, unix.SIGTERM, false)
 		tctx, cancel := context.WithTimeout(ctx, timeout)
 		err := shim.Wait(tctx, dir)

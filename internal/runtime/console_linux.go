@@ -18,6 +18,14 @@ func sendFd(sock *os.File, name string, f *os.File) error {
 	return nil
 }
 
+// ConsolePair returns a connected socket pair for a container with a
+// terminal: remote goes in CreateOpts.Console, and ReceiveConsole(local)
+// returns the pty master once Create has set the terminal up.
+func ConsolePair() (local, remote *os.File, err error) { return socketPair() }
+
+// ReceiveConsole returns the pty master sent on local (see ConsolePair).
+func ReceiveConsole(local *os.File) (*os.File, error) { return recvFd(local) }
+
 // recvFd receives one descriptor sent with sendFd.
 func recvFd(sock *os.File) (*os.File, error) {
 	buf := make([]byte, 4096)

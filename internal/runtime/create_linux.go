@@ -37,8 +37,9 @@ type CreateOpts struct {
 	PreserveFDs           int // pass fds 3..3+PreserveFDs-1 to the process
 	Stdin, Stdout, Stderr *os.File
 
-	// console is a connected socket used instead of ConsoleSocket (run -t).
-	console *os.File
+	// Console is a connected socket used instead of ConsoleSocket: the
+	// pty master arrives on its other end (see ConsolePair).
+	Console *os.File
 	// spec is the bundle's config when the caller (Run) already read it.
 	spec *specs.Spec
 }
@@ -166,7 +167,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		// Set up, and wait for a start that will refuse to run nothing.
 		proc = &specs.Process{Cwd: "/"}
 	}
-	if proc.Terminal && o.ConsoleSocket == "" && o.console == nil {
+	if proc.Terminal && o.ConsoleSocket == "" && o.Console == nil {
 		return nil, nil, errors.New("cannot allocate a tty without --console-socket when the runtime detaches")
 	}
 	if !hasNamespace(spec, specs.MountNamespace) && len(spec.Mounts)+len(spec.Linux.MaskedPaths)+len(spec.Linux.ReadonlyPaths) > 0 {
@@ -207,7 +208,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		return nil, nil, err
 	}
 	defer fifo.Close()
-	console := o.console
+	console := o.Console
 	if o.ConsoleSocket != "" {
 		if console, err = dialUnix(o.ConsoleSocket); err != nil {
 			return nil, nil, fmt.Errorf("console socket: %w", err)

@@ -34,12 +34,12 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 			return -1, err
 		}
 		defer local.Close()
-		o.console = remote
+		o.Console = remote
 	}
 	o.spec = spec
 	_, cmd, err := r.create(id, o)
-	if o.console != nil {
-		o.console.Close()
+	if o.Console != nil {
+		o.Console.Close()
 	}
 	if err != nil {
 		return -1, err

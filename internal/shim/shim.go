@@ -1,9 +1,11 @@
 // Package shim is berth's per-container supervisor, `berth shim`: one
 // small process per running container that outlives the command that
 // started it. It mounts the container's root filesystem, creates and
-// starts the container with berth's runtime, copies its stdout and stderr
-// into the json-file log, reaps it, records its exit in the metadata
-// store, and cleans up (runtime state, cgroup, rootfs mount).
+// starts the container with berth's runtime, owns its stdio (pipes, or a
+// pty with -t), copies its output into the json-file log and to attached
+// clients, serves attach and resize on a unix socket, reaps it, records
+// its exit (and an OOM kill) in the metadata store, restarts it as its
+// restart policy says, and cleans up (runtime state, cgroup, rootfs mount).
 //
 // The engine starts it (Start) and talks to it over two inherited pipes:
 //
@@ -12,13 +14,22 @@
 //	  |   fd 4 = ready                          |
 //	  | Config JSON on fd 3, close ----------->  | PR_SET_CHILD_SUBREAPER
 //	  |                                          | flock <bundle>/shim.lock (held until exit)
-//	  |                                          | mount rootfs, open log, pipes
-//	  |                                          | runtime Create + Start
-//	  |                                          | record running (pid, started)
-//	  | <------------ Ready JSON on fd 4, close  |   (or the error and an exit code)
-//	  | return                                   | copy pipes -> log; reap until the
-//	  |                                          |   init exits; record exited;
-//	  |                                          |   runtime Delete; unmount; exit
+//	  |                                          | mount rootfs, listen on attach.sock
+//	  |                                          | stdio, runtime Create (+ Start, record
+//	  |                                          |   running, unless WaitAttach)
+//	  | <------------ Ready JSON on fd 4, close  |
+//	  | (WaitAttach: attach, then the shim       |
+//	  |   starts the container)                  | re-exec itself to supervise
+//
+// Two phases, one process. Setting a container up (the runtime, the
+// metadata store) touches megabytes of code and heap that an idle shim
+// never uses again, and a shim's memory is paid once per running
+// container. So once the container runs, the shim re-executes itself
+// (same pid, so still the container's parent and subreaper, with its
+// descriptors handed over: see handoff) into a fresh process that only
+// supervises: copies output, serves attach, reaps. When the container
+// exits, that process records it and either exits or, for a restart,
+// re-executes into the setup phase again.
 //
 // The lock is how everyone else knows the shim is alive, even after a
 // kill -9 (the kernel drops it with the process): Alive tries it, Wait
@@ -27,7 +38,10 @@
 // It may import the runtime; the CLI must not import it.
 package shim
 
-import "github.com/berth-dev/berth/internal/snapshot"
+import (
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
 
 // Config is everything the shim needs, sent as JSON on fd 3.
 type Config struct {
@@ -37,11 +51,19 @@ type Config struct {
 	Mounts      []snapshot.Mount `json:"mounts"`      // the container's snapshot
 	RuntimeRoot string           `json:"runtimeRoot"` // the runtime's state directory
 	DB          string           `json:"db"`          // meta.db
-	LogPath     string           `json:"logPath"`
+	LogPath     string           `json:"logPath"`     // "" for --log-driver none
 	LogMaxSize  int64            `json:"logMaxSize"`
 	LogMaxFile  int              `json:"logMaxFile"`
 	// AutoRemove removes the container (`berth rm -f`) once it exited.
-	AutoRemove bool `json:"autoRemove,omitempty"`
+	AutoRemove bool                    `json:"autoRemove,omitempty"`
+	Restart    container.RestartPolicy `json:"restart,omitempty"`
+	Tty        bool                    `json:"tty,omitempty"`       // a pty for stdio
+	OpenStdin  bool                    `json:"openStdin,omitempty"` // a stdin pipe attach writes to
+	StdinOnce  bool                    `json:"stdinOnce,omitempty"` // close it when an attached stdin ends
+	// WaitAttach starts the container only once a client has attached
+	// (an attached run or start sees all of its output), or after
+	// attachTimeout.
+	WaitAttach bool `json:"waitAttach,omitempty"`
 }
 
 // Ready is the shim's one message on fd 4.
@@ -60,4 +82,7 @@ type StartError struct {
 
 func (e *StartError) Error() string { return e.Msg }
 
-const lockName = "shim.lock"
+const (
+	lockName   = "shim.lock"
+	socketName = "attach.sock"
+)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,14 +15,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
-	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 )
 
+const pathFlag = unix.O_PATH
+
+// attachTimeout bounds how long a WaitAttach container waits for its
+// client (one killed between start and attach, say).
+const attachTimeout = 30 * time.Second
+
 // Start runs `berth shim` for cfg (self is this binary) and returns once
-// the container runs, or with a *StartError when it could not start.
+// the container runs (with cfg.WaitAttach: once it is created and waits
+// for its client), or with a *StartError when it could not start.
 func Start(self string, cfg Config) (*Ready, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
@@ -90,32 +95,59 @@ func Wait(ctx context.Context, dir string) error {
 	return nil
 }
 
-// Main is `berth shim`: it reads its Config on fd 3 and reports on fd 4.
+// handoffEnv carries the handoff across the shim's re-executions.
+const handoffEnv = "BERTH_SHIM_HANDOFF"
+
+// handoff is the shim's state between its phases: the config, the run
+// in progress and the descriptors it keeps open (-1 for none).
+type handoff struct {
+	Config   Config        `json:"config"`
+	Pid      int           `json:"pid,omitempty"` // 0: the setup phase is due
+	Started  time.Time     `json:"started"`
+	Restarts int           `json:"restarts,omitempty"` // by the policy, since the last start by a user
+	Backoff  time.Duration `json:"backoff,omitempty"`  // the last restart's delay
+	OOMFile  string        `json:"oomFile,omitempty"`  // the cgroup file whose oom_kill counts OOM kills
+	Lock     int           `json:"lock"`
+	Ready    int           `json:"ready"` // until Ready is sent
+	Listener int           `json:"listener"`
+	Stdin    int           `json:"stdin"` // our end: a pipe's write end, or the pty
+	Stdout   int           `json:"stdout"`
+	Stderr   int           `json:"stderr"`
+	Pty      int           `json:"pty"`
+	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
+	Requests []AttachRequest
+}
+
+// Main is `berth shim`: started by the engine, it reads its Config on fd
+// 3 and reports on fd 4; re-executed by itself, it finds the handoff in
+// its environment.
 func Main() int {
+	var h handoff
+	if env := os.Getenv(handoffEnv); env != "" {
+		os.Unsetenv(handoffEnv)
+		if err := json.Unmarshal([]byte(env), &h); err != nil {
+			fmt.Fprintln(os.Stderr, "berth shim: bad handoff:", err)
+			return 1
+		}
+		if h.Pid == 0 {
+			return h.setup()
+		}
+		return h.supervise()
+	}
 	cfgFile := os.NewFile(3, "config")
 	ready := os.NewFile(4, "ready")
 	if cfgFile == nil || ready == nil {
 		fmt.Fprintln(os.Stderr, "berth shim is started by berth run and berth start")
 		return 1
 	}
-	var cfg Config
-	err := json.NewDecoder(cfgFile).Decode(&cfg)
+	err := json.NewDecoder(cfgFile).Decode(&h.Config)
 	cfgFile.Close()
 	if err != nil {
 		json.NewEncoder(ready).Encode(Ready{Error: "shim config: " + err.Error(), Code: 125})
 		return 1
 	}
-	s := &shim{cfg: cfg}
-	pid, err := s.start()
-	if err != nil {
-		json.NewEncoder(ready).Encode(Ready{Error: err.Error(), Code: startCode(err)})
-		ready.Close()
-		return 1
-	}
-	json.NewEncoder(ready).Encode(Ready{Pid: pid})
-	ready.Close()
-	s.supervise(pid)
-	return 0
+	h.Lock, h.Ready, h.Listener = -1, keep(ready), -1
+	return h.setup()
 }
 
 // startCode is the exit code Docker gives `run` when the container's
@@ -133,87 +165,232 @@ func startCode(err error) int {
 	return 125
 }
 
-type shim struct {
-	cfg        Config
-	rt         *runtime.Runtime
-	unmount    func() error
-	log        *logs.Writer
-	outR, errR *os.File
+// setup is the setup phase: the shim's own resources the first time
+// (lock, rootfs, attach socket), then the container's stdio and the
+// runtime's create and start, the running record and Ready; then it
+// re-executes into the supervising phase. A first start that fails is
+// reported on Ready and undone; a restart that fails is recorded as an
+// exit.
+func (h *handoff) setup() int {
+	first := h.Lock < 0
+	undo, err := h.setupRun(first)
+	if err == nil {
+		err = h.reexec()
+	}
+	// Only a failure gets here.
+	for i := len(undo) - 1; i >= 0; i-- {
+		undo[i]()
+	}
+	if h.Ready >= 0 {
+		h.sendReady(Ready{Error: err.Error(), Code: startCode(err)})
+	}
+	if !first {
+		h.record(func(ctx context.Context, cs *container.Store) error {
+			return cs.SetExited(ctx, h.Config.ID, 128, time.Now(), false, false)
+		})
+		h.cleanup()
+	}
+	return 1
 }
 
-// start sets the container up and starts it; on failure it undoes all.
-func (s *shim) start() (pid int, err error) {
-	cfg := s.cfg
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return 0, &os.SyscallError{Syscall: "prctl(PR_SET_CHILD_SUBREAPER)", Err: err}
-	}
-	// Held (close-on-exec, so never by the container) until we exit.
-	lock, err := os.OpenFile(filepath.Join(cfg.Bundle, lockName), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return 0, fmt.Errorf("container %s already has a shim", cfg.ID)
-	}
-	var undo []func()
-	defer func() {
+// setupRun does the setup phase's work and returns how to undo it.
+func (h *handoff) setupRun(first bool) (undo []func(), err error) {
+	cfg := h.Config
+	if first {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return undo, &os.SyscallError{Syscall: "prctl(PR_SET_CHILD_SUBREAPER)", Err: err}
+		}
+		lock, err := os.OpenFile(filepath.Join(cfg.Bundle, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
+			return undo, err
+		}
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			lock.Close()
+			return undo, fmt.Errorf("container %s already has a shim", cfg.ID)
+		}
+		h.Lock = keep(lock)
+		rootfs := filepath.Join(cfg.Bundle, "rootfs")
+		unmount, err := snapshot.MountAll(cfg.Mounts, rootfs)
+		if err != nil {
+			return undo, err
+		}
+		undo = append(undo, func() { unmount() })
+		if h.Listener, err = listen(cfg.Bundle); err != nil {
+			return undo, err
+		}
+		undo = append(undo, func() { os.Remove(filepath.Join(cfg.Bundle, socketName)) })
+	}
+	var stdin, stdout, stderr, console *os.File
+	var local *os.File // our end of the console socket
+	defer func() {
+		for _, f := range []*os.File{stdin, stdout, stderr, console, local} {
+			if f != nil {
+				f.Close()
 			}
 		}
 	}()
-	rootfs := filepath.Join(cfg.Bundle, "rootfs")
-	if s.unmount, err = snapshot.MountAll(cfg.Mounts, rootfs); err != nil {
-		return 0, err
+	h.Stdin, h.Stdout, h.Stderr, h.Pty = -1, -1, -1, -1
+	if cfg.Tty {
+		if local, console, err = runtime.ConsolePair(); err != nil {
+			return undo, err
+		}
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return undo, err
+		}
+		h.Stdout, stdout = keep(r), w
+		if r, w, err = os.Pipe(); err != nil {
+			return undo, err
+		}
+		h.Stderr, stderr = keep(r), w
+		if cfg.OpenStdin {
+			if r, w, err = os.Pipe(); err != nil {
+				return undo, err
+			}
+			stdin, h.Stdin = r, keep(w)
+		} else if stdin, err = os.Open(os.DevNull); err != nil {
+			return undo, err
+		}
 	}
-	undo = append(undo, func() { s.unmount() })
-	if s.log, err = logs.New(cfg.LogPath, logs.Options{MaxSize: cfg.LogMaxSize, MaxFile: cfg.LogMaxFile}); err != nil {
-		return 0, err
-	}
-	undo = append(undo, func() { s.log.Close() })
-	outR, outW, err := os.Pipe()
+	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
+	err = rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console})
 	if err != nil {
-		return 0, err
+		return undo, err
 	}
-	errR, errW, err := os.Pipe()
+	undo = append(undo, func() { rt.Delete(cfg.ID, true) })
+	if cfg.Tty {
+		pty, err := runtime.ReceiveConsole(local)
+		if err != nil {
+			return undo, err
+		}
+		h.Pty = keep(pty)
+		h.Stdin = h.Pty
+	}
+	st, err := rt.State(cfg.ID)
 	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
+		return undo, err
 	}
-	s.outR, s.errR = outR, errR
-	undo = append(undo, func() { outR.Close(); errR.Close() })
-	devNull, err := os.Open(os.DevNull)
-	if err != nil {
-		return 0, err
+	h.Pid = st.Pid
+	h.OOMFile = oomFile(st.Pid)
+	if cfg.WaitAttach && h.Ready >= 0 {
+		// The client attaches once it knows the container exists.
+		h.sendReady(Ready{Pid: h.Pid})
+		h.waitClient()
 	}
-	s.rt = &runtime.Runtime{Root: cfg.RuntimeRoot}
-	err = s.rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: devNull, Stdout: outW, Stderr: errW})
-	devNull.Close()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		return 0, err
+	if err := rt.Start(cfg.ID); err != nil {
+		return undo, err
 	}
-	undo = append(undo, func() { s.rt.Delete(cfg.ID, true) })
-	st, err := s.rt.State(cfg.ID)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.rt.Start(cfg.ID); err != nil {
-		return 0, err
-	}
-	err = s.record(func(ctx context.Context, cs *container.Store) error {
-		return cs.SetRunning(ctx, cfg.ID, st.Pid, os.Getpid(), time.Now())
+	h.Started = time.Now()
+	err = h.record(func(ctx context.Context, cs *container.Store) error {
+		return cs.SetRunning(ctx, cfg.ID, h.Pid, os.Getpid(), h.Started, h.Restarts)
 	})
-	return st.Pid, err
+	if err != nil {
+		return undo, err
+	}
+	if h.Ready >= 0 {
+		h.sendReady(Ready{Pid: h.Pid})
+	}
+	return undo, nil
+}
+
+// keep returns a descriptor of f's to hand over, and closes f (whose
+// finalizer would close its own descriptor). The descriptor is
+// non-blocking, so that the supervising phase reads and writes it
+// through Go's poller rather than a thread per blocked call.
+func keep(f *os.File) int {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		panic(err) // out of descriptors in a fresh process
+	}
+	f.Close()
+	unix.CloseOnExec(fd)
+	unix.SetNonblock(fd, true)
+	return fd
+}
+
+// waitClient waits (up to attachTimeout) for the client of a WaitAttach
+// container, and keeps its connection for the supervising phase; a
+// pty's initial size comes with it.
+func (h *handoff) waitClient() {
+	tv := unix.NsecToTimeval(attachTimeout.Nanoseconds())
+	unix.SetsockoptTimeval(h.Listener, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	defer unix.SetsockoptTimeval(h.Listener, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
+	for {
+		fd, _, err := unix.Accept4(h.Listener, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		conn := os.NewFile(uintptr(fd), "attach")
+		req, err := readRequestLine(conn)
+		if err != nil || req.Op != "" {
+			conn.Close()
+			continue
+		}
+		if h.Pty >= 0 && req.Height > 0 && req.Width > 0 {
+			unix.IoctlSetWinsize(h.Pty, unix.TIOCSWINSZ, &unix.Winsize{Row: req.Height, Col: req.Width})
+		}
+		h.Clients = append(h.Clients, keep(conn))
+		h.Requests = append(h.Requests, req)
+		return
+	}
+}
+
+// readRequestLine reads an AttachRequest line byte by byte, so that
+// nothing after it is consumed before the supervising phase reads on.
+func readRequestLine(f *os.File) (AttachRequest, error) {
+	var req AttachRequest
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 4096 {
+		n, err := f.Read(b)
+		if n == 0 || err != nil {
+			return req, errors.New("attach: no request")
+		}
+		if b[0] == '\n' {
+			return req, json.Unmarshal(line, &req)
+		}
+		line = append(line, b[0])
+	}
+	return req, errors.New("attach: request too long")
+}
+
+func (h *handoff) sendReady(r Ready) {
+	f := os.NewFile(uintptr(h.Ready), "ready")
+	json.NewEncoder(f).Encode(r)
+	f.Close()
+	h.Ready = -1
+}
+
+// reexec replaces this process by `berth shim` with the handoff: the
+// same pid, so the container stays our child, and a fresh heap.
+func (h *handoff) reexec() error {
+	fds := append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
+	for _, fd := range fds {
+		if fd >= 0 {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+				return &os.SyscallError{Syscall: "fcntl", Err: err}
+			}
+		}
+	}
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), handoffEnv+"="+string(data))
+	// One P is all a shim needs, and fewer Ps are less memory.
+	env = append(env, "GOMAXPROCS=1")
+	err = unix.Exec("/proc/self/exe", []string{"berth", "shim"}, env)
+	return fmt.Errorf("re-execute the shim: %w", err)
 }
 
 // record opens the store for one write: the shim holds no database
-// between its start and its exit.
-func (s *shim) record(fn func(context.Context, *container.Store) error) error {
-	db, err := store.Open(s.cfg.DB)
+// while it supervises.
+func (h *handoff) record(fn func(context.Context, *container.Store) error) error {
+	db, err := store.Open(h.Config.DB)
 	if err != nil {
 		return err
 	}
@@ -221,75 +398,93 @@ func (s *shim) record(fn func(context.Context, *container.Store) error) error {
 	return fn(context.Background(), container.New(db))
 }
 
-// supervise copies the output to the log until the container's init
-// exits, records the exit and cleans up.
-func (s *shim) supervise(pid int) {
-	done := make(chan struct{}, 2)
-	go s.copy(s.log.Stream("stdout"), s.outR, done)
-	go s.copy(s.log.Stream("stderr"), s.errR, done)
-	code := reap(pid)
-	// The pipes close when the last process holding them exits; one that
-	// lingers (a daemon the command left behind) dies with the cgroup
-	// below, so don't wait long for it.
-	timeout := time.After(2 * time.Second)
-	for n := 0; n < 2; n++ {
-		select {
-		case <-done:
-		case <-timeout:
-			n = 2
+// cleanup removes what the container's run left (runtime state, cgroup,
+// rootfs mount) and, with --rm, the container.
+func (h *handoff) cleanup() {
+	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
+	rootfs := filepath.Join(h.Config.Bundle, "rootfs")
+	for snapshot.IsMountPoint(rootfs) {
+		if snapshot.Unmount(rootfs) != nil {
+			break
 		}
 	}
-	s.log.Close()
-	s.record(func(ctx context.Context, cs *container.Store) error {
-		return cs.SetExited(ctx, s.cfg.ID, code, time.Now())
-	})
-	s.rt.Delete(s.cfg.ID, true)
-	s.unmount()
-	if s.cfg.AutoRemove {
+	os.Remove(filepath.Join(h.Config.Bundle, socketName))
+	if h.Config.AutoRemove {
 		// It waits for our lock, which goes when we exit.
 		self, _ := os.Executable()
-		cmd := exec.Command(self, "--root", s.cfg.Root, "rm", "-f", s.cfg.ID)
+		cmd := exec.Command(self, "--root", h.Config.Root, "rm", "-f", h.Config.ID)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		cmd.Start()
 	}
 }
 
-// copy moves one stream into the log. A failed log write drops the data
-// and goes on reading, so that the container never blocks on a full pipe.
-func (s *shim) copy(w io.Writer, r *os.File, done chan<- struct{}) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			w.Write(buf[:n])
-		}
-		if err != nil {
-			break
-		}
+// listen creates the attach socket, mode 0600.
+func listen(dir string) (int, error) {
+	addr, closeDir, err := socketAddr(dir)
+	if err != nil {
+		return -1, err
 	}
-	r.Close()
-	done <- struct{}{}
+	defer closeDir()
+	os.Remove(filepath.Join(dir, socketName))
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.SyscallError{Syscall: "socket", Err: err}
+	}
+	old := unix.Umask(0o177)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: addr})
+	unix.Umask(old)
+	if err == nil {
+		err = unix.Listen(fd, 16)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("attach socket: %w", err)
+	}
+	return fd, nil
 }
 
-// reap waits for children (we are their subreaper) until the container's
-// init exits, and returns its exit code as Docker reports it: the status,
-// or 128 + the signal that killed it.
-func reap(pid int) int {
-	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 255 // ECHILD: nothing left to wait for, and not our init
-		}
-		if got != pid {
-			continue
-		}
-		if ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ws.ExitStatus()
+// oomFile is the file of pid's memory cgroup that counts OOM kills
+// (cgroup v2 memory.events, v1 memory.oom_control), or "".
+func oomFile(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return ""
 	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				return filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.oom_control")
+			}
+		}
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if path, ok := strings.CutPrefix(line, "0::"); ok {
+			f := filepath.Join("/sys/fs/cgroup", path, "memory.events")
+			if _, err := os.Stat(f); err == nil {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// oomKilled reads the count in file (see oomFile).
+func oomKilled(file string) bool {
+	if file == "" {
+		return false
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			return strings.TrimSpace(n) != "0"
+		}
+	}
+	return false
 }

@@ -84,6 +84,9 @@ var schema = []string{
 		started INTEGER NOT NULL DEFAULT 0, -- unix ns
 		finished INTEGER NOT NULL DEFAULT 0 -- unix ns
 	)`,
+	// What the shim records beyond the status (container.State, JSON):
+	// restart count, OOM kill, a manual stop.
+	`ALTER TABLE containers ADD COLUMN state TEXT NOT NULL DEFAULT '{}'`,
 }
 
 // Open opens (creating and migrating) the database at path.

@@ -1,0 +1,48 @@
+package shim
+
+import (
+	"bufio"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// trimMemory gives back to the kernel what the shim's setup used and its
+// idle loop does not need, since a shim's resident memory is paid once per
+// running container: the heap's free pages, and this binary's read-only
+// mappings (its code and read-only data, which the setup touched widely);
+// those are clean file pages, so the few the loop uses fault back in from
+// the page cache.
+func trimMemory() {
+	debug.FreeOSMemory()
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "00400000-00c9f000 r-xp 00000000 fd:01 1234 /path"
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 6 || fs[5] != self || strings.ContainsRune(fs[1], 'w') {
+			continue
+		}
+		from, to, ok := strings.Cut(fs[0], "-")
+		if !ok {
+			continue
+		}
+		a, err1 := strconv.ParseUint(from, 16, 64)
+		b, err2 := strconv.ParseUint(to, 16, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		unix.Syscall(unix.SYS_MADVISE, uintptr(a), uintptr(b-a), unix.MADV_DONTNEED)
+	}
+}
