@@ -59,6 +59,7 @@ type Config struct {
 	CgroupParent  string            `json:"cgroupParent,omitempty"`
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
+	GroupAdd      []string          `json:"groupAdd,omitempty"` // --group-add: names or gids
 }
 
 // Container is one container record.
