@@ -112,6 +112,7 @@ func newRootCommand() *cobra.Command {
 		newWaitCommand(g),
 		newStartCommand(g),
 		newStopCommand(g),
+		newRestartCommand(g),
 		newKillCommand(g),
 		newExportCommand(g),
 		newExecCommand(g),

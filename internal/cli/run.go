@@ -7,13 +7,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/oci"
 )
@@ -31,6 +34,15 @@ type createOptions struct {
 	autoRemove   bool // the shim removes the container once it exited
 	tty          bool
 	interactive  bool
+	envFiles     []string
+	groupAdd     []string
+	readOnly     bool
+	stopSignal   string
+	stopTimeout  int
+	cidFile      string
+	pull         string
+	logDriver    string
+	logOpts      []string
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -46,6 +58,15 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
 	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY (not supported yet)")
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached (not supported yet)")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
+	f.StringArrayVar(&o.groupAdd, "group-add", nil, "Add additional groups to join")
+	f.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	f.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
+	f.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	f.StringVar(&o.cidFile, "cidfile", "", "Write the container ID to the file")
+	f.StringVar(&o.pull, "pull", "missing", `Pull image before creating ("always", "missing", "never")`)
+	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file or none)")
+	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -54,10 +75,28 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	if o.tty || o.interactive {
 		return engine.ContainerOptions{}, errors.New("-t and -i are not supported yet: berth runs containers with stdin on /dev/null and separate stdout and stderr for now")
 	}
+	env, err := readEnv(o.envFiles, o.env)
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
-		Cmd: args[1:], Env: o.env, WorkingDir: o.workdir, User: o.user,
+		Cmd: args[1:], Env: env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
+		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
 	}}
+	if cmd.Flags().Changed("stop-timeout") {
+		eo.StopTimeout = &o.stopTimeout
+	}
+	for _, kv := range o.logOpts {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return engine.ContainerOptions{}, fmt.Errorf("invalid key value pair format in log-opt %q: expected key=value", kv)
+		}
+		if eo.LogOpts == nil {
+			eo.LogOpts = map[string]string{}
+		}
+		eo.LogOpts[k] = v
+	}
 	if cmd.Flags().Changed("entrypoint") {
 		eo.EntrypointSet = true
 		if o.entrypoint != "" {
@@ -74,16 +113,63 @@ func failed(code int, err error) error {
 }
 
 // createContainer is the part of `run` and `create` that makes the
-// container; its errors exit 125, as Docker's.
-func createContainer(ctx context.Context, e *engine.Engine, cmd *cobra.Command, o *createOptions, args []string) (*container.Container, error) {
+// container (pulling its image per --pull) and writes --cidfile; its
+// errors exit 125, as Docker's.
+func createContainer(ctx context.Context, e *engine.Engine, cmd *cobra.Command, o *createOptions, args []string) (c *container.Container, err error) {
 	eo, err := o.engineOptions(cmd, args)
 	if err != nil {
 		return nil, failed(125, err)
 	}
-	c, err := e.CreateContainer(ctx, eo)
+	switch o.pull {
+	case "always", "missing", "never":
+	default:
+		return nil, failed(125, fmt.Errorf(`invalid pull option: '%s': must be one of "always", "missing" or "never"`, o.pull))
+	}
+	if o.cidFile != "" {
+		// Made first and empty, as Docker's: a second run with the same
+		// file fails before it creates anything.
+		f, ferr := os.OpenFile(o.cidFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(ferr, os.ErrExist) {
+			return nil, failed(125, fmt.Errorf("Container ID file found, make sure the other container isn't running or delete %s", o.cidFile))
+		}
+		if ferr != nil {
+			return nil, failed(125, fmt.Errorf("failed to create the container ID file: %w", ferr))
+		}
+		defer func() {
+			if err == nil {
+				_, err = f.WriteString(c.ID)
+			}
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(o.cidFile)
+				if c != nil {
+					e.RemoveContainer(context.Background(), c.ID, true)
+					c, err = nil, failed(125, fmt.Errorf("failed to write the container ID to the file: %w", err))
+				}
+			}
+		}()
+	}
+	if o.pull == "always" {
+		if err := pullTo(ctx, e, eo.Image, engine.PullOptions{}, false, os.Stderr, false); err != nil {
+			return nil, failed(125, err)
+		}
+	}
+	c, err = e.CreateContainer(ctx, eo)
 	if errors.Is(err, engine.ErrImageNotFound) {
-		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", eo.Image)
-		return nil, failed(125, fmt.Errorf("No such image: %s (pull it first: berth pull %s)", eo.Image, eo.Image))
+		name := eo.Image
+		if ref, perr := image.ParseRef(eo.Image); perr == nil {
+			name = reference.FamiliarString(ref)
+		}
+		if o.pull == "never" {
+			return nil, failed(125, fmt.Errorf("No such image: %s", name))
+		}
+		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", name)
+		if err := pullTo(ctx, e, eo.Image, engine.PullOptions{}, false, os.Stderr, false); err != nil {
+			return nil, failed(125, err)
+		}
+		c, err = e.CreateContainer(ctx, eo)
 	}
 	if errors.Is(err, oci.ErrNoCommand) {
 		return nil, failed(125, fmt.Errorf("no command specified"))
@@ -172,16 +258,20 @@ func attach(ctx context.Context, e *engine.Engine, c *container.Container, since
 		}
 	}()
 	ctx = context.WithoutCancel(ctx) // Main's Ctrl-C context: the signal is the container's
-	err := e.ReadLogs(ctx, c, logs.ReadOptions{Follow: true, Tail: -1, Since: since}, func(m logs.Message) error {
-		var w io.Writer = os.Stdout
-		if m.Stream == "stderr" {
-			w = os.Stderr
+	// The output comes through the log; with the none driver there is
+	// none to show (until attach goes through the shim), only the exit.
+	if c.Config.LogDriver != engine.LogDriverNone {
+		err := e.ReadLogs(ctx, c, logs.ReadOptions{Follow: true, Tail: -1, Since: since}, func(m logs.Message) error {
+			var w io.Writer = os.Stdout
+			if m.Stream == "stderr" {
+				w = os.Stderr
+			}
+			_, err := w.Write(m.Line)
+			return err
+		})
+		if err != nil {
+			return failed(125, err)
 		}
-		_, err := w.Write(m.Line)
-		return err
-	})
-	if err != nil {
-		return failed(125, err)
 	}
 	code, err := e.WaitContainer(ctx, c.ID)
 	if err != nil {

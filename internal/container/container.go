@@ -60,6 +60,14 @@ type Config struct {
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
 	GroupAdd      []string          `json:"groupAdd,omitempty"` // --group-add: names or gids
+	ReadOnly      bool              `json:"readOnly,omitempty"`
+	// StopSignal is --stop-signal, else the image's STOPSIGNAL, as typed
+	// ("" for SIGTERM); StopTimeout is --stop-timeout in seconds (nil for
+	// the default, 10; -1 waits for ever).
+	StopSignal  string `json:"stopSignal,omitempty"`
+	StopTimeout *int   `json:"stopTimeout,omitempty"`
+	// LogDriver is "json-file" (also for "") or "none".
+	LogDriver string `json:"logDriver,omitempty"`
 }
 
 // Container is one container record.
