@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/internal/cli"
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -21,6 +22,10 @@ func main() {
 	// line to parse, and nothing of cobra's in its memory.
 	if len(os.Args) == 2 && os.Args[1] == "shim" {
 		os.Exit(shim.Main())
+	}
+	// So is the exec shim, the parent of a process `berth exec` runs.
+	if engine.IsExecShim(os.Args) {
+		os.Exit(engine.ExecShimMain())
 	}
 	os.Exit(cli.Main(os.Args))
 }

@@ -7,90 +7,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/term"
 )
-
-// defaultDetachKeys is Docker's detach sequence.
-const defaultDetachKeys = "ctrl-p,ctrl-q"
-
-// parseDetachKeys parses Docker's --detach-keys syntax: comma-separated
-// keys, each a single character or ctrl-<c> for c in a-z, @, [, \, ],
-// ^ and _.
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		s = defaultDetachKeys
-	}
-	var keys []byte
-	for _, k := range strings.Split(s, ",") {
-		if c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-"); ok && len(c) == 1 {
-			switch ch := c[0]; {
-			case ch >= 'a' && ch <= 'z':
-				keys = append(keys, ch-'a'+1)
-				continue
-			case ch == '@' || ch == '[' || ch == '\\' || ch == ']' || ch == '^' || ch == '_':
-				keys = append(keys, ch-'@')
-				continue
-			}
-		} else if len(k) == 1 {
-			keys = append(keys, k[0])
-			continue
-		}
-		return nil, fmt.Errorf("Invalid detach keys (%s) provided", s)
-	}
-	return keys, nil
-}
-
-// errDetached ends an attachment by the detach keys.
-var errDetached = errors.New("detached")
-
-// detachReader passes input through until the detach sequence, whose
-// keys it holds back while they may still become the sequence; a partial
-// sequence that breaks off is passed through.
-type detachReader struct {
-	r       io.Reader
-	keys    []byte
-	matched int
-	out     []byte
-}
-
-func (d *detachReader) Read(p []byte) (int, error) {
-	for len(d.out) == 0 {
-		buf := make([]byte, len(p))
-		n, err := d.r.Read(buf)
-		for _, b := range buf[:n] {
-			if b == d.keys[d.matched] {
-				if d.matched++; d.matched == len(d.keys) {
-					return 0, errDetached
-				}
-				continue
-			}
-			d.out = append(d.out, d.keys[:d.matched]...)
-			d.matched = 0
-			if b == d.keys[0] {
-				d.matched = 1
-				continue
-			}
-			d.out = append(d.out, b)
-		}
-		if err != nil {
-			if len(d.out) == 0 {
-				return 0, err
-			}
-			break
-		}
-	}
-	n := copy(p, d.out)
-	d.out = d.out[n:]
-	return n, nil
-}
 
 // attachOptions say how a client session with a container goes.
 type attachOptions struct {
@@ -106,26 +31,23 @@ type attachOptions struct {
 // its size follows ours.
 func session(ctx context.Context, e *engine.Engine, c *container.Container, att *shim.Attachment, o attachOptions) error {
 	defer att.Close()
-	keys, err := parseDetachKeys(o.detachKeys)
+	keys, err := term.ParseDetachKeys(o.detachKeys)
 	if err != nil {
 		return failed(125, err)
 	}
 	tty := c.Config.Tty
-	if tty && o.stdin && term.IsTerminal(int(os.Stdin.Fd())) {
-		old, err := term.MakeRaw(int(os.Stdin.Fd()))
-		if err == nil {
-			defer term.Restore(int(os.Stdin.Fd()), old)
+	if tty && o.stdin && term.IsTerminal(os.Stdin) {
+		if restore, err := term.SetRaw(os.Stdin); err == nil {
+			defer restore()
 		}
 	}
 	if tty {
-		winch := make(chan os.Signal, 1)
-		signal.Notify(winch, unix.SIGWINCH)
-		defer signal.Stop(winch)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		sizes := term.WatchSize(wctx, os.Stdout)
 		go func() {
-			for range winch {
-				if h, w, ok := termSize(); ok {
-					att.Resize(h, w)
-				}
+			for sz := range sizes {
+				att.Resize(uint16(sz.Height), uint16(sz.Width))
 			}
 		}()
 	}
@@ -142,8 +64,8 @@ func session(ctx context.Context, e *engine.Engine, c *container.Container, att 
 	detached := make(chan struct{})
 	if o.stdin {
 		go func() {
-			_, err := io.Copy(att, &detachReader{r: os.Stdin, keys: keys})
-			if errors.Is(err, errDetached) {
+			_, err := io.Copy(att, term.DetachReader(os.Stdin, keys))
+			if term.IsDetached(err) {
 				close(detached)
 				att.Close()
 				return
@@ -176,20 +98,16 @@ func session(ctx context.Context, e *engine.Engine, c *container.Container, att 
 	return nil
 }
 
-// termSize is our terminal's size (stdout's, else stdin's).
-func termSize() (height, width uint16, ok bool) {
-	for _, f := range []*os.File{os.Stdout, os.Stdin} {
-		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 {
-			return ws.Row, ws.Col, true
-		}
-	}
-	return 0, 0, false
-}
-
-// attachRequest is what a client session asks the shim for.
+// attachRequest is what a client session asks the shim for, with our
+// terminal's size for the container's.
 func attachRequest(stdin bool) shim.AttachRequest {
 	req := shim.AttachRequest{Stdin: stdin, Stdout: true, Stderr: true}
-	req.Height, req.Width, _ = termSize()
+	for _, f := range []*os.File{os.Stdout, os.Stdin} {
+		if sz, err := term.GetSize(f); err == nil && sz.Height > 0 {
+			req.Height, req.Width = uint16(sz.Height), uint16(sz.Width)
+			break
+		}
+	}
 	return req
 }
 
@@ -211,7 +129,7 @@ func newAttachCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			o.stdin = c.Config.OpenStdin && !noStdin
-			if o.stdin && c.Config.Tty && !term.IsTerminal(int(os.Stdin.Fd())) {
+			if o.stdin && c.Config.Tty && !term.IsTerminal(os.Stdin) {
 				return errors.New("the input device is not a TTY")
 			}
 			att, err := e.Attach(cmd.Context(), c, attachRequest(o.stdin))
@@ -231,7 +149,7 @@ func newAttachCommand(g *globalOptions) *cobra.Command {
 // checkTerminal refuses -t with -i when stdin is not a terminal, as
 // Docker does.
 func checkTerminal(tty, interactive bool) error {
-	if tty && interactive && !term.IsTerminal(int(os.Stdin.Fd())) {
+	if tty && interactive && !term.IsTerminal(os.Stdin) {
 		return errors.New("the input device is not a TTY")
 	}
 	return nil

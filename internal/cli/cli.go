@@ -112,9 +112,11 @@ func newRootCommand() *cobra.Command {
 		newWaitCommand(g),
 		newStartCommand(g),
 		newStopCommand(g),
+		newRestartCommand(g),
 		newKillCommand(g),
 		newExportCommand(g),
 		newAttachCommand(g),
+		newExecCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

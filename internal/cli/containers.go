@@ -122,7 +122,7 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 			defer e.Close()
 			c, err := e.Container(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return daemonError(err)
 			}
 			err = e.ReadLogs(cmd.Context(), c, logs.ReadOptions{Follow: follow, Tail: n}, func(m logs.Message) error {
 				w := os.Stdout
@@ -138,7 +138,10 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 			if cmd.Context().Err() != nil {
 				return nil
 			}
-			return err
+			if err != nil {
+				return daemonError(err)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -220,6 +223,7 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 	rm := newRmCommand(g, "rm")
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g),
-		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g), newAttachCommand(g))
+		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g),
+		newExecCommand(g), newRestartCommand(g), newAttachCommand(g))
 	return cmd
 }

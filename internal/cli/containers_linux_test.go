@@ -275,7 +275,7 @@ func isZombie(pid int) bool {
 func TestRunErrors(t *testing.T) {
 	b := containerRoot(t)
 	errs := b.fails(125, runArgs("nosuch:image", "true")...)
-	if !strings.HasPrefix(errs, "Unable to find image 'nosuch:image' locally\nError: ") {
+	if !strings.HasPrefix(errs, "Unable to find image 'nosuch:image' locally\n") || !strings.Contains(errs, "\nError: ") {
 		t.Errorf("unknown image: %q", errs)
 	}
 	if errs := b.fails(127, runArgs("--rm", "busybox:test", "nosuchcommand")...); !strings.Contains(errs, `"nosuchcommand": executable file not found in $PATH`) {

@@ -55,19 +55,71 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// stopFlags are the flags `stop` and `restart` share.
+type stopFlags struct {
+	timeout int
+	signal  string
+}
+
+func (f *stopFlags) add(cmd *cobra.Command) {
+	cmd.Flags().IntVarP(&f.timeout, "time", "t", 0, "Seconds to wait before killing the container (default: the container's --stop-timeout, else 10)")
+	cmd.Flags().StringVarP(&f.signal, "signal", "s", "", "Signal to send to the container (default: the container's --stop-signal, else SIGTERM)")
+	cmd.Flags().IntVar(&f.timeout, "timeout", 0, "Seconds to wait before killing the container")
+	cmd.Flags().MarkHidden("timeout")
+}
+
+func (f *stopFlags) options(cmd *cobra.Command) (engine.StopOptions, error) {
+	var o engine.StopOptions
+	if f.signal != "" {
+		if _, err := engine.ParseSignal(f.signal); err != nil {
+			return o, err
+		}
+		o.Signal = f.signal
+	}
+	if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
+		d := time.Duration(f.timeout) * time.Second
+		o.Timeout = &d
+	}
+	return o, nil
+}
+
 func newStopCommand(g *globalOptions) *cobra.Command {
-	var timeout int
+	var f stopFlags
 	cmd := &cobra.Command{
 		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Stop one or more running containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd)
+			if err != nil {
+				return err
+			}
 			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
-				return e.StopContainer(cmd.Context(), ref, time.Duration(timeout)*time.Second)
+				return e.Stop(cmd.Context(), ref, o)
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "Seconds to wait before killing the container")
+	f.add(cmd)
+	return cmd
+}
+
+func newRestartCommand(g *globalOptions) *cobra.Command {
+	var f stopFlags
+	cmd := &cobra.Command{
+		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Restart one or more containers",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd)
+			if err != nil {
+				return err
+			}
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				return e.RestartContainer(cmd.Context(), ref, o)
+			})
+		},
+	}
+	f.add(cmd)
 	return cmd
 }
 
@@ -116,6 +168,13 @@ func newStartCommand(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&o.stdin, "interactive", "i", false, "Attach container's STDIN")
 	f.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
+}
+
+// daemonError prints an engine error as the docker CLI prints the
+// daemon's, and exits 1.
+func daemonError(err error) error {
+	fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
+	return exitError{code: 1}
 }
 
 // startFailed reports a container that did not start with the exit code

@@ -72,17 +72,24 @@ func newPullCommand(g *globalOptions) *cobra.Command {
 }
 
 func pullOne(ctx context.Context, e *engine.Engine, name string, opts engine.PullOptions, quiet bool) error {
+	return pullTo(ctx, e, name, opts, quiet, os.Stdout, true)
+}
+
+// pullTo pulls name showing progress on out, as `pull` does on stdout
+// and `run`/`create` on stderr; printRef ends with the reference (pull's
+// last line).
+func pullTo(ctx context.Context, e *engine.Engine, name string, opts engine.PullOptions, quiet bool, out *os.File, printRef bool) error {
 	ref, err := image.ParseRef(name)
 	if err != nil {
 		return err
 	}
-	p := newProgress(os.Stdout, isTerminal(os.Stdout), quiet)
+	p := newProgress(out, isTerminal(out), quiet)
 	opts.Progress = p
 	if !quiet {
 		if t, ok := ref.(reference.Tagged); ok {
-			fmt.Printf("%s: Pulling from %s\n", t.Tag(), reference.Path(ref))
+			fmt.Fprintf(out, "%s: Pulling from %s\n", t.Tag(), reference.Path(ref))
 		} else {
-			fmt.Printf("Pulling from %s\n", reference.Path(ref))
+			fmt.Fprintf(out, "Pulling from %s\n", reference.Path(ref))
 		}
 	}
 	res, err := e.Pull(ctx, name, opts)
@@ -90,16 +97,20 @@ func pullOne(ctx context.Context, e *engine.Engine, name string, opts engine.Pul
 		return err
 	}
 	if quiet {
-		fmt.Println(ref.String())
+		if printRef {
+			fmt.Fprintln(out, ref.String())
+		}
 		return nil
 	}
 	p.println("Digest: " + res.Digest.String())
 	if res.UpToDate {
-		fmt.Printf("Status: Image is up to date for %s\n", reference.FamiliarString(ref))
+		fmt.Fprintf(out, "Status: Image is up to date for %s\n", reference.FamiliarString(ref))
 	} else {
-		fmt.Printf("Status: Downloaded newer image for %s\n", reference.FamiliarString(ref))
+		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", reference.FamiliarString(ref))
 	}
-	fmt.Println(ref.String())
+	if printRef {
+		fmt.Fprintln(out, ref.String())
+	}
 	return nil
 }
 

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/term"
 )
 
 // createOptions are the flags `create` and `run` share.
@@ -28,6 +32,15 @@ type createOptions struct {
 	interactive  bool
 	restart      string
 	stdinOnce    bool // an attached -i: stdin closes when the client's ends
+	envFiles     []string
+	groupAdd     []string
+	readOnly     bool
+	stopSignal   string
+	stopTimeout  int
+	cidFile      string
+	pull         string
+	logDriver    string
+	logOpts      []string
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -44,6 +57,15 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	f.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
+	f.StringArrayVar(&o.groupAdd, "group-add", nil, "Add additional groups to join")
+	f.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	f.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
+	f.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	f.StringVar(&o.cidFile, "cidfile", "", "Write the container ID to the file")
+	f.StringVar(&o.pull, "pull", "missing", `Pull image before creating ("always", "missing", "never")`)
+	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file or none)")
+	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -56,11 +78,29 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	if o.rm && !restart.IsNone() {
 		return engine.ContainerOptions{}, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
+	env, err := readEnv(o.envFiles, o.env)
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
-		Cmd: args[1:], Env: o.env, WorkingDir: o.workdir, User: o.user,
+		Cmd: args[1:], Env: env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
 		Restart: restart, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
+		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
 	}}
+	if cmd.Flags().Changed("stop-timeout") {
+		eo.StopTimeout = &o.stopTimeout
+	}
+	for _, kv := range o.logOpts {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return engine.ContainerOptions{}, fmt.Errorf("invalid key value pair format in log-opt %q: expected key=value", kv)
+		}
+		if eo.LogOpts == nil {
+			eo.LogOpts = map[string]string{}
+		}
+		eo.LogOpts[k] = v
+	}
 	if cmd.Flags().Changed("entrypoint") {
 		eo.EntrypointSet = true
 		if o.entrypoint != "" {
@@ -77,16 +117,63 @@ func failed(code int, err error) error {
 }
 
 // createContainer is the part of `run` and `create` that makes the
-// container; its errors exit 125, as Docker's.
-func createContainer(ctx context.Context, e *engine.Engine, cmd *cobra.Command, o *createOptions, args []string) (*container.Container, error) {
+// container (pulling its image per --pull) and writes --cidfile; its
+// errors exit 125, as Docker's.
+func createContainer(ctx context.Context, e *engine.Engine, cmd *cobra.Command, o *createOptions, args []string) (c *container.Container, err error) {
 	eo, err := o.engineOptions(cmd, args)
 	if err != nil {
 		return nil, failed(125, err)
 	}
-	c, err := e.CreateContainer(ctx, eo)
+	switch o.pull {
+	case "always", "missing", "never":
+	default:
+		return nil, failed(125, fmt.Errorf(`invalid pull option: '%s': must be one of "always", "missing" or "never"`, o.pull))
+	}
+	if o.cidFile != "" {
+		// Made first and empty, as Docker's: a second run with the same
+		// file fails before it creates anything.
+		f, ferr := os.OpenFile(o.cidFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(ferr, os.ErrExist) {
+			return nil, failed(125, fmt.Errorf("Container ID file found, make sure the other container isn't running or delete %s", o.cidFile))
+		}
+		if ferr != nil {
+			return nil, failed(125, fmt.Errorf("failed to create the container ID file: %w", ferr))
+		}
+		defer func() {
+			if err == nil {
+				_, err = f.WriteString(c.ID)
+			}
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(o.cidFile)
+				if c != nil {
+					e.RemoveContainer(context.Background(), c.ID, true)
+					c, err = nil, failed(125, fmt.Errorf("failed to write the container ID to the file: %w", err))
+				}
+			}
+		}()
+	}
+	if o.pull == "always" {
+		if err := pullTo(ctx, e, eo.Image, engine.PullOptions{}, false, os.Stderr, false); err != nil {
+			return nil, failed(125, err)
+		}
+	}
+	c, err = e.CreateContainer(ctx, eo)
 	if errors.Is(err, engine.ErrImageNotFound) {
-		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", eo.Image)
-		return nil, failed(125, fmt.Errorf("No such image: %s (pull it first: berth pull %s)", eo.Image, eo.Image))
+		name := eo.Image
+		if ref, perr := image.ParseRef(eo.Image); perr == nil {
+			name = reference.FamiliarString(ref)
+		}
+		if o.pull == "never" {
+			return nil, failed(125, fmt.Errorf("No such image: %s", name))
+		}
+		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", name)
+		if err := pullTo(ctx, e, eo.Image, engine.PullOptions{}, false, os.Stderr, false); err != nil {
+			return nil, failed(125, err)
+		}
+		c, err = e.CreateContainer(ctx, eo)
 	}
 	if errors.Is(err, oci.ErrNoCommand) {
 		return nil, failed(125, fmt.Errorf("no command specified"))
@@ -135,7 +222,7 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 			if err := checkTerminal(o.tty, o.interactive && !detach); err != nil {
 				return failed(1, err)
 			}
-			if _, err := parseDetachKeys(ao.detachKeys); err != nil {
+			if _, err := term.ParseDetachKeys(ao.detachKeys); err != nil {
 				return failed(125, err)
 			}
 			e, err := g.engine()

@@ -67,9 +67,18 @@ type Config struct {
 	// Tty, OpenStdin and StdinOnce are -t, -i and (for an attached -i)
 	// closing the container's stdin when the first attached client's
 	// stdin ends, as Docker's Config fields of those names.
-	Tty       bool `json:"tty,omitempty"`
-	OpenStdin bool `json:"openStdin,omitempty"`
-	StdinOnce bool `json:"stdinOnce,omitempty"`
+	Tty       bool     `json:"tty,omitempty"`
+	OpenStdin bool     `json:"openStdin,omitempty"`
+	StdinOnce bool     `json:"stdinOnce,omitempty"`
+	GroupAdd  []string `json:"groupAdd,omitempty"` // --group-add: names or gids
+	ReadOnly  bool     `json:"readOnly,omitempty"`
+	// StopSignal is --stop-signal, else the image's STOPSIGNAL, as typed
+	// ("" for SIGTERM); StopTimeout is --stop-timeout in seconds (nil for
+	// the default, 10; -1 waits for ever).
+	StopSignal  string `json:"stopSignal,omitempty"`
+	StopTimeout *int   `json:"stopTimeout,omitempty"`
+	// LogDriver is "json-file" (also for "") or "none".
+	LogDriver string `json:"logDriver,omitempty"`
 }
 
 // Container is one container record.

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -73,6 +75,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConfig(&o.Config, imgCfg); err != nil {
+		return nil, err
+	}
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
 		Created: time.Now(), Config: o.Config,
@@ -89,8 +94,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.containers.Insert(ctx, c); err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { e.containers.Delete(context.Background(), c.ID) })
-	dir := e.containerDir(c.ID)
+	id := c.ID // the undos run after a failed return has set c to nil
+	undo = append(undo, func() { e.containers.Delete(context.Background(), id) })
+	dir := e.containerDir(id)
 	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o711); err != nil {
 		return nil, err
 	}
@@ -100,7 +106,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { sn.Remove(context.Background(), snapshotKey(c.ID)) })
+	undo = append(undo, func() { sn.Remove(context.Background(), snapshotKey(id)) })
 	spec, err := e.buildSpec(imgCfg, mounts, filepath.Join(dir, "rootfs"), c)
 	if err != nil {
 		return nil, err
@@ -131,8 +137,60 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 	return oci.Spec(img, rootfs, oci.Options{
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
 		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
-		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty,
+		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
 	})
+}
+
+// Log drivers: json-file (the default) and none.
+const (
+	LogDriverJSONFile = "json-file"
+	LogDriverNone     = "none"
+)
+
+// ErrLogsNotSupported is `logs` of a container whose log driver keeps
+// none; the message is Docker's.
+var ErrLogsNotSupported = errors.New("configured logging driver does not support reading")
+
+// checkConfig refuses what Docker refuses at create (exit 125) and fills
+// what comes from the image: its STOPSIGNAL unless --stop-signal.
+func checkConfig(cfg *container.Config, img *dockerspec.DockerOCIImage) error {
+	switch cfg.LogDriver {
+	case "", LogDriverJSONFile:
+		if _, err := logs.ParseOptions(cfg.LogOpts); err != nil {
+			return err
+		}
+	case LogDriverNone:
+	default:
+		return fmt.Errorf("logger: no log driver named '%s' is registered", cfg.LogDriver)
+	}
+	if cfg.StopSignal == "" && img != nil {
+		cfg.StopSignal = img.Config.StopSignal
+	}
+	if cfg.StopSignal != "" {
+		if _, err := ParseSignal(cfg.StopSignal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseSignal reads a signal as Docker does: a number, or a name with or
+// without SIG, in any case.
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("Invalid signal: %s", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("Invalid signal: %s", s)
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -190,8 +248,11 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err != nil {
 		return err
 	}
-	lo, err := logs.ParseOptions(c.Config.LogOpts)
-	if err != nil {
+	logPath := e.LogPath(c.ID)
+	var lo logs.Options
+	if c.Config.LogDriver == LogDriverNone {
+		logPath = "" // the shim keeps no log
+	} else if lo, err = logs.ParseOptions(c.Config.LogOpts); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -202,7 +263,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	_, err = shim.Start(self, shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),
-		LogPath: e.LogPath(c.ID), LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
+		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
 	})
@@ -346,6 +407,9 @@ func (e *Engine) WaitContainer(ctx context.Context, ref string) (int, error) {
 // ReadLogs reads container c's log (see logs.Read). With o.Follow and a
 // running container, Read ends once the container has exited.
 func (e *Engine) ReadLogs(ctx context.Context, c *container.Container, o logs.ReadOptions, out func(logs.Message) error) error {
+	if c.Config.LogDriver == LogDriverNone {
+		return ErrLogsNotSupported
+	}
 	if o.Follow && o.Done == nil {
 		done := make(chan struct{})
 		o.Done = done
@@ -394,20 +458,57 @@ func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal)
 	return e.runtime().Kill(c.ID, sig, false)
 }
 
-// StopContainer sends SIGTERM, waits up to timeout for the container to
-// exit, then kills all its processes with SIGKILL and waits for its shim.
-// A container that isn't running is left as it is; one waiting to be
-// restarted stays stopped.
+// DefaultStopTimeout is how long stop waits for a container that has no
+// --stop-timeout, as Docker's.
+const DefaultStopTimeout = 10 * time.Second
+
+// StopOptions are `stop`'s and `restart`'s flags.
+type StopOptions struct {
+	// Signal is -s ("" for the container's stop signal, else SIGTERM).
+	Signal string
+	// Timeout is -t; nil for the container's --stop-timeout (else
+	// DefaultStopTimeout). Negative waits for ever; 0 kills at once.
+	Timeout *time.Duration
+}
+
+// StopContainer stops ref as `stop -t timeout` does (see Stop).
 func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Duration) error {
+	return e.Stop(ctx, ref, StopOptions{Timeout: &timeout})
+}
+
+// Stop sends the stop signal, waits up to the timeout for the container
+// to exit, then kills all its processes with SIGKILL and waits for its
+// shim. A container that isn't running is left as it is.
+func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 	c, err := e.Container(ctx, ref)
 	if err != nil || (c.Status != container.Running && c.Status != container.Restarting) {
 		return err
 	}
+	sigName := o.Signal
+	if sigName == "" {
+		sigName = c.Config.StopSignal
+	}
+	sig := unix.SIGTERM
+	if sigName != "" {
+		if sig, err = ParseSignal(sigName); err != nil {
+			return err
+		}
+	}
+	timeout := DefaultStopTimeout
+	switch {
+	case o.Timeout != nil:
+		timeout = *o.Timeout
+	case c.Config.StopTimeout != nil:
+		timeout = time.Duration(*c.Config.StopTimeout) * time.Second
+	}
 	dir := e.containerDir(c.ID)
 	e.stopping(ctx, c)
-	if timeout > 0 && c.Status == container.Running {
-		e.runtime().Kill(c.ID, unix.SIGTERM, false)
-		tctx, cancel := context.WithTimeout(ctx, timeout)
+	if timeout != 0 && c.Status == container.Running {
+		e.runtime().Kill(c.ID, sig, false)
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			tctx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		err := shim.Wait(tctx, dir)
 		cancel()
 		if err == nil {
@@ -421,6 +522,18 @@ func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Dur
 		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
 	}
 	return nil
+}
+
+// RestartContainer stops ref (see Stop) and starts it again.
+func (e *Engine) RestartContainer(ctx context.Context, ref string, o StopOptions) error {
+	if err := e.Stop(ctx, ref, o); err != nil {
+		return err
+	}
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return e.StartContainer(ctx, c)
 }
 
 // ExportContainer writes the container's filesystem (its image's layers

@@ -34,39 +34,49 @@ func setUser(s *specs.Spec, img dockerspec.DockerOCIImageConfig, rootfs string, 
 	if spec == "" {
 		spec = img.User
 	}
-	passwd, err := openInRoot(rootfs, "/etc/passwd")
+	u, err := resolveUser(rootfs, spec, o.GroupAdd)
 	if err != nil {
 		return err
+	}
+	s.Process.User = u
+	return nil
+}
+
+// resolveUser is the process user for spec ("user[:group]", "" for root)
+// and --group-add, looked up in rootfs's /etc/passwd and /etc/group.
+func resolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
+	passwd, err := openInRoot(rootfs, "/etc/passwd")
+	if err != nil {
+		return specs.User{}, err
 	}
 	if passwd != nil {
 		defer passwd.Close()
 	}
 	group, err := openInRoot(rootfs, "/etc/group")
 	if err != nil {
-		return err
+		return specs.User{}, err
 	}
 	if group != nil {
 		defer group.Close()
 	}
 	u, err := lookupUser(spec, readerOrNil(passwd), readerOrNil(group))
 	if err != nil {
-		return err
+		return specs.User{}, err
 	}
 	gids := append([]uint32{uint32(u.gid)}, u.sgids...)
-	if len(o.GroupAdd) > 0 {
+	if len(groupAdd) > 0 {
 		if group != nil {
 			if _, err := group.Seek(0, io.SeekStart); err != nil {
-				return err
+				return specs.User{}, err
 			}
 		}
-		extra, err := additionalGroups(o.GroupAdd, readerOrNil(group))
+		extra, err := additionalGroups(groupAdd, readerOrNil(group))
 		if err != nil {
-			return err
+			return specs.User{}, err
 		}
 		gids = append(gids, extra...)
 	}
-	s.Process.User = specs.User{UID: uint32(u.uid), GID: uint32(u.gid), AdditionalGids: gids}
-	return nil
+	return specs.User{UID: uint32(u.uid), GID: uint32(u.gid), AdditionalGids: gids}, nil
 }
 
 // readerOrNil keeps a missing file a nil io.Reader, not a nil *os.File

@@ -433,7 +433,7 @@ func withHome(env []string, uid int) []string {
 func lookPath(file string, env []string) (string, error) {
 	if strings.Contains(file, "/") {
 		if err := checkExecutable(file); err != nil {
-			return "", fmt.Errorf("exec %q: %w", file, err)
+			return "", fmt.Errorf("exec: %q: %w", file, err)
 		}
 		return file, nil
 	}
