@@ -59,6 +59,9 @@ type Config struct {
 	CgroupParent  string            `json:"cgroupParent,omitempty"`
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
+	// Labels are --label and --label-file over the image's labels (the
+	// container's win), merged at create as Docker does.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Container is one container record.
@@ -71,7 +74,8 @@ type Container struct {
 	Created  time.Time
 	Config   Config
 	Status   Status
-	Pid      int // the container init, on the host
+	Paused   bool // frozen (`pause`); only ever true while Status is Running
+	Pid      int  // the container init, on the host
 	ShimPid  int
 	ExitCode int
 	Started  time.Time // zero until it first ran
@@ -141,13 +145,13 @@ func (s *Store) Insert(ctx context.Context, c *Container) error {
 	}
 }
 
-const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished`
+const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished, paused`
 
 func scan(row interface{ Scan(...any) error }) (*Container, error) {
 	var c Container
 	var cmd, cfg, status string
 	var created, started, finished int64
-	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished, &c.Paused); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(cmd), &c.Command)
@@ -268,13 +272,13 @@ func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
 // SetRunning records that the container's init runs as pid under the
 // shim shimPid since started.
 func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, exit_code = 0, finished = 0 WHERE id = ?`,
+	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, exit_code = 0, finished = 0, paused = 0 WHERE id = ?`,
 		string(Running), pid, shimPid, started.UnixNano(), id)
 }
 
 // SetExited records the container's exit.
 func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ?`,
+	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0, paused = 0 WHERE id = ?`,
 		string(Exited), code, finished.UnixNano(), id)
 }
 
@@ -285,7 +289,7 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
 	changed := false
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ? AND status = ?`,
+		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0, paused = 0 WHERE id = ? AND status = ?`,
 			string(Exited), code, finished.UnixNano(), id, string(Running))
 		if err != nil {
 			return err
@@ -295,6 +299,37 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 		return nil
 	})
 	return changed, err
+}
+
+// SetPaused records that a running container was frozen (or thawed). It
+// reports false, changing nothing, when the container is not running
+// (it exited meanwhile).
+func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (bool, error) {
+	changed := false
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE containers SET paused = ? WHERE id = ? AND status = ?`, paused, id, string(Running))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		changed = n == 1
+		return nil
+	})
+	return changed, err
+}
+
+// SetName renames container id; a name another container has is a
+// *NameConflictError. name is checked with CheckName by the caller.
+func (s *Store) SetName(ctx context.Context, id, name string) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE containers SET name = ? WHERE id = ?`, name, id)
+		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+			var owner string
+			tx.QueryRow(`SELECT id FROM containers WHERE name = ?`, name).Scan(&owner)
+			return &NameConflictError{Name: name, ID: owner}
+		}
+		return err
+	})
 }
 
 // Delete removes the record of container id (in the transaction ctx

@@ -84,6 +84,9 @@ var schema = []string{
 		started INTEGER NOT NULL DEFAULT 0, -- unix ns
 		finished INTEGER NOT NULL DEFAULT 0 -- unix ns
 	)`,
+	// 1 while a running container is frozen (`pause`); cleared with any
+	// change of status.
+	`ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0`,
 }
 
 // Open opens (creating and migrating) the database at path.
