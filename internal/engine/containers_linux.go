@@ -73,6 +73,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
+	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
 		Created: time.Now(), Config: o.Config,
@@ -227,6 +228,7 @@ func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*contai
 // cleanupRuntime removes what a run of the container leaves when its shim
 // could not: runtime state, processes and cgroup, and the rootfs mount.
 func (e *Engine) cleanupRuntime(id string) {
+	e.runtime().Resume(id) // a frozen process can't die (cgroup v1); an error is "not paused"
 	if err := e.runtime().Delete(id, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 		// Processes that would not die: leave the mount for a later try.
 		return
@@ -255,6 +257,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 			return fmt.Errorf("cannot remove container \"/%s\": %w: stop the container before removing or force remove", c.Name, ErrRunning)
 		}
 		e.runtime().Kill(c.ID, unix.SIGKILL, true)
+		e.thaw(ctx, c)
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := shim.Wait(wctx, dir)
 		cancel()
@@ -328,7 +331,11 @@ func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal)
 	if c.Status != container.Running {
 		return fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	return e.runtime().Kill(c.ID, sig, false)
+	if err := e.runtime().Kill(c.ID, sig, false); err != nil {
+		return err
+	}
+	e.thaw(ctx, c) // as Docker does for a container without a STOPSIGNAL of its own
+	return nil
 }
 
 // StopContainer sends SIGTERM, waits up to timeout for the container to
@@ -342,6 +349,7 @@ func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Dur
 	dir := e.containerDir(c.ID)
 	if timeout > 0 {
 		e.runtime().Kill(c.ID, unix.SIGTERM, false)
+		e.thaw(ctx, c)
 		tctx, cancel := context.WithTimeout(ctx, timeout)
 		err := shim.Wait(tctx, dir)
 		cancel()
@@ -350,6 +358,7 @@ func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Dur
 		}
 	}
 	e.runtime().Kill(c.ID, unix.SIGKILL, true)
+	e.thaw(ctx, c)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := shim.Wait(wctx, dir); err != nil {
