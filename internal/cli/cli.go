@@ -114,6 +114,14 @@ func newRootCommand() *cobra.Command {
 		newStopCommand(g),
 		newKillCommand(g),
 		newExportCommand(g),
+		newInspectCommand(g),
+		newRenameCommand(g),
+		newPauseCommand(g),
+		newUnpauseCommand(g),
+		newTopCommand(g),
+		newDiffCommand(g),
+		newInfoCommand(g),
+		newVersionCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
