@@ -67,9 +67,9 @@ func stateOf(c *container.Container) containertypes.ContainerState {
 	return containertypes.StateCreated
 }
 
-// StatusText is Docker's STATUS column: "Up 3 seconds (Paused)",
+// statusText is Docker's STATUS column: "Up 3 seconds (Paused)",
 // "Exited (0) 2 minutes ago", "Created".
-func StatusText(c *container.Container, now time.Time) string {
+func statusText(c *container.Container, now time.Time) string {
 	switch c.Status {
 	case container.Running:
 		s := "Up " + units.HumanDuration(now.Sub(c.Started))
@@ -315,7 +315,7 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(c.Command, " "), Created: c.Created.Unix(),
 		Ports: []containertypes.PortSummary{}, Labels: c.Config.Labels,
-		State: stateOf(c), Status: StatusText(c, now),
+		State: stateOf(c), Status: statusText(c, now),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
 		Mounts:          []containertypes.MountPoint{},
 	}
