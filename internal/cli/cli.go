@@ -117,6 +117,14 @@ func newRootCommand() *cobra.Command {
 		newExportCommand(g),
 		newAttachCommand(g),
 		newExecCommand(g),
+		newInspectCommand(g),
+		newRenameCommand(g),
+		newPauseCommand(g),
+		newUnpauseCommand(g),
+		newTopCommand(g),
+		newDiffCommand(g),
+		newInfoCommand(g),
+		newVersionCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

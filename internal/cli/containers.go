@@ -5,99 +5,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
 )
-
-// containerRow is one line of `ps`, with Docker's field names for --format.
-type containerRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
-}
-
-var containerHeaders = map[string]string{
-	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
-}
-
-func newPsCommand(g *globalOptions, use string) *cobra.Command {
-	var all, quiet, noTrunc bool
-	var format string
-	cmd := &cobra.Command{
-		Use:   use + " [OPTIONS]",
-		Short: "List containers",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			cs, err := e.Containers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var rows []any
-			for _, c := range cs {
-				if !all && c.Status != container.Running {
-					continue
-				}
-				if quiet {
-					fmt.Println(shortID(c.ID, noTrunc))
-					continue
-				}
-				rows = append(rows, psRow(c, noTrunc))
-			}
-			if quiet {
-				return nil
-			}
-			return formatter{out: os.Stdout, format: format, headers: containerHeaders,
-				def: "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"}.print(rows)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
-	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
-	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
-	f.StringVar(&format, "format", "", "Format output using a custom template")
-	return cmd
-}
-
-func shortID(id string, noTrunc bool) string {
-	if noTrunc {
-		return id
-	}
-	return id[:12]
-}
-
-func psRow(c *container.Container, noTrunc bool) containerRow {
-	command := strings.Join(c.Command, " ")
-	if !noTrunc && len([]rune(command)) > 20 {
-		command = string([]rune(command)[:19]) + "…"
-	}
-	return containerRow{
-		ID: shortID(c.ID, noTrunc), Image: c.Image, Command: strconv.Quote(command),
-		CreatedAt:  c.Created.Format("2006-01-02 15:04:05 -0700 MST"),
-		RunningFor: units.HumanDuration(time.Since(c.Created)) + " ago",
-		Status:     statusText(c), State: string(c.Status), Names: c.Name,
-	}
-}
-
-// statusText is Docker's STATUS column.
-func statusText(c *container.Container) string {
-	switch c.Status {
-	case container.Running:
-		return "Up " + units.HumanDuration(time.Since(c.Started))
-	case container.Exited:
-		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, units.HumanDuration(time.Since(c.Finished)))
-	}
-	return "Created"
-}
 
 func newLogsCommand(g *globalOptions) *cobra.Command {
 	var follow, timestamps bool
@@ -224,6 +138,8 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g),
 		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g),
-		newExecCommand(g), newRestartCommand(g), newAttachCommand(g))
+		newExecCommand(g), newRestartCommand(g), newAttachCommand(g),
+		newContainerInspectCommand(g), newRenameCommand(g), newContainerPruneCommand(g),
+		newPauseCommand(g), newUnpauseCommand(g), newTopCommand(g), newDiffCommand(g))
 	return cmd
 }

@@ -23,14 +23,15 @@ import (
 // busybox:test. Every container left at the end is removed with rm -f
 // and whatever stayed mounted under the root is detached, so a failed
 // test leaves nothing behind.
-func containerRoot(t *testing.T) *berthRoot {
+func containerRoot(t *testing.T) *berthRoot { return containerRootEnv(t) }
+
+// containerRootEnv is containerRoot with env added to berth's
+// environment (BERTH_STORAGE_DRIVER=copy, say).
+func containerRootEnv(t *testing.T, env ...string) *berthRoot {
 	b := newRoot(t)
 	testutil.RequireRoot(t, "containers: namespaces, mounts and cgroups")
-	tarball := filepath.Join(t.TempDir(), "busybox.tar")
-	if out, err := exec.Command("tar", "-C", testutil.BusyboxRootfs(t), "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	b.ok("import", "-c", `CMD ["sh"]`, tarball, "busybox:test")
+	b.env = append(b.env, env...)
+	b.ok("import", "-c", `CMD ["sh"]`, busyboxTar(t), "busybox:test")
 	t.Cleanup(func() {
 		out, _, _ := b.run("", "ps", "-aq", "--no-trunc")
 		for _, id := range strings.Fields(out) {
@@ -41,6 +42,15 @@ func containerRoot(t *testing.T) *berthRoot {
 		}
 	})
 	return b
+}
+
+// busyboxTar is the busybox rootfs as a tar, for import.
+func busyboxTar(t *testing.T) string {
+	tarball := filepath.Join(t.TempDir(), "busybox.tar")
+	if out, err := exec.Command("tar", "-C", testutil.BusyboxRootfs(t), "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	return tarball
 }
 
 // runArgs is `run` with the test binary's cgroup parent, which TestMain

@@ -11,41 +11,38 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/docker/cli/templates"
 	"github.com/docker/go-units"
 	"golang.org/x/term"
 )
 
-// templateFuncs are the functions Docker's --format templates have.
-var templateFuncs = template.FuncMap{
-	"json": func(v any) string {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.Encode(v)
-		return strings.TrimSpace(b.String())
-	},
-	"join":     strings.Join,
-	"split":    strings.Split,
-	"lower":    strings.ToLower,
-	"upper":    strings.ToUpper,
-	"title":    func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
-	"pad":      func(s string, l, r int) string { return strings.Repeat(" ", l) + s + strings.Repeat(" ", r) },
-	"truncate": func(s string, n int) string { return s[:min(n, len(s))] },
-	"println":  func(a ...any) string { return fmt.Sprintln(a...) },
-}
-
-// parseTemplate parses a user's --format template, with a one-line error.
+// parseTemplate parses a user's --format template with Docker's template
+// functions (json, join, split, lower, upper, title, pad, truncate), with
+// a one-line error.
 func parseTemplate(format string) (*template.Template, error) {
-	t, err := template.New("format").Funcs(templateFuncs).Parse(format)
+	t, err := templates.New("format").Parse(format)
 	if err != nil {
 		return nil, fmt.Errorf("template parsing error: %v", err)
 	}
 	return t, nil
 }
 
+// headerMap maps field names to column headers; its Label method names
+// the column of a {{.Label "com.example.key"}} field as Docker does (KEY).
+type headerMap map[string]string
+
+func (h headerMap) Label(name string) string {
+	n := strings.Split(name, ".")
+	return strings.ToUpper(strings.NewReplacer("-", " ", "_", " ").Replace(n[len(n)-1]))
+}
+
 // tableWriter returns the writer Docker's tables use.
-func tableWriter(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+func tableWriter(w io.Writer) *tabwriter.Writer { return tableWriterMin(w, 10) }
+
+// tableWriterMin is a table writer with columns at least minWidth wide
+// (top's are 20).
+func tableWriterMin(w io.Writer, minWidth int) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, minWidth, 1, 3, ' ', 0)
 }
 
 // formatter prints rows the way a --format value asks: "" or "table"
@@ -55,8 +52,8 @@ func tableWriter(w io.Writer) *tabwriter.Writer {
 type formatter struct {
 	out     io.Writer
 	format  string
-	def     string            // default table template
-	headers map[string]string // field name -> column header
+	def     string    // default table template
+	headers headerMap // field name -> column header
 }
 
 func (f formatter) print(rows []any) error {
@@ -88,9 +85,9 @@ func (f formatter) print(rows []any) error {
 	if table {
 		tw = tableWriter(f.out)
 		w = tw
-		h, err := parseTemplate(format)
+		h, err := templates.New("header").Funcs(templates.HeaderFunctions).Parse(format)
 		if err != nil {
-			return err
+			return fmt.Errorf("template parsing error: %v", err)
 		}
 		var buf bytes.Buffer
 		h.Option("missingkey=zero")

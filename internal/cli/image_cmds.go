@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,28 +78,7 @@ func newImageInspectCommand(g *globalOptions) *cobra.Command {
 		Short: "Display detailed information on one or more images",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			var out []any
-			var errs []string
-			for _, name := range args {
-				r, err := inspectImage(cmd.Context(), e, name)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				out = append(out, r)
-			}
-			if err := printInspect(out, format); err != nil {
-				return err
-			}
-			if len(errs) > 0 {
-				return fmt.Errorf("%s", strings.Join(errs, "\nError: "))
-			}
-			return nil
+			return runInspect(cmd.Context(), g, args, format, "image", false)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
@@ -106,13 +86,23 @@ func newImageInspectCommand(g *globalOptions) *cobra.Command {
 }
 
 // printInspect prints inspect results as Docker does: an indented JSON
-// array, or the template once per object.
+// array ("json": one line), or the template once per object, run on the
+// typed object and, when that fails (a field spelt as in the JSON, such
+// as .Id), on its JSON form.
 func printInspect(objs []any, format string) error {
-	if format == "" || format == "json" {
-		if objs == nil {
-			objs = []any{}
-		}
+	if objs == nil {
+		objs = []any{}
+	}
+	switch format {
+	case "":
 		data, err := json.MarshalIndent(objs, "", "    ")
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(data))
+		return nil
+	case "json":
+		data, err := json.Marshal(objs)
 		if err != nil {
 			return err
 		}
@@ -123,15 +113,33 @@ func printInspect(objs []any, format string) error {
 	if err != nil {
 		return err
 	}
+	var out bytes.Buffer
+	var errs []string
 	for _, o := range objs {
-		// Templates see the JSON field names, as Docker's do.
-		var generic any
-		data, _ := json.Marshal(o)
-		json.Unmarshal(data, &generic)
-		if err := t.Execute(os.Stdout, generic); err != nil {
-			return fmt.Errorf("template: %v", err)
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, o); err != nil {
+			buf.Reset()
+			var generic any
+			data, _ := json.Marshal(o)
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			dec.Decode(&generic)
+			if err := t.Option("missingkey=error").Execute(&buf, generic); err != nil {
+				errs = append(errs, fmt.Sprintf("template parsing error: %v", err))
+				continue
+			}
 		}
-		fmt.Println()
+		out.Write(buf.Bytes())
+		out.WriteByte('\n')
+	}
+	if out.Len() == 0 {
+		out.WriteByte('\n')
+	}
+	if _, err := os.Stdout.Write(out.Bytes()); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\nError: "))
 	}
 	return nil
 }
@@ -158,7 +166,7 @@ func inspectImage(ctx context.Context, e *engine.Engine, name string) (*imagetyp
 		Size:         img.Size,
 		RootFS:       imagetypes.RootFS{Type: cfg.RootFS.Type},
 		Metadata:     imagetypes.Metadata{LastTagTime: img.Added},
-		GraphDriver:  &storage.DriverData{Name: e.SnapshotterName(), Data: map[string]string{}},
+		GraphDriver:  &storage.DriverData{Name: e.DriverName(), Data: map[string]string{}},
 	}
 	if cfg.Created != nil {
 		r.Created = cfg.Created.UTC().Format(time.RFC3339Nano)

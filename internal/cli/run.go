@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/docker/cli/pkg/kvfile"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -21,6 +22,8 @@ import (
 type createOptions struct {
 	name         string
 	env          []string
+	labels       []string
+	labelFiles   []string
 	entrypoint   string
 	workdir      string
 	user         string
@@ -48,6 +51,8 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.SetInterspersed(false) // flags after the image belong to the command
 	f.StringVar(&o.name, "name", "", "Assign a name to the container")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
+	f.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
+	f.StringArrayVar(&o.labelFiles, "label-file", nil, "Read in a line delimited file of labels")
 	f.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
 	f.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the container")
 	f.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
@@ -82,11 +87,16 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	if err != nil {
 		return engine.ContainerOptions{}, err
 	}
+	labels, err := parseLabels(o.labelFiles, o.labels)
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
 		Cmd: args[1:], Env: env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
 		Restart: restart, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
+		Labels: labels,
 	}}
 	if cmd.Flags().Changed("stop-timeout") {
 		eo.StopTimeout = &o.stopTimeout
@@ -108,6 +118,39 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		}
 	}
 	return eo, nil
+}
+
+// parseLabels reads --label-file files, then --label values (which win),
+// into a map as Docker's CLI does: "k" alone is k with an empty value.
+func parseLabels(files, flags []string) (map[string]string, error) {
+	var kvs []string
+	for _, f := range files {
+		l, err := kvfile.Parse(f, nil)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, l...)
+	}
+	for _, l := range flags {
+		k, _, _ := strings.Cut(l, "=")
+		k = strings.TrimLeft(k, " \t")
+		if k == "" {
+			return nil, fmt.Errorf("invalid argument %q for \"-l, --label\" flag: invalid label '%s': empty name", l, l)
+		}
+		if strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("invalid argument %q for \"-l, --label\" flag: label '%s' contains whitespaces", l, k)
+		}
+		kvs = append(kvs, l)
+	}
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m, nil
 }
 
 // failed prints err as `run` and `create` do and exits with code.

@@ -416,7 +416,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("import -: exit %d %s", code, errs)
 	}
 	format := `{{json .Config.Env}} {{json .Config.ExposedPorts}} {{json .Config.Labels}} {{.Config.WorkingDir}} {{.Config.User}} {{json .Config.Volumes}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.StopSignal}} {{json .Config.OnBuild}} {{json .Config.Healthcheck}} {{.Architecture}} {{.Comment}}`
-	want := `["A=1","B=1/x","C=two words"] {"53/udp":{},"80/tcp":{},"8000/tcp":{},"8001/tcp":{}} {"a":"b","c d":"e"} /app/sub nobody {"/data":{}} ["/bin/sh","-c","/bin/true"] null SIGINT ["RUN echo hi"] {"Interval":5000000000,"Retries":2,"Test":["CMD","true"]} arm64 Imported from -` + "\n"
+	want := `["A=1","B=1/x","C=two words"] {"53/udp":{},"80/tcp":{},"8000/tcp":{},"8001/tcp":{}} {"a":"b","c d":"e"} /app/sub nobody {"/data":{}} ["/bin/sh","-c","/bin/true"] null SIGINT ["RUN echo hi"] {"Test":["CMD","true"],"Interval":5000000000,"Retries":2} arm64 Imported from -` + "\n"
 	if got := b.ok("image", "inspect", "--format", format, strings.TrimSpace(stdinOut)); got != want {
 		t.Errorf("inspect:\n got %s\nwant %s", got, want)
 	}

@@ -79,6 +79,9 @@ type Config struct {
 	StopTimeout *int   `json:"stopTimeout,omitempty"`
 	// LogDriver is "json-file" (also for "") or "none".
 	LogDriver string `json:"logDriver,omitempty"`
+	// Labels are --label and --label-file over the image's labels (the
+	// container's win), merged at create as Docker does.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Container is one container record.
@@ -91,7 +94,8 @@ type Container struct {
 	Created  time.Time
 	Config   Config
 	Status   Status
-	Pid      int // the container init, on the host
+	Paused   bool // frozen (`pause`); only ever true while Status is Running
+	Pid      int  // the container init, on the host
 	ShimPid  int
 	ExitCode int
 	Started  time.Time // zero until it first ran
@@ -173,13 +177,13 @@ func (s *Store) Insert(ctx context.Context, c *Container) error {
 	}
 }
 
-const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished, state`
+const columns = `id, name, image_id, image, command, created, config, status, pid, shim_pid, exit_code, started, finished, state, paused`
 
 func scan(row interface{ Scan(...any) error }) (*Container, error) {
 	var c Container
 	var cmd, cfg, status, state string
 	var created, started, finished int64
-	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished, &state); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.ImageID, &c.Image, &cmd, &created, &cfg, &status, &c.Pid, &c.ShimPid, &c.ExitCode, &started, &finished, &state, &c.Paused); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(cmd), &c.Command)
@@ -302,7 +306,7 @@ func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
 // shim shimPid since started, after restarts restarts by its policy (0
 // for a start by a user, which also clears a manual stop).
 func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time, restarts int) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?,
+	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, paused = 0,
 		state = json_set(CASE WHEN ? = 0 THEN json_set(state, '$.manuallyStopped', json('false')) ELSE state END,
 			'$.restartCount', ?, '$.oomKilled', json('false'))
 		WHERE id = ?`,
@@ -317,7 +321,7 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 	if restarting {
 		st = Restarting
 	}
-	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0,
+	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, paused = 0,
 		shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
 		WHERE id = ?`,
 		string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id)
@@ -335,7 +339,7 @@ func (s *Store) SetManuallyStopped(ctx context.Context, id string) error {
 func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
 	changed := false
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ? AND status IN (?, ?)`,
+		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0, paused = 0 WHERE id = ? AND status IN (?, ?)`,
 			string(Exited), code, finished.UnixNano(), id, string(Running), string(Restarting))
 		if err != nil {
 			return err
@@ -345,6 +349,37 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 		return nil
 	})
 	return changed, err
+}
+
+// SetPaused records that a running container was frozen (or thawed). It
+// reports false, changing nothing, when the container is not running
+// (it exited meanwhile).
+func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (bool, error) {
+	changed := false
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE containers SET paused = ? WHERE id = ? AND status = ?`, paused, id, string(Running))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		changed = n == 1
+		return nil
+	})
+	return changed, err
+}
+
+// SetName renames container id; a name another container has is a
+// *NameConflictError. name is checked with CheckName by the caller.
+func (s *Store) SetName(ctx context.Context, id, name string) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE containers SET name = ? WHERE id = ?`, name, id)
+		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+			var owner string
+			tx.QueryRow(`SELECT id FROM containers WHERE name = ?`, name).Scan(&owner)
+			return &NameConflictError{Name: name, ID: owner}
+		}
+		return err
+	})
 }
 
 // Delete removes the record of container id (in the transaction ctx

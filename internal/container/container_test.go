@@ -133,3 +133,51 @@ func TestState(t *testing.T) {
 		t.Fatalf("a start by a user left %+v", got.State)
 	}
 }
+
+// TestSetNameAndPaused: a rename to a taken name is Docker's conflict and
+// changes nothing; paused is recorded only for a running container and
+// cleared by any change of status.
+func TestSetNameAndPaused(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	a := &Container{ID: NewID(), Name: "a", Created: time.Now()}
+	b := &Container{ID: NewID(), Name: "b", Created: time.Now()}
+	for _, c := range []*Container{a, b} {
+		if err := s.Insert(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.SetName(ctx, a.ID, "b")
+	var nc *NameConflictError
+	if !errors.As(err, &nc) || nc.ID != b.ID || nc.Name != "b" {
+		t.Fatalf("rename to a taken name: %v", err)
+	}
+	if err := s.SetName(ctx, a.ID, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "c"); err != nil || got.ID != a.ID {
+		t.Fatalf("get by the new name: %v, %v", got, err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the old name still resolves: %v", err)
+	}
+
+	if ok, err := s.SetPaused(ctx, a.ID, true); ok || err != nil {
+		t.Errorf("paused a created container: %v, %v", ok, err)
+	}
+	if err := s.SetRunning(ctx, a.ID, 10, 9, time.Now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SetPaused(ctx, a.ID, true); !ok || err != nil {
+		t.Fatalf("pause: %v, %v", ok, err)
+	}
+	if got, _ := s.Get(ctx, a.ID); !got.Paused || got.Status != Running {
+		t.Errorf("after pause: %+v", got)
+	}
+	if err := s.SetExited(ctx, a.ID, 137, time.Now(), false, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, a.ID); got.Paused {
+		t.Error("an exited container is still recorded paused")
+	}
+}

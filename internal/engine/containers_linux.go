@@ -78,6 +78,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := checkConfig(&o.Config, imgCfg); err != nil {
 		return nil, err
 	}
+	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
 		Created: time.Now(), Config: o.Config,
@@ -313,6 +314,7 @@ func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*contai
 // cleanupRuntime removes what a run of the container leaves when its shim
 // could not: runtime state, processes and cgroup, and the rootfs mount.
 func (e *Engine) cleanupRuntime(id string) {
+	e.runtime().Resume(id) // a frozen process can't die (cgroup v1); an error is "not paused"
 	if err := e.runtime().Delete(id, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 		// Processes that would not die: leave the mount for a later try.
 		return
@@ -342,6 +344,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 		}
 		e.stopping(ctx, c)
 		e.runtime().Kill(c.ID, unix.SIGKILL, true)
+		e.thaw(ctx, c)
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := shim.Wait(wctx, dir)
 		cancel()
@@ -455,7 +458,11 @@ func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal)
 		return fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
 	e.stopping(ctx, c)
-	return e.runtime().Kill(c.ID, sig, false)
+	if err := e.runtime().Kill(c.ID, sig, false); err != nil {
+		return err
+	}
+	e.thaw(ctx, c) // as Docker does for a container without a STOPSIGNAL of its own
+	return nil
 }
 
 // DefaultStopTimeout is how long stop waits for a container that has no
@@ -505,6 +512,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 	e.stopping(ctx, c)
 	if timeout != 0 && c.Status == container.Running {
 		e.runtime().Kill(c.ID, sig, false)
+		e.thaw(ctx, c)
 		tctx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, timeout)
@@ -516,6 +524,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 		}
 	}
 	e.runtime().Kill(c.ID, unix.SIGKILL, true)
+	e.thaw(ctx, c)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := shim.Wait(wctx, dir); err != nil {

@@ -87,6 +87,9 @@ var schema = []string{
 	// What the shim records beyond the status (container.State, JSON):
 	// restart count, OOM kill, a manual stop.
 	`ALTER TABLE containers ADD COLUMN state TEXT NOT NULL DEFAULT '{}'`,
+	// 1 while a running container is frozen (`pause`); cleared with any
+	// change of status.
+	`ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0`,
 }
 
 // Open opens (creating and migrating) the database at path.
