@@ -114,6 +114,7 @@ func newRootCommand() *cobra.Command {
 		newStopCommand(g),
 		newKillCommand(g),
 		newExportCommand(g),
+		newCpCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

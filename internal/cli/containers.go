@@ -220,6 +220,7 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 	rm := newRmCommand(g, "rm")
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g),
-		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g))
+		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g),
+		newCpCommand(g))
 	return cmd
 }

@@ -366,27 +366,11 @@ func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(e.containerDir(c.ID), "rootfs")
-	if !snapshot.IsMountPoint(dir) {
-		// Not running: mount it here, read-only, for the export. (A
-		// running container's rootfs is the shim's mount, and overlayfs
-		// won't take the same upper directory twice.)
-		mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
-		if err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		if len(mounts) == 1 {
-			mounts[0].Options = append(mounts[0].Options, "ro")
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		unmount, err := snapshot.MountAll(mounts, dir)
-		if err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		defer unmount()
+	dir, done, err := e.containerTree(ctx, c, false)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", ref, err)
 	}
+	defer done()
 	if err := archive.Tar(ctx, dir, w); err != nil {
 		return fmt.Errorf("export %s: %w", ref, err)
 	}
