@@ -105,6 +105,9 @@ type treeWriter struct {
 	links   map[inode]string // first name of each multiply-linked inode
 	procFd  int              // /proc/self/fd, or -1
 	buf     []byte
+	// headerOnly makes directory write a directory's own entry, not its
+	// contents (DiffDirs walks those itself).
+	headerOnly bool
 }
 
 // walk writes the entries of the directory dfd, whose name in the tar is
@@ -257,6 +260,9 @@ func (t *treeWriter) directory(pfd int, hdr *tar.Header) error {
 		if err := t.tw.WriteHeader(opaqueHeader(hdr.Name, &st)); err != nil {
 			return err
 		}
+	}
+	if t.headerOnly {
+		return nil
 	}
 	return t.walk(fd, hdr.Name)
 }

@@ -115,6 +115,7 @@ func newRootCommand() *cobra.Command {
 		newKillCommand(g),
 		newExportCommand(g),
 		newCpCommand(g),
+		newCommitCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
