@@ -116,6 +116,7 @@ func newRootCommand() *cobra.Command {
 		newExportCommand(g),
 		newCpCommand(g),
 		newCommitCommand(g),
+		newStatsCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

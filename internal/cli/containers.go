@@ -221,6 +221,6 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(ls, rm, newRunCommand(g), newCreateCommand(g), newLogsCommand(g), newWaitCommand(g),
 		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g),
-		newCpCommand(g), newCommitCommand(g))
+		newCpCommand(g), newCommitCommand(g), newStatsCommand(g))
 	return cmd
 }
