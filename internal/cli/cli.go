@@ -117,6 +117,7 @@ func newRootCommand() *cobra.Command {
 		newCpCommand(g),
 		newCommitCommand(g),
 		newStatsCommand(g),
+		newEventsCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

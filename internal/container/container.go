@@ -272,10 +272,29 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 		string(Running), pid, shimPid, started.UnixNano(), id)
 }
 
-// SetExited records the container's exit.
+// SetExited records the container's exit, and its "die" event in the same
+// transaction.
 func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ?`,
-		string(Exited), code, finished.UnixNano(), id)
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0 WHERE id = ?`,
+			string(Exited), code, finished.UnixNano(), id); err != nil {
+			return err
+		}
+		return s.dieEvent(ctx, tx, id, code, finished)
+	})
+}
+
+// dieEvent records Docker's "die" event of container id.
+func (s *Store) dieEvent(ctx context.Context, tx *sql.Tx, id string, code int, at time.Time) error {
+	var name, image string
+	if err := tx.QueryRow(`SELECT name, image FROM containers WHERE id = ?`, id).Scan(&name, &image); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	return s.db.AddEvent(ctx, store.Event{Time: at, Type: "container", Action: "die", Actor: id,
+		Attributes: map[string]string{"name": name, "image": image, "exitCode": fmt.Sprint(code)}})
 }
 
 // MarkDead records an exit for a container still recorded as running
@@ -291,7 +310,9 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 			return err
 		}
 		n, _ := res.RowsAffected()
-		changed = n == 1
+		if changed = n == 1; changed {
+			return s.dieEvent(ctx, tx, id, code, finished)
+		}
 		return nil
 	})
 	return changed, err

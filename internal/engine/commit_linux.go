@@ -69,6 +69,11 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, o CommitOption
 	if err != nil {
 		return nil, err
 	}
+	attrs := map[string]string{"comment": o.Message, "imageID": out.ID.String()}
+	if o.Ref != "" {
+		attrs["imageRef"] = o.Ref
+	}
+	e.emit(ctx, containerEvent(c, "commit", attrs))
 	return out, nil
 }
 
@@ -86,10 +91,12 @@ func (e *Engine) pauseForCommit(ctx context.Context, c *container.Container) (fu
 	if err := e.runtime().Pause(c.ID); err != nil {
 		return nil, fmt.Errorf("commit: pause %s: %w", c.ID[:12], err)
 	}
+	e.emit(ctx, containerEvent(c, "pause", nil))
 	return func() error {
 		if err := e.runtime().Resume(c.ID); err != nil {
 			return fmt.Errorf("commit: resume %s: %w", c.ID[:12], err)
 		}
+		e.emit(ctx, containerEvent(c, "unpause", nil))
 		return nil
 	}, nil
 }

@@ -116,6 +116,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.containers.SetCommand(ctx, c.ID, c.Command); err != nil {
 		return nil, err
 	}
+	e.emit(ctx, containerEvent(c, "create", nil))
 	return c, nil
 }
 
@@ -181,6 +182,9 @@ func (e *Engine) StartContainer(ctx context.Context, c *container.Container) err
 		LogPath: e.LogPath(c.ID), LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: c.Config.AutoRemove,
 	})
+	if err == nil {
+		e.emit(ctx, containerEvent(c, "start", nil))
+	}
 	return err
 }
 
@@ -270,7 +274,11 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 		if err := e.Images.Snapshotter().Remove(ctx, snapshotKey(c.ID)); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 			return err
 		}
-		return e.containers.Delete(ctx, c.ID)
+		if err := e.containers.Delete(ctx, c.ID); err != nil {
+			return err
+		}
+		e.emit(ctx, containerEvent(c, "destroy", nil))
+		return nil
 	})
 	if err != nil {
 		return err
@@ -328,7 +336,11 @@ func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal)
 	if c.Status != container.Running {
 		return fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	return e.runtime().Kill(c.ID, sig, false)
+	if err := e.runtime().Kill(c.ID, sig, false); err != nil {
+		return err
+	}
+	e.emit(ctx, killEvent(c, sig))
+	return nil
 }
 
 // StopContainer sends SIGTERM, waits up to timeout for the container to
@@ -341,20 +353,26 @@ func (e *Engine) StopContainer(ctx context.Context, ref string, timeout time.Dur
 	}
 	dir := e.containerDir(c.ID)
 	if timeout > 0 {
-		e.runtime().Kill(c.ID, unix.SIGTERM, false)
+		if e.runtime().Kill(c.ID, unix.SIGTERM, false) == nil {
+			e.emit(ctx, killEvent(c, unix.SIGTERM))
+		}
 		tctx, cancel := context.WithTimeout(ctx, timeout)
 		err := shim.Wait(tctx, dir)
 		cancel()
 		if err == nil {
+			e.emit(ctx, containerEvent(c, "stop", nil))
 			return nil
 		}
 	}
-	e.runtime().Kill(c.ID, unix.SIGKILL, true)
+	if e.runtime().Kill(c.ID, unix.SIGKILL, true) == nil {
+		e.emit(ctx, killEvent(c, unix.SIGKILL))
+	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := shim.Wait(wctx, dir); err != nil {
 		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
 	}
+	e.emit(ctx, containerEvent(c, "stop", nil))
 	return nil
 }
 
@@ -374,5 +392,6 @@ func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) e
 	if err := archive.Tar(ctx, dir, w); err != nil {
 		return fmt.Errorf("export %s: %w", ref, err)
 	}
+	e.emit(ctx, containerEvent(c, "export", nil))
 	return nil
 }

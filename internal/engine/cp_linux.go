@@ -106,6 +106,7 @@ func (e *Engine) CopyFromContainer(ctx context.Context, ref, p string, follow bo
 	if err != nil {
 		return notFoundIn(err, p, ref)
 	}
+	e.emit(ctx, containerEvent(c, "archive-path", nil))
 	return nil
 }
 
@@ -127,5 +128,6 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, dir string, r io.Read
 	if err := archive.ExtractToDir(ctx, root, archive.CleanCopyPath(dir), r, o); err != nil {
 		return notFoundIn(err, dir, ref)
 	}
+	e.emit(ctx, containerEvent(c, "extract-to-dir", nil))
 	return nil
 }
