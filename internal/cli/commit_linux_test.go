@@ -1,9 +1,11 @@
 package cli_test
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCommit: an image made of a container has its changes (files added
@@ -53,6 +55,11 @@ func TestCommit(t *testing.T) {
 			}
 			if got := b.ok("ps", "--format", "{{.Names}} {{.State}}"); got != "live running\n" {
 				t.Errorf("after commit: %q", got)
+			}
+			// It was frozen for the commit and thawed after.
+			if got := b.ok("events", "--since", "1", "--until", fmt.Sprint(time.Now().UnixNano()/1e9+1), "-f", "container=live", "-f", "event=pause", "-f", "event=unpause", "-f", "event=commit",
+				"--format", "{{.Action}} {{.Actor.Attributes.imageRef}}"); got != "pause <no value>\nunpause <no value>\ncommit fromlive:latest\n" {
+				t.Errorf("events of the commit: %q", got)
 			}
 			b.ok("stop", "-t", "0", "live")
 			if got := b.ok("ps", "--format", "{{.Names}} {{.Status}}"); got != "" {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -70,8 +71,8 @@ func (e *Engine) CommitContainer(ctx context.Context, ref string, o CommitOption
 		return nil, err
 	}
 	attrs := map[string]string{"comment": o.Message, "imageID": out.ID.String()}
-	if o.Ref != "" {
-		attrs["imageRef"] = o.Ref
+	if ref, err := image.ParseTagRef(o.Ref); o.Ref != "" && err == nil {
+		attrs["imageRef"] = reference.FamiliarString(ref)
 	}
 	e.emit(ctx, containerEvent(c, "commit", attrs))
 	return out, nil
