@@ -50,12 +50,13 @@ const overlayOpaque = "trusted.overlay.opaque"
 // from a layer, since only whiteout entries may steer overlayfs. Directory
 // times are set at the end, since creating children changes them. Entries
 // for the root itself ("." or "/") are skipped, as Docker does, and so are
-// pax global headers and AUFS bookkeeping (.wh..wh.*). File data is not
+// pax global headers and AUFS bookkeeping (.wh..wh.*), unless opts.Whiteouts
+// is WhiteoutNone, where .wh. names are ordinary files. File data is not
 // synced: the caller syncs the file system if it needs durability.
 //
 // On error the tree is left half-written: the caller deletes root.
 func Apply(ctx context.Context, root string, r io.Reader, opts Options) (int64, error) {
-	if opts.Whiteouts != WhiteoutOverlay && opts.Whiteouts != WhiteoutApply {
+	if opts.Whiteouts != WhiteoutOverlay && opts.Whiteouts != WhiteoutApply && opts.Whiteouts != WhiteoutNone {
 		return 0, fmt.Errorf("archive: unknown whiteout mode %v", opts.Whiteouts)
 	}
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -156,14 +157,15 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if name == "." {
 		return nil
 	}
-	if strings.HasPrefix(name, whiteoutMeta) && name != whiteoutOpaque {
+	layer := a.opts.Whiteouts != WhiteoutNone
+	if layer && strings.HasPrefix(name, whiteoutMeta) && name != whiteoutOpaque {
 		return nil
 	}
 	if hdr.Uid < 0 || hdr.Uid >= 1<<32-1 || hdr.Gid < 0 || hdr.Gid >= 1<<32-1 {
 		return entryErr(hdr, fmt.Errorf("owner %d:%d out of range", hdr.Uid, hdr.Gid))
 	}
 	parent, base := path.Dir(name), path.Base(name)
-	if strings.HasPrefix(base, whiteoutPrefix) {
+	if layer && strings.HasPrefix(base, whiteoutPrefix) {
 		if err := a.whiteout(parent, base); err != nil {
 			return entryErr(hdr, err)
 		}
@@ -250,13 +252,19 @@ func entryErr(hdr *tar.Header, err error) error {
 // (recursively for a directory), except that a directory stays for a
 // directory entry, which then only updates its metadata.
 func (a *applier) replace(pfd int, base string, isDir bool) error {
-	if isDir {
+	if isDir || a.opts.NoOverwriteDirNonDir {
 		var st unix.Stat_t
 		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "fstatat", Path: base, Err: err}
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		wasDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		switch {
+		case isDir && wasDir:
 			return nil
+		case a.opts.NoOverwriteDirNonDir && wasDir:
+			return fmt.Errorf("cannot overwrite directory %q with non-directory", base)
+		case a.opts.NoOverwriteDirNonDir && isDir:
+			return fmt.Errorf("cannot overwrite non-directory %q with directory", base)
 		}
 	}
 	return removeAllAt(pfd, base)

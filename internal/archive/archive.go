@@ -41,6 +41,9 @@ const (
 	// .wh.NAME removes NAME (recursively); .wh..wh..opq empties its directory
 	// of everything that did not come from this same layer.
 	WhiteoutApply
+	// WhiteoutNone: the stream is not a layer but files being copied (cp),
+	// so names beginning with .wh. are ordinary files, written as they are.
+	WhiteoutNone
 )
 
 func (m WhiteoutMode) String() string {
@@ -49,6 +52,8 @@ func (m WhiteoutMode) String() string {
 		return "overlay"
 	case WhiteoutApply:
 		return "apply"
+	case WhiteoutNone:
+		return "none"
 	}
 	return fmt.Sprintf("WhiteoutMode(%d)", int(m))
 }
@@ -80,6 +85,10 @@ type Options struct {
 	// IgnoreChown skips lchown, for unprivileged callers: everything is
 	// owned by the caller.
 	IgnoreChown bool
+	// NoOverwriteDirNonDir refuses an entry that would replace an existing
+	// directory with a non-directory or the reverse (Docker's option of the
+	// same name, which cp uses): a copy must not wipe a tree by a name.
+	NoOverwriteDirNonDir bool
 }
 
 var (

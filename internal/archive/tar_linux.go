@@ -54,14 +54,7 @@ func writeTree(ctx context.Context, dir string, w io.Writer, overlay bool) error
 		return fmt.Errorf("archive: open %s: %w", dir, err)
 	}
 	defer unix.Close(fd)
-	t := &treeWriter{
-		ctx:     ctx,
-		tw:      tar.NewWriter(w),
-		overlay: overlay,
-		links:   map[inode]string{},
-		procFd:  openProcFd(),
-		buf:     make([]byte, 1<<20),
-	}
+	t := newTreeWriter(ctx, w, overlay)
 	if t.procFd >= 0 {
 		defer unix.Close(t.procFd)
 	}
@@ -92,6 +85,17 @@ func writeTree(ctx context.Context, dir string, w io.Writer, overlay bool) error
 	return nil
 }
 
+func newTreeWriter(ctx context.Context, w io.Writer, overlay bool) *treeWriter {
+	return &treeWriter{
+		ctx:     ctx,
+		tw:      tar.NewWriter(w),
+		overlay: overlay,
+		links:   map[inode]string{},
+		procFd:  openProcFd(),
+		buf:     make([]byte, 1<<20),
+	}
+}
+
 type inode struct{ dev, ino uint64 }
 
 type treeWriter struct {
@@ -101,6 +105,9 @@ type treeWriter struct {
 	links   map[inode]string // first name of each multiply-linked inode
 	procFd  int              // /proc/self/fd, or -1
 	buf     []byte
+	// headerOnly makes directory write a directory's own entry, not its
+	// contents (DiffDirs walks those itself).
+	headerOnly bool
 }
 
 // walk writes the entries of the directory dfd, whose name in the tar is
@@ -130,6 +137,12 @@ func (t *treeWriter) walk(dfd int, rel string) error {
 
 // entry writes one name of the directory dfd, and all under it.
 func (t *treeWriter) entry(dfd int, rel, name string) error {
+	return t.entryAs(dfd, name, rel, name)
+}
+
+// entryAs writes name of the directory dfd (or, for ".", dfd itself), and
+// all under it, as tarDir+tarBase in the tar.
+func (t *treeWriter) entryAs(dfd int, name, tarDir, tarBase string) error {
 	// An O_PATH handle pins the inode without opening it (no device open,
 	// no blocking on a fifo), and O_NOFOLLOW makes a symlink itself.
 	pfd, err := unix.Openat(dfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -145,7 +158,7 @@ func (t *treeWriter) entry(dfd int, rel, name string) error {
 		return &os.SyscallError{Syscall: "fstat", Err: err}
 	}
 	hdr := &tar.Header{
-		Name:    rel + name,
+		Name:    tarDir + tarBase,
 		Mode:    int64(st.Mode & 0o7777),
 		Uid:     int(st.Uid),
 		Gid:     int(st.Gid),
@@ -159,7 +172,7 @@ func (t *treeWriter) entry(dfd int, rel, name string) error {
 		// of one inode.
 		return t.tw.WriteHeader(&tar.Header{
 			Typeflag: tar.TypeReg,
-			Name:     rel + whiteoutPrefix + name,
+			Name:     tarDir + whiteoutPrefix + tarBase,
 			Mode:     0o600,
 			ModTime:  hdr.ModTime,
 			Format:   tar.FormatPAX,
@@ -247,6 +260,9 @@ func (t *treeWriter) directory(pfd int, hdr *tar.Header) error {
 		if err := t.tw.WriteHeader(opaqueHeader(hdr.Name, &st)); err != nil {
 			return err
 		}
+	}
+	if t.headerOnly {
+		return nil
 	}
 	return t.walk(fd, hdr.Name)
 }

@@ -125,6 +125,10 @@ func newRootCommand() *cobra.Command {
 		newDiffCommand(g),
 		newInfoCommand(g),
 		newVersionCommand(g),
+		newCpCommand(g),
+		newCommitCommand(g),
+		newStatsCommand(g),
+		newEventsCommand(g),
 		newContainerCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)

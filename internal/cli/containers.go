@@ -140,6 +140,7 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 		newStartCommand(g), newStopCommand(g), newKillCommand(g), newExportCommand(g),
 		newExecCommand(g), newRestartCommand(g), newAttachCommand(g),
 		newContainerInspectCommand(g), newRenameCommand(g), newContainerPruneCommand(g),
-		newPauseCommand(g), newUnpauseCommand(g), newTopCommand(g), newDiffCommand(g))
+		newPauseCommand(g), newUnpauseCommand(g), newTopCommand(g), newDiffCommand(g),
+		newCpCommand(g), newCommitCommand(g), newStatsCommand(g))
 	return cmd
 }

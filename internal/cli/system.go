@@ -12,7 +12,7 @@ import (
 
 func newSystemCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage berth"}
-	cmd.AddCommand(newSystemDfCommand(g), newSystemPruneCommand(g), newInfoCommand(g))
+	cmd.AddCommand(newSystemDfCommand(g), newSystemPruneCommand(g), newInfoCommand(g), newEventsCommand(g))
 	return cmd
 }
 

@@ -315,16 +315,34 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 
 // SetExited records the container's exit: its code, whether the kernel
 // OOM-killed it, and whether it will be restarted (status restarting)
-// or not (exited).
+// or not (exited); and its "die" event, in the same transaction.
 func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time, oomKilled, restarting bool) error {
 	st := Exited
 	if restarting {
 		st = Restarting
 	}
-	return s.exec(ctx, `UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, paused = 0,
-		shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
-		WHERE id = ?`,
-		string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id)
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, paused = 0,
+			shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
+			WHERE id = ?`,
+			string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id); err != nil {
+			return err
+		}
+		return s.dieEvent(ctx, tx, id, code, finished)
+	})
+}
+
+// dieEvent records Docker's "die" event of container id.
+func (s *Store) dieEvent(ctx context.Context, tx *sql.Tx, id string, code int, at time.Time) error {
+	var name, image string
+	if err := tx.QueryRow(`SELECT name, image FROM containers WHERE id = ?`, id).Scan(&name, &image); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	return s.db.AddEvent(ctx, store.Event{Time: at, Type: "container", Action: "die", Actor: id,
+		Attributes: map[string]string{"name": name, "image": image, "exitCode": fmt.Sprint(code)}})
 }
 
 // SetManuallyStopped records a stop or kill by a user (see State).
@@ -345,7 +363,9 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 			return err
 		}
 		n, _ := res.RowsAffected()
-		changed = n == 1
+		if changed = n == 1; changed {
+			return s.dieEvent(ctx, tx, id, code, finished)
+		}
 		return nil
 	})
 	return changed, err

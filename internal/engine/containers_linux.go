@@ -123,6 +123,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.containers.SetCommand(ctx, c.ID, c.Command); err != nil {
 		return nil, err
 	}
+	e.emit(ctx, containerEvent(c, "create", nil))
 	return c, nil
 }
 
@@ -268,6 +269,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
 	})
+	if err == nil {
+		e.emit(ctx, containerEvent(c, "start", nil))
+	}
 	return err
 }
 
@@ -360,7 +364,11 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 		if err := e.Images.Snapshotter().Remove(ctx, snapshotKey(c.ID)); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 			return err
 		}
-		return e.containers.Delete(ctx, c.ID)
+		if err := e.containers.Delete(ctx, c.ID); err != nil {
+			return err
+		}
+		e.emit(ctx, containerEvent(c, "destroy", nil))
+		return nil
 	})
 	if err != nil {
 		return err
@@ -461,6 +469,7 @@ func (e *Engine) KillContainer(ctx context.Context, ref string, sig unix.Signal)
 	if err := e.runtime().Kill(c.ID, sig, false); err != nil {
 		return err
 	}
+	e.emit(ctx, killEvent(c, sig))
 	e.thaw(ctx, c) // as Docker does for a container without a STOPSIGNAL of its own
 	return nil
 }
@@ -511,7 +520,9 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 	dir := e.containerDir(c.ID)
 	e.stopping(ctx, c)
 	if timeout != 0 && c.Status == container.Running {
-		e.runtime().Kill(c.ID, sig, false)
+		if e.runtime().Kill(c.ID, sig, false) == nil {
+			e.emit(ctx, killEvent(c, sig))
+		}
 		e.thaw(ctx, c)
 		tctx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
@@ -520,16 +531,20 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 		err := shim.Wait(tctx, dir)
 		cancel()
 		if err == nil {
+			e.emit(ctx, containerEvent(c, "stop", nil))
 			return nil
 		}
 	}
-	e.runtime().Kill(c.ID, unix.SIGKILL, true)
+	if e.runtime().Kill(c.ID, unix.SIGKILL, true) == nil {
+		e.emit(ctx, killEvent(c, unix.SIGKILL))
+	}
 	e.thaw(ctx, c)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := shim.Wait(wctx, dir); err != nil {
 		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
 	}
+	e.emit(ctx, containerEvent(c, "stop", nil))
 	return nil
 }
 
@@ -553,29 +568,14 @@ func (e *Engine) ExportContainer(ctx context.Context, ref string, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(e.containerDir(c.ID), "rootfs")
-	if !snapshot.IsMountPoint(dir) {
-		// Not running: mount it here, read-only, for the export. (A
-		// running container's rootfs is the shim's mount, and overlayfs
-		// won't take the same upper directory twice.)
-		mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
-		if err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		if len(mounts) == 1 {
-			mounts[0].Options = append(mounts[0].Options, "ro")
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		unmount, err := snapshot.MountAll(mounts, dir)
-		if err != nil {
-			return fmt.Errorf("export %s: %w", ref, err)
-		}
-		defer unmount()
+	dir, done, err := e.containerTree(ctx, c, false)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", ref, err)
 	}
+	defer done()
 	if err := archive.Tar(ctx, dir, w); err != nil {
 		return fmt.Errorf("export %s: %w", ref, err)
 	}
+	e.emit(ctx, containerEvent(c, "export", nil))
 	return nil
 }

@@ -184,6 +184,7 @@ func (e *Engine) Push(ctx context.Context, name string, p registry.PushProgress)
 	if err := e.Images.AddRepoDigest(ctx, img.ID, ref.Name(), d); err != nil {
 		return nil, err
 	}
+	e.emit(ctx, Event{Type: "image", Action: "push", Actor: reference.FamiliarString(ref), Attributes: map[string]string{"name": reference.FamiliarName(ref)}})
 	tag := "latest"
 	if t, ok := ref.(reference.Tagged); ok {
 		tag = t.Tag()

@@ -211,9 +211,17 @@ func (s *Service) Tag(ctx context.Context, source, target string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(`INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)`, t.String(), img.ID)
-		return err
+		if _, err = tx.Exec(`INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)`, t.String(), img.ID); err != nil {
+			return err
+		}
+		return s.event(ctx, "tag", img.ID.String(), Familiar(t.String()))
 	})
+}
+
+// event records Docker's image event: action on the image actor, with its
+// name (a reference, or the ID) as the attribute.
+func (s *Service) event(ctx context.Context, action, actor, name string) error {
+	return s.db.AddEvent(ctx, store.Event{Type: "image", Action: action, Actor: actor, Attributes: map[string]string{"name": name}})
 }
 
 // RemoveOptions are rmi's flags.
@@ -238,11 +246,13 @@ type Removed struct {
 // ID deletes the image, which needs Force when several repositories name it.
 func (s *Service) Remove(ctx context.Context, name string, opts RemoveOptions) (*Removed, error) {
 	res := &Removed{}
+	var removed digest.Digest
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		img, err := s.resolve(ctx, tx, name)
 		if err != nil {
 			return err
 		}
+		removed = img.ID
 		byID := strings.HasPrefix(img.ID.Encoded(), strings.TrimPrefix(name, "sha256:"))
 		if opts.InUse != nil {
 			used, err := opts.InUse(img.ID)
@@ -294,6 +304,13 @@ func (s *Service) Remove(ctx context.Context, name string, opts RemoveOptions) (
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The events once the removal is committed, as dockerd logs them.
+	for range res.Untagged {
+		s.event(ctx, "untag", removed.String(), removed.String())
+	}
+	for _, d := range res.Deleted {
+		s.event(ctx, "delete", d, d)
 	}
 	return res, nil
 }

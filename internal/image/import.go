@@ -110,7 +110,11 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err := s.unpackLayers(ctx, fileFetcher{layer.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1}); err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	return s.register(ctx, rec)
+	img, err := s.register(ctx, rec)
+	if err == nil {
+		s.event(ctx, "import", img.ID.String(), img.ID.String())
+	}
+	return img, err
 }
 
 // compressLayer reads the tar stream r (decompressing it when it is

@@ -111,6 +111,11 @@ func (s *Service) Load(ctx context.Context, r io.Reader) ([]string, error) {
 		if err != nil {
 			return out, fmt.Errorf("load: %w", err)
 		}
+		name := li.rec.config.String()
+		if len(li.rec.tags) > 0 {
+			name = Familiar(li.rec.tags[0])
+		}
+		s.event(ctx, "load", li.rec.config.String(), name)
 		if len(li.rec.tags) == 0 {
 			out = append(out, "Loaded image ID: "+li.rec.config.String())
 		}

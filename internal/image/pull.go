@@ -104,6 +104,9 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, f Fetcher, opts
 			return nil, err
 		}
 		img, err = s.Get(ctx, img.ID.String())
+		if err == nil {
+			s.event(ctx, "pull", reference.FamiliarString(ref), reference.FamiliarName(ref))
+		}
 		return &PullResult{Image: img, Digest: top.Digest, UpToDate: true}, err
 	}
 	rec := &record{tags: tags, repoDigests: []string{repoDigest}}
@@ -171,6 +174,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, f Fetcher, opts
 	if err != nil {
 		return nil, err
 	}
+	s.event(ctx, "pull", reference.FamiliarString(ref), reference.FamiliarName(ref))
 	return &PullResult{Image: img, Digest: top.Digest}, nil
 }
 

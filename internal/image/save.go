@@ -123,6 +123,13 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 	if err := sw.tw.Close(); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	for _, it := range plan {
+		name := it.img.ID.String()
+		if len(it.tags) > 0 {
+			name = Familiar(it.tags[0])
+		}
+		s.event(ctx, "save", it.img.ID.String(), name)
+	}
 	return nil
 }
 

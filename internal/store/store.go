@@ -90,6 +90,17 @@ var schema = []string{
 	// 1 while a running container is frozen (`pause`); cleared with any
 	// change of status.
 	`ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0`,
+	// The events log (`berth events`; see events.go): what happened to
+	// containers and images, in commit order (seq), bounded on insert.
+	`CREATE TABLE events (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		time INTEGER NOT NULL,             -- unix ns
+		type TEXT NOT NULL,                -- container | image | …
+		action TEXT NOT NULL,              -- create, start, die, …
+		actor TEXT NOT NULL,               -- the container's or image's ID (or name)
+		attributes TEXT NOT NULL DEFAULT '{}' -- JSON object: name, image, exitCode, …
+	)`,
+	`CREATE INDEX events_time ON events(time)`,
 }
 
 // Open opens (creating and migrating) the database at path.

@@ -87,7 +87,18 @@ type Stats struct {
 		// UnderOOM is true while a v1 cgroup with the OOM killer disabled
 		// sits at its limit with processes paused (memory.oom_control).
 		UnderOOM bool `json:"under_oom,omitempty"`
+		// InactiveFile is the page cache not recently used (v1
+		// memory.stat total_inactive_file, v2 inactive_file), which
+		// docker stats leaves out of the usage it shows.
+		InactiveFile uint64 `json:"inactive_file,omitempty"`
 	} `json:"memory"`
+	// IO is the bytes read from and written to block devices (v1 blkio
+	// io_service_bytes_recursive, bfq's or the throttle layer's; v2
+	// io.stat rbytes and wbytes), summed over devices.
+	IO struct {
+		ReadBytes  uint64 `json:"read_bytes"`
+		WriteBytes uint64 `json:"write_bytes"`
+	} `json:"io"`
 	Pids struct {
 		Current uint64 `json:"current"`
 		Limit   uint64 `json:"limit"` // 0 when unlimited

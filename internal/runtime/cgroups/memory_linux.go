@@ -214,6 +214,9 @@ func (m *manager) memoryStats(st *Stats) error {
 			return err
 		}
 		st.Memory.Failcnt, st.Memory.OOMKills = ev["max"], ev["oom_kill"]
+		if ms, err := readKeyValues(t.dir, "memory.stat"); err == nil {
+			st.Memory.InactiveFile = ms["inactive_file"]
+		}
 		return nil
 	}
 	for _, f := range []struct {
@@ -237,5 +240,8 @@ func (m *manager) memoryStats(st *Stats) error {
 	}
 	st.Memory.OOMKills = oc["oom_kill"] // Linux 4.13+
 	st.Memory.UnderOOM = oc["under_oom"] == 1
+	if ms, err := readKeyValues(t.dir, "memory.stat"); err == nil {
+		st.Memory.InactiveFile = ms["total_inactive_file"]
+	}
 	return nil
 }
