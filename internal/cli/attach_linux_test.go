@@ -1,0 +1,169 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// TestRunInteractiveTTY: run -it gives the container a terminal of our
+// size, ctrl-p ctrl-q detaches (exit 0) and leaves it running, attach
+// comes back to it, and the container's exit code is attach's.
+func TestRunInteractiveTTY(t *testing.T) {
+	b := containerRoot(t)
+	tty := startOnPty(t, b, console.WinSize{Height: 30, Width: 100}, runArgs("-it", "--name", "it", "busybox:test", "sh")...)
+	tty.waitOutput(t, "# ")
+	tty.write(t, "stty size; echo $TERM; tty\n")
+	tty.waitOutput(t, "\r\n30 100\r\nxterm\r\n/dev/pts/0\r\n")
+	tty.write(t, "\x10\x11")
+	if code := tty.wait(t); code != 0 {
+		t.Fatalf("detach: exit %d, output %q", code, tty.output())
+	}
+	if got := b.ok("inspect", "-f", "{{.State.Status}} {{.Config.Tty}} {{.Config.OpenStdin}}", "it"); got != "running true true\n" {
+		t.Fatalf("after the detach: %q", got)
+	}
+	again := startOnPty(t, b, console.WinSize{Height: 40, Width: 120}, "attach", "it")
+	again.write(t, "stty size; echo b''ack; exit 4\n")
+	if code := again.wait(t); code != 4 {
+		t.Fatalf("attach: exit %d, want 4; output %q", code, again.output())
+	}
+	if out := again.output(); !strings.Contains(out, "\r\n40 120\r\n") || !strings.Contains(out, "\r\nback\r\n") {
+		t.Errorf("attach output %q", out)
+	}
+	if got := b.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it"); got != "exited 4\n" {
+		t.Errorf("after exit 4: %q", got)
+	}
+	// A tty's output is logged as stdout.
+	if logs := b.ok("logs", "it"); !strings.Contains(logs, "back") {
+		t.Errorf("logs: %q", logs)
+	}
+	if errs := b.fails(1, "attach", "it"); !strings.Contains(errs, "You cannot attach to a stopped container") {
+		t.Errorf("attach to a stopped container: %q", errs)
+	}
+}
+
+// TestRunInteractivePipes: run -i without a terminal feeds our stdin to
+// the container and closes its stdin at our EOF; stdout and stderr stay
+// apart; attach -a style start gets the output of a second run.
+func TestRunInteractivePipes(t *testing.T) {
+	b := containerRoot(t)
+	out, errs, code := b.run("hello\nworld\n", runArgs("-i", "--rm", "busybox:test", "sh", "-c", "cat; echo done >&2; exit 2")...)
+	if out != "hello\nworld\n" || errs != "done\n" || code != 2 {
+		t.Errorf("run -i: stdout %q stderr %q exit %d", out, errs, code)
+	}
+	// Without -i the container's stdin is empty.
+	if out := b.ok(runArgs("--rm", "busybox:test", "cat")...); out != "" {
+		t.Errorf("run without -i read %q", out)
+	}
+	b.ok(append([]string{"create", "--cgroup-parent", testutil.TestCgroupParent(), "-i", "--name", "si"}, "busybox:test", "sh", "-c", "read x; echo got $x")...)
+	if out, _, code := b.run("line\n", "start", "-ai", "si"); out != "got line\n" || code != 0 {
+		t.Errorf("start -ai: %q exit %d", out, code)
+	}
+}
+
+// TestRestartPolicy: on-failure:N restarts N times with the back-off,
+// counts the restarts, and leaves the last exit; always keeps restarting
+// until stop, which holds even during a back-off.
+func TestRestartPolicy(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("-d", "--name", "of", "--restart", "on-failure:2", "busybox:test", "sh", "-c", "echo run; exit 3")...)
+	waitFor(t, "on-failure:2 to give up", func() bool {
+		return b.ok("inspect", "-f", "{{.State.Status}}", "of") == "exited\n"
+	})
+	if got := b.ok("inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "of"); got != "2 3 on-failure:2\n" {
+		t.Errorf("on-failure:2: %q", got)
+	}
+	if logs := b.ok("logs", "of"); logs != "run\nrun\nrun\n" {
+		t.Errorf("on-failure:2 ran: %q", logs)
+	}
+	// A success is not a failure.
+	b.ok(runArgs("-d", "--name", "ok", "--restart", "on-failure", "busybox:test", "true")...)
+	if code := b.ok("wait", "ok"); code != "0\n" {
+		t.Errorf("wait: %q", code)
+	}
+
+	b.ok(runArgs("-d", "--name", "al", "--restart", "always", "busybox:test", "sh", "-c", "exit 1")...)
+	waitFor(t, "three restarts", func() bool {
+		n, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.RestartCount}}", "al")))
+		return n >= 3
+	})
+	b.ok("stop", "al")
+	got := b.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "al")
+	if !strings.HasPrefix(got, "exited ") {
+		t.Fatalf("after stop: %q", got)
+	}
+	time.Sleep(time.Second)
+	if again := b.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "al"); again != got {
+		t.Errorf("restarted after stop: %q, then %q", got, again)
+	}
+	// A start by a user resets the count; kill -9 of the process (not a
+	// user's kill) is a failure the policy restarts.
+	b.ok("rm", "al")
+	b.ok(runArgs("-d", "--name", "k9", "--restart", "always", "busybox:test", "sleep", "1000")...)
+	pid := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", "k9"))
+	n, _ := strconv.Atoi(pid)
+	if err := syscallKill(n); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restart after kill -9", func() bool {
+		got := b.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}} {{.RestartCount}}", "k9")
+		return strings.HasPrefix(got, "running ") && !strings.Contains(got, " "+pid+" ") && strings.HasSuffix(got, " 1\n")
+	})
+	b.ok("rm", "-f", "k9")
+	b.assertGone("k9")
+}
+
+// TestOOMKilled: a container whose memory cgroup's limit is exceeded is
+// killed by the kernel (137) and inspect says OOMKilled.
+func TestOOMKilled(t *testing.T) {
+	b := containerRoot(t)
+	parent := testutil.TestCgroupParent() + "/oom"
+	if v1 := "/sys/fs/cgroup/memory"; dirExists(v1) {
+		dir := filepath.Join(v1, parent)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeCgroup(t, filepath.Join(dir, "memory.limit_in_bytes"), "33554432")
+		if dirExists(filepath.Join(dir, "memory.memsw.limit_in_bytes")) {
+			writeCgroup(t, filepath.Join(dir, "memory.memsw.limit_in_bytes"), "33554432")
+		}
+	} else {
+		top := filepath.Join("/sys/fs/cgroup", testutil.TestCgroupParent())
+		if err := os.MkdirAll(filepath.Join(top, "oom"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeCgroup(t, filepath.Join(top, "cgroup.subtree_control"), "+memory")
+		writeCgroup(t, filepath.Join(top, "oom", "memory.max"), "33554432")
+		writeCgroup(t, filepath.Join(top, "oom", "memory.swap.max"), "0")
+	}
+	_, _, code := b.run("", "run", "--cgroup-parent", parent, "--name", "hog", "busybox:test", "sh", "-c", "head -c 300m /dev/zero | tail")
+	if code != 137 {
+		t.Errorf("memory hog exited %d, want 137", code)
+	}
+	if got := b.ok("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog"); got != "true 137\n" {
+		t.Errorf("inspect after the OOM kill: %q", got)
+	}
+	b.ok("rm", "hog")
+}
+
+func dirExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func writeCgroup(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func syscallKill(pid int) error { return unix.Kill(pid, unix.SIGKILL) }
