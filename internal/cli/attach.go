@@ -128,6 +128,9 @@ func newAttachCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if c.Status != container.Running {
+				return errors.New("You cannot attach to a stopped container, start it first")
+			}
 			o.stdin = c.Config.OpenStdin && !noStdin
 			if o.stdin && c.Config.Tty && !term.IsTerminal(os.Stdin) {
 				return errors.New("the input device is not a TTY")
