@@ -3,6 +3,7 @@ package cli_test
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,3 +168,39 @@ func writeCgroup(t *testing.T, path, data string) {
 }
 
 func syscallKill(pid int) error { return unix.Kill(pid, unix.SIGKILL) }
+
+// TestSystemBoot: after everything died (a reboot: shims and containers
+// killed), `system boot` starts the containers whose policy says so:
+// always even after a user's stop, unless-stopped unless a user stopped
+// it, on-failure since it was running; never the others.
+func TestSystemBoot(t *testing.T) {
+	b := containerRoot(t)
+	for _, c := range []struct{ name, policy string }{
+		{"al", "always"}, {"us", "unless-stopped"}, {"usx", "unless-stopped"}, {"of", "on-failure"}, {"no", "no"}, {"alx", "always"},
+	} {
+		b.ok(runArgs("-d", "--name", c.name, "--restart", c.policy, "busybox:test", "sleep", "1000")...)
+	}
+	b.ok("stop", "-t", "0", "usx", "alx")
+	for _, name := range []string{"al", "us", "of", "no"} {
+		id := strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", name))
+		pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", name)))
+		shim := lockHolder(t, filepath.Join(b.root, "containers", id, "shim.lock"))
+		unix.Kill(shim, unix.SIGKILL)
+		unix.Kill(pid, unix.SIGKILL)
+		waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil || isZombie(shim) })
+	}
+	got := strings.Fields(b.ok("system", "boot"))
+	sort.Strings(got)
+	if strings.Join(got, " ") != "al alx of us" {
+		t.Errorf("system boot started %v, want al alx of us", got)
+	}
+	for name, want := range map[string]string{"al": "running", "alx": "running", "of": "running", "us": "running", "usx": "exited", "no": "exited"} {
+		if st := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Status}}", name)); st != want {
+			t.Errorf("%s after boot: %s, want %s", name, st, want)
+		}
+	}
+	// Booting again starts nothing more.
+	if again := b.ok("system", "boot"); again != "" {
+		t.Errorf("a second boot started %q", again)
+	}
+}

@@ -12,8 +12,44 @@ import (
 
 func newSystemCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage berth"}
-	cmd.AddCommand(newSystemDfCommand(g), newSystemPruneCommand(g), newInfoCommand(g), newEventsCommand(g))
+	cmd.AddCommand(newSystemDfCommand(g), newSystemPruneCommand(g), newInfoCommand(g), newEventsCommand(g),
+		newSystemBootCommand(g))
 	return cmd
+}
+
+// newSystemBootCommand is `system boot`: what dockerd does for restart
+// policies when it starts, for an init system to run at boot (berth has
+// no daemon to do it).
+func newSystemBootCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "boot",
+		Short: "Start the containers whose restart policy says so (run once at boot)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			results, err := e.Boot(cmd.Context())
+			failed := false
+			for _, r := range results {
+				if r.Err != nil {
+					fmt.Fprintln(os.Stderr, "Error:", r.Err)
+					failed = true
+					continue
+				}
+				fmt.Println(r.Container.Name)
+			}
+			if err != nil {
+				return err
+			}
+			if failed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
 }
 
 func newSystemDfCommand(g *globalOptions) *cobra.Command {
