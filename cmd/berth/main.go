@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/pid1"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -17,6 +18,10 @@ func main() {
 	// take over before cobra or anything else runs (see runtime/init_linux.go).
 	if runtime.IsInitProcess() {
 		runtime.InitMain() // never returns
+	}
+	// --init: berth bind-mounted into a container as /sbin/docker-init.
+	if pid1.Is(os.Args) {
+		os.Exit(pid1.Main(os.Args))
 	}
 	// The shim, like the init, is berth re-executed by berth: no command
 	// line to parse, and nothing of cobra's in its memory.

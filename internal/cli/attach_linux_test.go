@@ -204,3 +204,28 @@ func TestSystemBoot(t *testing.T) {
 		t.Errorf("a second boot started %q", again)
 	}
 }
+
+// TestInit: --init runs berth's minimal init as PID 1: it passes stop's
+// SIGTERM on to the command (which, as PID 1, would have ignored it and
+// waited for the SIGKILL), reaps orphans, and exits with the command's
+// code.
+func TestInit(t *testing.T) {
+	b := containerRoot(t)
+	out := b.ok(runArgs("--rm", "--init", "busybox:test", "sh", "-c", "(sleep 0.1 &); sleep 0.5; ps -o pid,stat,comm")...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[1], "docker-init") || !strings.HasPrefix(strings.TrimSpace(lines[1]), "1 ") {
+		t.Errorf("PID 1 is not the init:\n%s", out)
+	}
+	if strings.Contains(out, " Z ") {
+		t.Errorf("a zombie was left:\n%s", out)
+	}
+	if _, _, code := b.run("", runArgs("--rm", "--init", "busybox:test", "sh", "-c", "exit 7")...); code != 7 {
+		t.Errorf("--init exit code %d, want 7", code)
+	}
+	b.ok(runArgs("-d", "--init", "--name", "in", "busybox:test", "sleep", "1000")...)
+	b.ok(runArgs("-d", "--name", "noin", "busybox:test", "sleep", "1000")...)
+	b.ok("stop", "-t", "2", "in", "noin")
+	if got := b.ok("inspect", "-f", "{{.State.ExitCode}}", "in", "noin"); got != "143\n137\n" {
+		t.Errorf("exit codes after stop with and without --init: %q, want 143 and 137", got)
+	}
+}

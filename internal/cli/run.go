@@ -34,6 +34,7 @@ type createOptions struct {
 	tty          bool
 	interactive  bool
 	restart      string
+	init         bool
 	stdinOnce    bool // an attached -i: stdin closes when the client's ends
 	envFiles     []string
 	groupAdd     []string
@@ -62,6 +63,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	f.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
+	f.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
 	f.StringArrayVar(&o.groupAdd, "group-add", nil, "Add additional groups to join")
 	f.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
@@ -94,7 +96,7 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
 		Cmd: args[1:], Env: env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
-		Restart: restart, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
+		Restart: restart, Init: o.init, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
 		Labels: labels,
 	}}

@@ -62,6 +62,8 @@ type Config struct {
 	CgroupParent  string            `json:"cgroupParent,omitempty"`
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
+	// Init runs berth's minimal init as PID 1 (--init).
+	Init bool `json:"init,omitempty"`
 	// Restart is the --restart policy; the zero value is "no".
 	Restart RestartPolicy `json:"restart,omitempty"`
 	// Tty, OpenStdin and StdinOnce are -t, -i and (for an attached -i)

@@ -136,11 +136,22 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 	}
 	defer unmount()
 	cfg := c.Config
-	return oci.Spec(img, rootfs, oci.Options{
+	o := oci.Options{
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
 		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
-	})
+		Init: cfg.Init,
+	}
+	if cfg.Init {
+		// The init is berth itself (see internal/pid1), read-only.
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Mounts = append(o.Mounts, specs.Mount{Destination: oci.DefaultInitPath, Type: "bind", Source: self,
+			Options: []string{"bind", "ro", "nosuid", "nodev"}})
+	}
+	return oci.Spec(img, rootfs, o)
 }
 
 // Log drivers: json-file (the default) and none.

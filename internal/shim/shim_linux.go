@@ -22,6 +22,30 @@ import (
 
 const pathFlag = unix.O_PATH
 
+// shortRun is how long the setup phase waits for the container to exit
+// before it re-executes into the supervising phase: a container that
+// ends sooner (`run --rm … true`) is supervised to its end by the setup
+// phase, saving the re-execution.
+const shortRun = 30 * time.Millisecond
+
+// exitsWithin reports whether process pid (our child) exits within d,
+// without reaping it.
+func exitsWithin(pid int, d time.Duration) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(d.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 1
+	}
+}
+
 // attachTimeout bounds how long a WaitAttach container waits for its
 // client (one killed between start and attach, say).
 const attachTimeout = 30 * time.Second
@@ -81,18 +105,27 @@ func Alive(dir string) bool {
 	return false
 }
 
-// Wait returns once the shim of bundle dir has exited, or with ctx's error.
+// Wait returns once the shim of bundle dir has exited, or with ctx's
+// error: it blocks on the shim's lock (in a goroutine that a cancelled
+// ctx leaves behind until the lock goes).
 func Wait(ctx context.Context, dir string) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for Alive(dir) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	f, err := os.Open(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil // no shim ever ran
 	}
-	return nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		for unix.Flock(int(f.Fd()), unix.LOCK_SH) == unix.EINTR {
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // handoffEnv carries the handoff across the shim's re-executions.
@@ -132,7 +165,7 @@ func Main() int {
 		if h.Pid == 0 {
 			return h.setup()
 		}
-		return h.supervise()
+		return h.supervise(true)
 	}
 	cfgFile := os.NewFile(3, "config")
 	ready := os.NewFile(4, "ready")
@@ -175,6 +208,10 @@ func (h *handoff) setup() int {
 	first := h.Lock < 0
 	undo, err := h.setupRun(first)
 	if err == nil {
+		if exitsWithin(h.Pid, shortRun) {
+			// Not worth a fresh process: supervise the end here.
+			return h.supervise(false)
+		}
 		err = h.reexec()
 	}
 	// Only a failure gets here.

@@ -41,9 +41,12 @@ type client struct {
 	stdout, stderr io.Writer // nil when not requested
 }
 
-// supervise is the supervising phase (see the package comment).
-func (h *handoff) supervise() int {
-	trimMemory()
+// supervise is the supervising phase (see the package comment); fresh
+// is a process re-executed for it, whose memory is trimmed first.
+func (h *handoff) supervise(fresh bool) int {
+	if fresh {
+		trimMemory()
+	}
 	s := &supervisor{h: h, stop: make(chan struct{}), clients: map[*client]bool{}}
 	var log *logs.Writer
 	if h.Config.LogPath != "" {
