@@ -229,3 +229,47 @@ func TestInit(t *testing.T) {
 		t.Errorf("exit codes after stop with and without --init: %q, want 143 and 137", got)
 	}
 }
+
+// TestHealthcheck: the shim probes the container through exec as Docker's
+// health monitor does: starting, unhealthy after the retries, healthy
+// after a success, a probe over its timeout fails; the image's
+// HEALTHCHECK applies unless --no-healthcheck; ps shows and filters it.
+func TestHealthcheck(t *testing.T) {
+	b := containerRoot(t)
+	b.ok("import", "-c", `HEALTHCHECK --interval=100ms --retries=1 CMD ["false"]`, busyboxTar(t), "busybox:hc")
+	b.ok(runArgs("-d", "--name", "hc", "--health-cmd", "echo probed; test -e /tmp/ok", "--health-interval", "150ms", "--health-retries", "2", "busybox:test", "sleep", "1000")...)
+	if st := b.ok("ps", "--format", "{{.Status}}", "--filter", "name=hc"); !strings.HasSuffix(st, "(health: starting)\n") {
+		t.Errorf("a new container's status: %q", st)
+	}
+	health := func(ref string) string {
+		return strings.TrimSpace(b.ok("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}} {{.State.Health.FailingStreak}}{{else}}none{{end}}", ref))
+	}
+	waitFor(t, "unhealthy", func() bool { return strings.HasPrefix(health("hc"), "unhealthy ") })
+	b.ok("exec", "hc", "touch", "/tmp/ok")
+	waitFor(t, "healthy", func() bool { return health("hc") == "healthy 0" })
+	if got := b.ok("inspect", "-f", "{{(index .State.Health.Log 0).Output}}", "hc"); got != "probed\n\n" {
+		t.Errorf("probe output %q", got)
+	}
+	if got := b.ok("ps", "-q", "--filter", "health=healthy"); strings.TrimSpace(got) == "" {
+		t.Error("ps --filter health=healthy lists nothing")
+	}
+	if st := b.ok("ps", "--format", "{{.Status}}", "--filter", "name=hc"); !strings.HasSuffix(st, "(healthy)\n") {
+		t.Errorf("a healthy container's status: %q", st)
+	}
+
+	b.ok(runArgs("-d", "--name", "slow", "--health-cmd", "sleep 5", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", "busybox:test", "sleep", "1000")...)
+	waitFor(t, "a timed-out probe", func() bool { return health("slow") == "unhealthy 1" })
+	if got := b.ok("inspect", "-f", "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}", "slow"); got != "-1 Health check exceeded timeout (200ms)\n" {
+		t.Errorf("timed-out probe: %q", got)
+	}
+
+	b.ok(runArgs("-d", "--name", "img", "busybox:hc", "sleep", "1000")...)
+	b.ok(runArgs("-d", "--name", "off", "--no-healthcheck", "busybox:hc", "sleep", "1000")...)
+	waitFor(t, "the image's healthcheck", func() bool { return health("img") == "unhealthy 1" })
+	if got := health("off"); got != "none" {
+		t.Errorf("--no-healthcheck: %q", got)
+	}
+	if errs := b.fails(125, runArgs("--no-healthcheck", "--health-cmd", "true", "busybox:test")...); !strings.Contains(errs, "--no-healthcheck conflicts with --health-* options") {
+		t.Errorf("conflicting flags: %q", errs)
+	}
+}

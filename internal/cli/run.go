@@ -35,6 +35,7 @@ type createOptions struct {
 	interactive  bool
 	restart      string
 	init         bool
+	health       healthFlags
 	stdinOnce    bool // an attached -i: stdin closes when the client's ends
 	envFiles     []string
 	groupAdd     []string
@@ -64,6 +65,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	f.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	f.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
+	o.health.addFlags(f)
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
 	f.StringArrayVar(&o.groupAdd, "group-add", nil, "Add additional groups to join")
 	f.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
@@ -85,6 +87,10 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	if o.rm && !restart.IsNone() {
 		return engine.ContainerOptions{}, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
+	health, err := o.health.config(cmd.Flags())
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	env, err := readEnv(o.envFiles, o.env)
 	if err != nil {
 		return engine.ContainerOptions{}, err
@@ -96,7 +102,7 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	eo := engine.ContainerOptions{Image: args[0], Name: o.name, Config: container.Config{
 		Cmd: args[1:], Env: env, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
-		Restart: restart, Init: o.init, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
+		Restart: restart, Init: o.init, Healthcheck: health, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
 		Labels: labels,
 	}}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -62,6 +64,9 @@ type Config struct {
 	CgroupParent  string            `json:"cgroupParent,omitempty"`
 	AutoRemove    bool              `json:"autoRemove,omitempty"`
 	LogOpts       map[string]string `json:"logOpts,omitempty"`
+	// Healthcheck is --health-* and --no-healthcheck (Test ["NONE"]);
+	// zero fields take the image's HEALTHCHECK values.
+	Healthcheck *dockerspec.HealthcheckConfig `json:"healthcheck,omitempty"`
 	// Init runs berth's minimal init as PID 1 (--init).
 	Init bool `json:"init,omitempty"`
 	// Restart is the --restart policy; the zero value is "no".

@@ -272,6 +272,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err != nil {
 		return err
 	}
+	_, imgCfg := e.imageOf(ctx, c)
 	cfg := c.Config
 	_, err = shim.Start(self, shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
@@ -279,6 +280,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
+		Health: activeHealthcheck(c, imgCfg),
 	})
 	if err == nil {
 		e.emit(ctx, containerEvent(c, "start", nil))

@@ -70,13 +70,19 @@ func stateOf(c *container.Container) containertypes.ContainerState {
 }
 
 // statusText is Docker's STATUS column: "Up 3 seconds (Paused)",
-// "Exited (0) 2 minutes ago", "Created".
-func statusText(c *container.Container, now time.Time) string {
+// "Up 1 minute (healthy)", "Exited (0) 2 minutes ago", "Created".
+func statusText(c *container.Container, now time.Time, health *containertypes.Health) string {
 	switch c.Status {
 	case container.Running:
 		s := "Up " + units.HumanDuration(now.Sub(c.Started))
-		if c.Paused {
+		switch {
+		case c.Paused:
 			s += " (Paused)"
+		case health == nil:
+		case health.Status == containertypes.Starting:
+			s += " (health: starting)"
+		default:
+			s += " (" + string(health.Status) + ")"
 		}
 		return s
 	case container.Exited:
@@ -146,7 +152,7 @@ func (e *Engine) effectiveConfig(c *container.Container, imgCfg *dockerspec.Dock
 		}
 		out.OnBuild = ic.OnBuild
 		out.Volumes = ic.Volumes
-		out.Healthcheck = ic.Healthcheck
+		out.Healthcheck = mergeHealthcheck(c, imgCfg)
 		if len(ic.ExposedPorts) > 0 {
 			out.ExposedPorts = network.PortSet{}
 			for p := range ic.ExposedPorts {
@@ -269,13 +275,14 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 	}
 	_, imgCfg := e.imageOf(ctx, c)
 	st := stateOf(c)
+	health := e.health(c, imgCfg)
 	r := &containertypes.InspectResponse{
 		ID:      c.ID,
 		Created: dockerTime(c.Created),
 		Args:    []string{},
 		State: &containertypes.State{
 			Status: st, Running: c.Status == container.Running || c.Status == container.Restarting, Paused: c.Paused,
-			Restarting: c.Status == container.Restarting, OOMKilled: c.State.OOMKilled,
+			Restarting: c.Status == container.Restarting, OOMKilled: c.State.OOMKilled, Health: health,
 			Pid: c.Pid, ExitCode: c.ExitCode,
 			StartedAt: dockerTime(c.Started), FinishedAt: dockerTime(c.Finished),
 		},
@@ -330,13 +337,18 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 // summary is a container as `docker ps` lists it (the Engine API's
 // ContainerSummary).
 func (e *Engine) summary(ctx context.Context, c *container.Container, now time.Time) containertypes.Summary {
+	_, imgCfg := e.imageOf(ctx, c)
+	health := e.health(c, imgCfg)
 	s := containertypes.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(c.Command, " "), Created: c.Created.Unix(),
 		Ports: []containertypes.PortSummary{}, Labels: c.Config.Labels,
-		State: stateOf(c), Status: statusText(c, now),
+		State: stateOf(c), Status: statusText(c, now, health),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
 		Mounts:          []containertypes.MountPoint{},
+	}
+	if health != nil {
+		s.Health = &containertypes.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
 	}
 	s.HostConfig.NetworkMode = "none"
 	// Docker shows the image ID when the name now means another image.
@@ -360,8 +372,13 @@ type ListOptions struct {
 // ListContainers is `docker ps`: the containers that pass o, newest first.
 func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]containertypes.Summary, error) {
 	f := o.Filters
-	if err := f.validate("ancestor", "before", "exited", "id", "label", "name", "status", "since"); err != nil {
+	if err := f.validate("ancestor", "before", "exited", "health", "id", "label", "name", "status", "since"); err != nil {
 		return nil, err
+	}
+	for _, v := range f["health"] {
+		if err := containertypes.ValidateHealthStatus(containertypes.HealthStatus(v)); err != nil {
+			return nil, fmt.Errorf("invalid filter 'health=%s': %w", v, err)
+		}
 	}
 	var exited []int
 	for _, v := range f["exited"] {
@@ -417,7 +434,7 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 		if since != nil && c.ID == since.ID {
 			break
 		}
-		if c.Status != container.Running && !o.All && o.Limit <= 0 {
+		if c.Status != container.Running && c.Status != container.Restarting && !o.All && o.Limit <= 0 {
 			continue
 		}
 		if !f.match("name", c.Name) && !f.match("name", "/"+c.Name) {
@@ -445,6 +462,15 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 			continue
 		}
 		s := e.summary(ctx, c, now)
+		if len(f["health"]) > 0 {
+			h := string(containertypes.NoHealthcheck)
+			if s.Health != nil {
+				h = string(s.Health.Status)
+			}
+			if !f.match("health", h) {
+				continue
+			}
+		}
 		if o.Size {
 			if s.SizeRw, s.SizeRootFs, err = e.ContainerSize(ctx, c); err != nil {
 				return nil, err

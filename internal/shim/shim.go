@@ -39,6 +39,8 @@
 package shim
 
 import (
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
@@ -60,6 +62,9 @@ type Config struct {
 	Tty        bool                    `json:"tty,omitempty"`       // a pty for stdio
 	OpenStdin  bool                    `json:"openStdin,omitempty"` // a stdin pipe attach writes to
 	StdinOnce  bool                    `json:"stdinOnce,omitempty"` // close it when an attached stdin ends
+	// Health is the container's healthcheck (the image's with the run
+	// flags over it); nil for none.
+	Health *dockerspec.HealthcheckConfig `json:"health,omitempty"`
 	// WaitAttach starts the container only once a client has attached
 	// (an attached run or start sees all of its output), or after
 	// attachTimeout.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type supervisor struct {
 	h    *handoff
 	stop chan struct{}
 
+	// children are our processes other than the container (health
+	// probes) whose exit the reaper hands over.
+	childMu  sync.Mutex
+	children map[int]chan unix.WaitStatus
+
 	mu      sync.Mutex
 	stdin   *os.File // nil without -i or -t; closed on a StdinOnce EOF
 	clients map[*client]bool
@@ -47,7 +53,7 @@ func (h *handoff) supervise(fresh bool) int {
 	if fresh {
 		trimMemory()
 	}
-	s := &supervisor{h: h, stop: make(chan struct{}), clients: map[*client]bool{}}
+	s := &supervisor{h: h, stop: make(chan struct{}), clients: map[*client]bool{}, children: map[int]chan unix.WaitStatus{}}
 	var log *logs.Writer
 	if h.Config.LogPath != "" {
 		var err error
@@ -88,7 +94,12 @@ func (h *handoff) supervise(fresh bool) int {
 		copyOut(os.NewFile(uintptr(h.Stdout), "stdout"), "stdout")
 		copyOut(os.NewFile(uintptr(h.Stderr), "stderr"), "stderr")
 	}
-	code := reap(h.Pid)
+	stopHealth := make(chan struct{})
+	if hc := h.Config.Health; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
+		go s.healthLoop(stopHealth)
+	}
+	code := s.reap(h.Pid)
+	close(stopHealth)
 	// The output ends when the last process holding it exits; one that
 	// lingers (a daemon the command left behind) dies with the cgroup
 	// below, so don't wait long for it.
@@ -331,8 +342,9 @@ func (s *supervisor) closeClients() {
 
 // reap waits for children (we are their subreaper) until the container's
 // init exits, and returns its exit code as Docker reports it: the status,
-// or 128 + the signal that killed it.
-func reap(pid int) int {
+// or 128 + the signal that killed it. The exit of a child started with
+// startChild goes to whoever started it.
+func (s *supervisor) reap(pid int) int {
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
@@ -342,14 +354,33 @@ func reap(pid int) int {
 		if err != nil {
 			return 255 // ECHILD: nothing left to wait for, and not our init
 		}
-		if got != pid {
-			continue
+		if got == pid {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
 		}
-		if ws.Signaled() {
-			return 128 + int(ws.Signal())
+		s.childMu.Lock()
+		ch := s.children[got]
+		delete(s.children, got)
+		s.childMu.Unlock()
+		if ch != nil {
+			ch <- ws
 		}
-		return ws.ExitStatus()
 	}
+}
+
+// startChild starts cmd, whose exit status comes on the channel (never
+// Wait for it: the reaper collects it).
+func (s *supervisor) startChild(cmd *exec.Cmd) (<-chan unix.WaitStatus, error) {
+	s.childMu.Lock()
+	defer s.childMu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ch := make(chan unix.WaitStatus, 1)
+	s.children[cmd.Process.Pid] = ch
+	return ch, nil
 }
 
 // framer writes Docker's stdcopy frames (what stdcopy.StdCopy reads): an
