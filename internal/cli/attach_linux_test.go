@@ -273,3 +273,32 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("conflicting flags: %q", errs)
 	}
 }
+
+// TestLogsSinceUntil: logs --since and --until take Docker's times
+// (here Unix timestamps with a fraction, and a duration).
+func TestLogsSinceUntil(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("--name", "lg", "busybox:test", "sh", "-c", "echo early; sleep 1; echo late")...)
+	ts := b.ok("logs", "-t", "lg")
+	lines := strings.Split(strings.TrimSpace(ts), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logs -t: %q", ts)
+	}
+	late, err := time.Parse(time.RFC3339Nano, strings.Fields(lines[1])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := strconv.FormatFloat(float64(late.Add(-500*time.Millisecond).UnixNano())/1e9, 'f', 6, 64)
+	if got := b.ok("logs", "--since", mid, "lg"); got != "late\n" {
+		t.Errorf("--since %s: %q", mid, got)
+	}
+	if got := b.ok("logs", "--until", mid, "lg"); got != "early\n" {
+		t.Errorf("--until %s: %q", mid, got)
+	}
+	if got := b.ok("logs", "--since", "1h", "lg"); got != "early\nlate\n" {
+		t.Errorf("--since 1h: %q", got)
+	}
+	if errs := b.fails(1, "logs", "--since", "yesterday", "lg"); !strings.Contains(errs, "failed to parse value as time or duration") {
+		t.Errorf("bad --since: %q", errs)
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 func newLogsCommand(g *globalOptions) *cobra.Command {
 	var follow, timestamps bool
-	var tail string
+	var tail, since, until string
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
@@ -29,6 +29,15 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 				}
 				n = v
 			}
+			now := time.Now()
+			ro := logs.ReadOptions{Follow: follow, Tail: n}
+			var err error
+			if ro.Since, err = parseTime(since, now); err != nil {
+				return err
+			}
+			if ro.Until, err = parseTime(until, now); err != nil {
+				return err
+			}
 			e, err := g.engine()
 			if err != nil {
 				return err
@@ -38,7 +47,7 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return daemonError(err)
 			}
-			err = e.ReadLogs(cmd.Context(), c, logs.ReadOptions{Follow: follow, Tail: n}, func(m logs.Message) error {
+			err = e.ReadLogs(cmd.Context(), c, ro, func(m logs.Message) error {
 				w := os.Stdout
 				if m.Stream == "stderr" {
 					w = os.Stderr
@@ -62,6 +71,8 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&follow, "follow", "f", false, "Follow log output")
 	f.BoolVarP(&timestamps, "timestamps", "t", false, "Show timestamps")
 	f.StringVarP(&tail, "tail", "n", "all", "Number of lines to show from the end of the logs")
+	f.StringVar(&since, "since", "", `Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)`)
+	f.StringVar(&until, "until", "", `Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)`)
 	return cmd
 }
 

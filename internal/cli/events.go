@@ -3,10 +3,8 @@ package cli
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +25,10 @@ func newEventsCommand(g *globalOptions) *cobra.Command {
 			now := time.Now()
 			var o engine.EventsOptions
 			var err error
-			if o.Since, err = parseEventTime(since, now); err != nil {
+			if o.Since, err = parseTime(since, now); err != nil {
 				return err
 			}
-			if o.Until, err = parseEventTime(until, now); err != nil {
+			if o.Until, err = parseTime(until, now); err != nil {
 				return err
 			}
 			o.Follow = until == "" || o.Until.After(now)
@@ -218,43 +216,10 @@ func (f eventFilter) labels(attrs map[string]string) bool {
 	return true
 }
 
-// parseEventTime reads --since/--until as the docker CLI does: a Go
-// duration back from now ("10m"), a Unix timestamp with optional
-// fraction, or an RFC 3339 date or time (local when it has no zone).
-func parseEventTime(v string, now time.Time) (time.Time, error) {
+// parseTime is engine.ParseTimestamp for an optional flag ("" is none).
+func parseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil && v != "0" {
-		return now.Add(-d), nil
-	}
-	if !strings.Contains(v, "-") {
-		sec, frac, _ := strings.Cut(v, ".")
-		s, err := strconv.ParseInt(sec, 10, 64)
-		if err == nil {
-			var ns int64
-			if frac != "" {
-				f, ferr := strconv.ParseFloat("0."+frac, 64)
-				if ferr != nil {
-					err = ferr
-				}
-				ns = int64(math.Round(f * 1e9))
-			}
-			if err == nil {
-				return time.Unix(s, ns), nil
-			}
-		}
-		return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04Z07:00"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02T15", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
+	return engine.ParseTimestamp(v, now)
 }

@@ -83,10 +83,10 @@ func (f Filters) matchLabels(key string, labels map[string]string) bool {
 	return true
 }
 
-// parseTimestamp reads an until/since value as Docker does: a Go
+// ParseTimestamp reads an until/since value as Docker does: a Go
 // duration before now ("10m"), an RFC 3339 date or time (in the local
 // zone when it names none), or Unix seconds with optional fraction.
-func parseTimestamp(value string, now time.Time) (time.Time, error) {
+func ParseTimestamp(value string, now time.Time) (time.Time, error) {
 	if strings.TrimSpace(value) == "" {
 		return time.Time{}, errors.New("failed to parse value as time or duration: value is empty")
 	}

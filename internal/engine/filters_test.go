@@ -66,13 +66,13 @@ func TestParseTimestamp(t *testing.T) {
 		"1700000000":                time.Unix(1700000000, 0),
 		"1700000000.5":              time.Unix(1700000000, 500000000),
 	} {
-		got, err := parseTimestamp(in, now)
+		got, err := ParseTimestamp(in, now)
 		if err != nil || !got.Equal(want) {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "yesterday", "2024-13-45"} {
-		if _, err := parseTimestamp(bad, now); err == nil {
+		if _, err := ParseTimestamp(bad, now); err == nil {
 			t.Errorf("%q was accepted", bad)
 		}
 	}

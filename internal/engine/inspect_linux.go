@@ -515,7 +515,7 @@ func (e *Engine) PruneContainers(ctx context.Context, f Filters) ([]string, int6
 	if u := f["until"]; len(u) > 1 {
 		return nil, 0, errors.New("more than one until filter specified")
 	} else if len(u) == 1 {
-		t, err := parseTimestamp(u[0], time.Now())
+		t, err := ParseTimestamp(u[0], time.Now())
 		if err != nil {
 			return nil, 0, err
 		}
