@@ -218,10 +218,13 @@ func (h *handoff) setup() int {
 	for i := len(undo) - 1; i >= 0; i-- {
 		undo[i]()
 	}
-	if h.Ready >= 0 {
+	readySent := h.Ready < 0
+	if !readySent {
 		h.sendReady(Ready{Error: err.Error(), Code: startCode(err)})
 	}
-	if !first {
+	// A restart, or a start whose client was told it was created: the
+	// record must not stay "created" or "restarting".
+	if !first || readySent {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, h.Config.ID, 128, time.Now(), false, false)
 		})
@@ -417,9 +420,13 @@ func (h *handoff) reexec() error {
 	if err != nil {
 		return err
 	}
-	env := append(os.Environ(), handoffEnv+"="+string(data))
 	// One P is all a shim needs, and fewer Ps are less memory.
-	env = append(env, "GOMAXPROCS=1")
+	env := []string{handoffEnv + "=" + string(data), "GOMAXPROCS=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
 	err = unix.Exec("/proc/self/exe", []string{"berth", "shim"}, env)
 	return fmt.Errorf("re-execute the shim: %w", err)
 }
