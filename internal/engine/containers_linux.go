@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -190,20 +188,11 @@ func checkConfig(cfg *container.Config, img *dockerspec.DockerOCIImage) error {
 // ParseSignal reads a signal as Docker does: a number, or a name with or
 // without SIG, in any case.
 func ParseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("Invalid signal: %s", s)
-		}
-		return unix.Signal(n), nil
+	sig, err := runtime.ParseSignal(s)
+	if err != nil {
+		return 0, fmt.Errorf("Invalid signal: %s", s)
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("Invalid signal: %s", s)
+	return sig, nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

@@ -3,8 +3,6 @@ package runtimecli
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -113,22 +111,7 @@ func newRuntimeKillCommand(o *runtimeOptions) *cobra.Command {
 }
 
 // ParseSignal accepts "SIGKILL", "KILL", "kill" or "9".
-func ParseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q", s)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
+func ParseSignal(s string) (unix.Signal, error) { return runtime.ParseSignal(s) }
 
 func newRuntimeDeleteCommand(o *runtimeOptions) *cobra.Command {
 	var force bool
