@@ -85,6 +85,11 @@ func TestRestartPolicy(t *testing.T) {
 	if logs := b.ok("logs", "of"); logs != "run\nrun\nrun\n" {
 		t.Errorf("on-failure:2 ran: %q", logs)
 	}
+	now := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	events := b.ok("events", "--since", "1h", "--until", now, "--filter", "container=of", "--format", "{{.Action}}")
+	if strings.Count(events, "start\n") != 3 || strings.Count(events, "die\n") != 3 {
+		t.Errorf("events of on-failure:2: %q, want 3 starts and 3 dies", events)
+	}
 	// A success is not a failure.
 	b.ok(runArgs("-d", "--name", "ok", "--restart", "on-failure", "busybox:test", "true")...)
 	if code := b.ok("wait", "ok"); code != "0\n" {

@@ -313,11 +313,19 @@ func (s *Store) SetCommand(ctx context.Context, id string, cmd []string) error {
 // shim shimPid since started, after restarts restarts by its policy (0
 // for a start by a user, which also clears a manual stop).
 func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, started time.Time, restarts int) error {
-	return s.exec(ctx, `UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, paused = 0,
-		state = json_set(CASE WHEN ? = 0 THEN json_set(state, '$.manuallyStopped', json('false')) ELSE state END,
-			'$.restartCount', ?, '$.oomKilled', json('false'))
-		WHERE id = ?`,
-		string(Running), pid, shimPid, started.UnixNano(), restarts, restarts, id)
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE containers SET status = ?, pid = ?, shim_pid = ?, started = ?, paused = 0,
+			state = json_set(CASE WHEN ? = 0 THEN json_set(state, '$.manuallyStopped', json('false')) ELSE state END,
+				'$.restartCount', ?, '$.oomKilled', json('false'))
+			WHERE id = ?`,
+			string(Running), pid, shimPid, started.UnixNano(), restarts, restarts, id); err != nil {
+			return err
+		}
+		if restarts == 0 {
+			return nil // the engine records a user's start
+		}
+		return s.event(ctx, tx, id, "start", started, nil)
+	})
 }
 
 // SetExited records the container's exit: its code, whether the kernel
@@ -335,12 +343,13 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 			string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id); err != nil {
 			return err
 		}
-		return s.dieEvent(ctx, tx, id, code, finished)
+		return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 	})
 }
 
-// dieEvent records Docker's "die" event of container id.
-func (s *Store) dieEvent(ctx context.Context, tx *sql.Tx, id string, code int, at time.Time) error {
+// event records Docker's event action of container id (with its name
+// and image, and attrs).
+func (s *Store) event(ctx context.Context, tx *sql.Tx, id, action string, at time.Time, attrs map[string]string) error {
 	var name, image string
 	if err := tx.QueryRow(`SELECT name, image FROM containers WHERE id = ?`, id).Scan(&name, &image); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -348,8 +357,11 @@ func (s *Store) dieEvent(ctx context.Context, tx *sql.Tx, id string, code int, a
 		}
 		return err
 	}
-	return s.db.AddEvent(ctx, store.Event{Time: at, Type: "container", Action: "die", Actor: id,
-		Attributes: map[string]string{"name": name, "image": image, "exitCode": fmt.Sprint(code)}})
+	all := map[string]string{"name": name, "image": image}
+	for k, v := range attrs {
+		all[k] = v
+	}
+	return s.db.AddEvent(ctx, store.Event{Time: at, Type: "container", Action: action, Actor: id, Attributes: all})
 }
 
 // SetManuallyStopped records a stop or kill by a user (see State).
@@ -371,7 +383,7 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 		}
 		n, _ := res.RowsAffected()
 		if changed = n == 1; changed {
-			return s.dieEvent(ctx, tx, id, code, finished)
+			return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 		}
 		return nil
 	})
