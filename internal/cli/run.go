@@ -281,6 +281,10 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 				return failed(125, err)
 			}
 			defer e.Close()
+			// The shim starts while the container is created.
+			if err := e.SpawnShim(); err != nil {
+				return failed(125, err)
+			}
 			// Detached, the shim removes the container when it exits;
 			// attached, this command does, once it has the exit code.
 			o.autoRemove = detach && o.rm

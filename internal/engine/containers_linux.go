@@ -257,13 +257,16 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	} else if lo, err = logs.ParseOptions(c.Config.LogOpts); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	p := e.spare
+	e.spare = nil
+	if p == nil {
+		if p, err = e.spawnShim(); err != nil {
+			return err
+		}
 	}
 	_, imgCfg := e.imageOf(ctx, c)
 	cfg := c.Config
-	_, err = shim.Start(self, shim.Config{
+	_, err = p.Start(shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),
 		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
@@ -275,6 +278,26 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		e.emit(ctx, containerEvent(c, "start", nil))
 	}
 	return err
+}
+
+// SpawnShim starts the shim of the next container this engine starts
+// now, so that its start overlaps the container's creation (`run`). Close
+// ends it when no container started.
+func (e *Engine) SpawnShim() error {
+	if e.spare != nil {
+		return nil
+	}
+	p, err := e.spawnShim()
+	e.spare = p
+	return err
+}
+
+func (e *Engine) spawnShim() (*shim.Process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return shim.Spawn(self)
 }
 
 // Container resolves ref (ID, name or unique ID prefix) and returns its

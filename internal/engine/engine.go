@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -44,6 +45,7 @@ type Engine struct {
 	regOpts registry.Options
 
 	containers *container.Store
+	spare      *shim.Process // see SpawnShim
 }
 
 // New opens (creating when needed) the berth root cfg.Root.
@@ -114,7 +116,12 @@ func (e *Engine) openSnapshotter(dir string) (snapshot.Snapshotter, error) {
 }
 
 // Close releases the root.
-func (e *Engine) Close() error { return e.db.Close() }
+func (e *Engine) Close() error {
+	if e.spare != nil {
+		e.spare.Close()
+	}
+	return e.db.Close()
+}
 
 // SnapshotterName is "overlay" or "copy".
 func (e *Engine) SnapshotterName() string { return e.Images.Snapshotter().Name() }

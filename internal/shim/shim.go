@@ -39,6 +39,8 @@
 package shim
 
 import (
+	"os"
+
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -69,6 +71,12 @@ type Config struct {
 	// (an attached run or start sees all of its output), or after
 	// attachTimeout.
 	WaitAttach bool `json:"waitAttach,omitempty"`
+}
+
+// Process is a `berth shim` started ahead of its config (Spawn), so that
+// its start overlaps the container's creation.
+type Process struct {
+	cfg, ready *os.File // our ends of its fds 3 and 4
 }
 
 // Ready is the shim's one message on fd 4.

@@ -50,39 +50,51 @@ func exitsWithin(pid int, d time.Duration) bool {
 // client (one killed between start and attach, say).
 const attachTimeout = 30 * time.Second
 
-// Start runs `berth shim` for cfg (self is this binary) and returns once
-// the container runs (with cfg.WaitAttach: once it is created and waits
-// for its client), or with a *StartError when it could not start.
-func Start(self string, cfg Config) (*Ready, error) {
+// Spawn starts `berth shim` (self is this binary); it waits for its
+// Config until Start, or exits when Close comes first.
+func Spawn(self string) (*Process, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer cfgR.Close()
-	defer cfgW.Close()
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
+		cfgW.Close()
 		return nil, err
 	}
-	defer readyR.Close()
 	defer readyW.Close()
 	cmd := exec.Command(self, "shim")
 	cmd.ExtraFiles = []*os.File{cfgR, readyW} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
+		cfgW.Close()
+		readyR.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reaped by us while we live; by init (or a subreaper) after.
 	go cmd.Wait()
-	cfgR.Close()
-	readyW.Close()
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
+	return &Process{cfg: cfgW, ready: readyR}, nil
+}
+
+// Close lets a shim that got no config exit.
+func (p *Process) Close() {
+	p.cfg.Close()
+	p.ready.Close()
+}
+
+// Start sends the shim its config and returns once the container runs
+// (with cfg.WaitAttach: once it is created and waits for its client), or
+// with a *StartError when it could not start.
+func (p *Process) Start(cfg Config) (*Ready, error) {
+	defer p.Close()
+	if err := json.NewEncoder(p.cfg).Encode(cfg); err != nil {
 		return nil, fmt.Errorf("shim config: %w", err)
 	}
-	cfgW.Close()
+	p.cfg.Close()
 	var r Ready
-	if err := json.NewDecoder(readyR).Decode(&r); err != nil {
+	if err := json.NewDecoder(p.ready).Decode(&r); err != nil {
 		return nil, &StartError{Msg: "the container's shim exited before the container started", Code: 125}
 	}
 	if r.Error != "" {
@@ -149,6 +161,8 @@ type handoff struct {
 	Pty      int           `json:"pty"`
 	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
 	Requests []AttachRequest
+
+	db *store.DB // open between record and closeDB
 }
 
 // Main is `berth shim`: started by the engine, it reads its Config on fd
@@ -408,6 +422,7 @@ func (h *handoff) sendReady(r Ready) {
 // reexec replaces this process by `berth shim` with the handoff: the
 // same pid, so the container stays our child, and a fresh heap.
 func (h *handoff) reexec() error {
+	h.closeDB()
 	fds := append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
 	for _, fd := range fds {
 		if fd >= 0 {
@@ -431,20 +446,32 @@ func (h *handoff) reexec() error {
 	return fmt.Errorf("re-execute the shim: %w", err)
 }
 
-// record opens the store for one write: the shim holds no database
-// while it supervises.
+// record writes to the store, which it opens on first use and keeps
+// until closeDB: the shim holds no database while it supervises.
 func (h *handoff) record(fn func(context.Context, *container.Store) error) error {
-	db, err := store.Open(h.Config.DB)
-	if err != nil {
-		return err
+	if h.db == nil {
+		db, err := store.Open(h.Config.DB)
+		if err != nil {
+			return err
+		}
+		h.db = db
 	}
-	defer db.Close()
-	return fn(context.Background(), container.New(db))
+	return fn(context.Background(), container.New(h.db))
+}
+
+// closeDB closes the store record opened, before the shim re-executes
+// itself or goes idle.
+func (h *handoff) closeDB() {
+	if h.db != nil {
+		h.db.Close()
+		h.db = nil
+	}
 }
 
 // cleanup removes what the container's run left (runtime state, cgroup,
 // rootfs mount) and, with --rm, the container.
 func (h *handoff) cleanup() {
+	h.closeDB()
 	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
 	rootfs := filepath.Join(h.Config.Bundle, "rootfs")
 	for snapshot.IsMountPoint(rootfs) {

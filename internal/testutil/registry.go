@@ -47,7 +47,6 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 		t.Fatal(err)
 	}
 	host := l.Addr().String()
-	l.Close()
 	auth := ""
 	if o.Htpasswd != "" {
 		p := filepath.Join(dir, "htpasswd")
@@ -60,6 +59,9 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 	if o.TokenUsers != nil {
 		front, auth = startTokenServer(t, dir, host, o.TokenUsers)
 	}
+	// Held until here, so that the token server's front (or anything
+	// else) can't be given the registry's port.
+	l.Close()
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
