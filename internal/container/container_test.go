@@ -136,29 +136,30 @@ func TestState(t *testing.T) {
 
 // TestSetNameAndPaused: a rename to a taken name is Docker's conflict and
 // changes nothing; paused is recorded only for a running container and
-// cleared by any change of status.
+// cleared by any change of status. (The names are no hex: "a" could be
+// an ID prefix.)
 func TestSetNameAndPaused(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	a := &Container{ID: NewID(), Name: "a", Created: time.Now()}
-	b := &Container{ID: NewID(), Name: "b", Created: time.Now()}
+	a := &Container{ID: NewID(), Name: "web", Created: time.Now()}
+	b := &Container{ID: NewID(), Name: "db", Created: time.Now()}
 	for _, c := range []*Container{a, b} {
 		if err := s.Insert(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := s.SetName(ctx, a.ID, "b")
+	err := s.SetName(ctx, a.ID, "db")
 	var nc *NameConflictError
-	if !errors.As(err, &nc) || nc.ID != b.ID || nc.Name != "b" {
+	if !errors.As(err, &nc) || nc.ID != b.ID || nc.Name != "db" {
 		t.Fatalf("rename to a taken name: %v", err)
 	}
-	if err := s.SetName(ctx, a.ID, "c"); err != nil {
+	if err := s.SetName(ctx, a.ID, "www"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(ctx, "c"); err != nil || got.ID != a.ID {
+	if got, err := s.Get(ctx, "www"); err != nil || got.ID != a.ID {
 		t.Fatalf("get by the new name: %v, %v", got, err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the old name still resolves: %v", err)
 	}
 
