@@ -307,3 +307,34 @@ func TestLogsSinceUntil(t *testing.T) {
 		t.Errorf("bad --since: %q", errs)
 	}
 }
+
+// TestRunFailureLeavesNoShim: run starts the container's shim while it
+// creates the container; when the creation fails, that shim, which never
+// got its config, exits.
+func TestRunFailureLeavesNoShim(t *testing.T) {
+	b := containerRoot(t)
+	if errs := b.fails(125, runArgs("--pull", "never", "no/such:image", "true")...); !strings.Contains(errs, "No such image") {
+		t.Fatalf("run of a missing image: %q", errs)
+	}
+	b.fails(125, runArgs("--entrypoint", "", "busybox:test")...) // no command
+	waitFor(t, "the spare shims to exit", func() bool { return len(spareShims(t)) == 0 })
+}
+
+// spareShims are the processes of this test binary's berth that are a
+// shim still waiting for its config: started as `BERTH shim` (a shim
+// that re-executed itself is `berth shim`), the config pipe still fd 3.
+func spareShims(t *testing.T) []int {
+	t.Helper()
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		exe, _ := os.Readlink(p + "/exe")
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		fd3, _ := os.Readlink(p + "/fd/3")
+		if exe == berthBin && string(cmdline) == berthBin+"\x00shim\x00" && strings.HasPrefix(fd3, "pipe:") {
+			pid, _ := strconv.Atoi(filepath.Base(p))
+			out = append(out, pid)
+		}
+	}
+	return out
+}
