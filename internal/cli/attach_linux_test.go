@@ -261,6 +261,10 @@ func TestHealthcheck(t *testing.T) {
 	if st := b.ok("ps", "--format", "{{.Status}}", "--filter", "name=hc"); !strings.HasSuffix(st, "(healthy)\n") {
 		t.Errorf("a healthy container's status: %q", st)
 	}
+	now := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	if events := b.ok("events", "--since", "1h", "--until", now, "--filter", "container=hc", "--filter", "event=health_status", "--format", "{{.Action}}"); events != "health_status: unhealthy\nhealth_status: healthy\n" {
+		t.Errorf("health_status events: %q", events)
+	}
 
 	b.ok(runArgs("-d", "--name", "slow", "--health-cmd", "sleep 5", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", "busybox:test", "sleep", "1000")...)
 	waitFor(t, "a timed-out probe", func() bool { return health("slow") == "unhealthy 1" })

@@ -347,6 +347,14 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 	})
 }
 
+// Event records Docker's event action of container id (with its name and
+// image, and attrs), as of at.
+func (s *Store) Event(ctx context.Context, id, action string, at time.Time, attrs map[string]string) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.event(ctx, tx, id, action, at, attrs)
+	})
+}
+
 // event records Docker's event action of container id (with its name
 // and image, and attrs).
 func (s *Store) event(ctx context.Context, tx *sql.Tx, id, action string, at time.Time, attrs map[string]string) error {

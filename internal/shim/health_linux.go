@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	containertypes "github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // Docker's healthcheck defaults and limits.
@@ -56,6 +59,7 @@ func (s *supervisor) healthLoop(stop <-chan struct{}) {
 	}
 	health := containertypes.Health{Status: containertypes.Starting}
 	s.writeHealth(&health)
+	last := health.Status
 	started := time.Now()
 	for {
 		interval := cfg.Interval
@@ -67,7 +71,10 @@ func (s *supervisor) healthLoop(stop <-chan struct{}) {
 			return
 		case <-time.After(interval):
 		}
-		r := s.probe(cfg.Test, cfg.Timeout)
+		r := s.probe(cfg.Test, cfg.Timeout, stop)
+		if r == nil {
+			return // stopped mid-probe
+		}
 		health.Log = append(health.Log, r)
 		if len(health.Log) > maxHealthLog {
 			health.Log = health.Log[len(health.Log)-maxHealthLog:]
@@ -83,12 +90,27 @@ func (s *supervisor) healthLoop(stop <-chan struct{}) {
 			}
 		}
 		s.writeHealth(&health)
+		if health.Status != last {
+			last = health.Status
+			s.healthEvent(last)
+		}
 	}
 }
 
+// healthEvent records Docker's "health_status: STATUS" event. The store
+// is opened for it and closed again, and the memory it took given back:
+// the shim is idle most of its life.
+func (s *supervisor) healthEvent(st containertypes.HealthStatus) {
+	s.h.record(func(ctx context.Context, cs *container.Store) error {
+		return cs.Event(ctx, s.h.Config.ID, "health_status: "+string(st), time.Now(), nil)
+	})
+	s.h.closeDB()
+	trimMemory()
+}
+
 // probe runs one check in the container through `berth exec`, whose
-// process the reaper hands back to us.
-func (s *supervisor) probe(test []string, timeout time.Duration) *containertypes.HealthcheckResult {
+// process the reaper hands back to us; nil when stop came first.
+func (s *supervisor) probe(test []string, timeout time.Duration, stop <-chan struct{}) *containertypes.HealthcheckResult {
 	r := &containertypes.HealthcheckResult{Start: time.Now()}
 	defer func() { r.End = time.Now() }()
 	var args []string
@@ -144,6 +166,9 @@ func (s *supervisor) probe(test []string, timeout time.Duration) *containertypes
 		// Its process group: the CLI, and what it leaves behind.
 		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 		r.ExitCode, r.Output = -1, fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+	case <-stop:
+		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		return nil
 	}
 	return r
 }

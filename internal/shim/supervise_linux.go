@@ -95,11 +95,18 @@ func (h *handoff) supervise(fresh bool) int {
 		copyOut(os.NewFile(uintptr(h.Stderr), "stderr"), "stderr")
 	}
 	stopHealth := make(chan struct{})
+	var health sync.WaitGroup
 	if hc := h.Config.Health; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
-		go s.healthLoop(stopHealth)
+		health.Add(1)
+		go func() {
+			defer health.Done()
+			s.healthLoop(stopHealth)
+		}()
 	}
 	code := s.reap(h.Pid)
+	// The loop records events: it ends before the exit is recorded.
 	close(stopHealth)
+	health.Wait()
 	// The output ends when the last process holding it exits; one that
 	// lingers (a daemon the command left behind) dies with the cgroup
 	// below, so don't wait long for it.
