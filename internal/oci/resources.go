@@ -234,7 +234,8 @@ func cpusetAvailable(requested, available string) (bool, error) {
 	return true, nil
 }
 
-// maxCpusetIndex bounds a range so "0-99999999" can't allocate the world.
+// maxCpusetIndex is moby's bound (Linux's usual most CPUs), which also
+// keeps "0-99999999" from allocating the world.
 const maxCpusetIndex = 8192
 
 // parseCpuset reads a cpuset list, "0-3,5" (moby's parsers.ParseUintList).
@@ -257,7 +258,7 @@ func parseCpuset(s string) (map[int]bool, error) {
 			}
 		}
 		if last > maxCpusetIndex {
-			return nil, fmt.Errorf("value of %s exceeds the maximum of %d", s, maxCpusetIndex)
+			return nil, fmt.Errorf("value of out range, maximum is %d", maxCpusetIndex)
 		}
 		for n := first; n <= last; n++ {
 			set[n] = true
