@@ -62,8 +62,12 @@ func hostCgroupSupport() cgroupSupport {
 		si.OomKillDisable = has(dir, "memory.oom_control")
 		si.MemorySwappiness = has(dir, "memory.swappiness")
 	} else if v2ctl["memory"] {
-		// cgroup2 has no swappiness or OOM-killer switch.
-		si.MemoryLimit, si.SwapLimit, si.MemoryReservation = true, true, true
+		// cgroup2 has no swappiness or OOM-killer switch. Without swap
+		// accounting, child cgroups have memory.max but no memory.swap.max.
+		si.MemoryLimit, si.MemoryReservation = true, true
+		withMemory, _ := filepath.Glob(filepath.Join(v2, "*", "memory.max"))
+		withSwap, _ := filepath.Glob(filepath.Join(v2, "*", "memory.swap.max"))
+		si.SwapLimit = len(withSwap) > 0 || len(withMemory) == 0
 	}
 	if dir, ok := v1["cpu"]; ok {
 		si.CPUShares = has(dir, "cpu.shares")
