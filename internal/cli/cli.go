@@ -128,6 +128,7 @@ func newRootCommand() *cobra.Command {
 		newCpCommand(g),
 		newCommitCommand(g),
 		newStatsCommand(g),
+		newUpdateCommand(g),
 		newEventsCommand(g),
 		newContainerCommand(g),
 	)

@@ -46,6 +46,7 @@ type createOptions struct {
 	pull         string
 	logDriver    string
 	logOpts      []string
+	resources    resourceFlags // run_resources.go
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -75,6 +76,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.pull, "pull", "missing", `Pull image before creating ("always", "missing", "never")`)
 	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file or none)")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
+	o.resources.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -106,6 +108,11 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
 		Labels: labels,
 	}}
+	warnings, err := o.resources.apply(&eo.Config)
+	if err != nil {
+		return engine.ContainerOptions{}, err
+	}
+	printWarnings(warnings)
 	if cmd.Flags().Changed("stop-timeout") {
 		eo.StopTimeout = &o.stopTimeout
 	}

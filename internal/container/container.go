@@ -19,6 +19,7 @@ import (
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	containertypes "github.com/moby/moby/api/types/container"
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -89,6 +90,12 @@ type Config struct {
 	// Labels are --label and --label-file over the image's labels (the
 	// container's win), merged at create as Docker does.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Resources are the cgroup limits and --ulimit (Docker's
+	// HostConfig.Resources, as checked at create and changed by
+	// `update`); its CgroupParent is unused, CgroupParent above is it.
+	Resources   containertypes.Resources `json:"resources,omitzero"`
+	ShmSize     int64                    `json:"shmSize,omitempty"`     // --shm-size in bytes; 0 for Docker's default
+	OomScoreAdj int                      `json:"oomScoreAdj,omitempty"` // --oom-score-adj
 }
 
 // Container is one container record.

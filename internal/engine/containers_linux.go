@@ -138,7 +138,7 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
 		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
-		Init: cfg.Init,
+		Init: cfg.Init, ShmSize: cfg.ShmSize, OomScoreAdj: cfg.OomScoreAdj, Resources: cfg.Resources,
 	}
 	if cfg.Init {
 		// The init is berth itself (see internal/pid1), read-only.
@@ -173,6 +173,10 @@ func checkConfig(cfg *container.Config, img *dockerspec.DockerOCIImage) error {
 	case LogDriverNone:
 	default:
 		return fmt.Errorf("logger: no log driver named '%s' is registered", cfg.LogDriver)
+	}
+	// The CLI has shown the warnings; an API client gets the same checks.
+	if _, err := oci.PrepareResources(&cfg.Resources, false); err != nil {
+		return err
 	}
 	if cfg.StopSignal == "" && img != nil {
 		cfg.StopSignal = img.Config.StopSignal

@@ -18,7 +18,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/image"
-	"github.com/berth-dev/berth/internal/oci"
 )
 
 // mergeLabels is Docker's merge of image and container labels at create:
@@ -300,8 +299,9 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 			AutoRemove:    c.Config.AutoRemove,
 			CgroupnsMode:  "private",
 			IpcMode:       "private",
-			ShmSize:       oci.DefaultShmSize,
-			Resources:     containertypes.Resources{CgroupParent: c.Config.CgroupParent},
+			ShmSize:       shmSize(c.Config),
+			OomScoreAdj:   c.Config.OomScoreAdj,
+			Resources:     hostResources(c.Config),
 		},
 		GraphDriver:     &storage.DriverData{Name: e.DriverName(), Data: map[string]string{}},
 		Mounts:          []containertypes.MountPoint{},

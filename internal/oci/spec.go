@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	containertypes "github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -53,6 +54,13 @@ type Options struct {
 	ShmSize     int64               // --shm-size in bytes; 0 means DefaultShmSize
 	Ulimits     []specs.POSIXRlimit // --ulimit
 	OomScoreAdj int                 // --oom-score-adj
+
+	// Resources are the cgroup limits (-m, --cpus, --pids-limit, the
+	// blkio flags…) and --ulimit in the Engine API's form; Spec checks
+	// them (PrepareResources) and a ulimit here replaces one of the same
+	// name in Ulimits. CgroupParent, Devices and DeviceCgroupRules are
+	// not read from here.
+	Resources containertypes.Resources
 
 	// CgroupParent is --cgroup-parent (cgroupfs style); the container's
 	// cgroups path is CgroupParent/ID, or DefaultCgroupParent/ID.
@@ -134,6 +142,7 @@ func Spec(img *dockerspec.DockerOCIImage, rootfs string, o Options) (*specs.Spec
 		func(s *specs.Spec) error { return setProcess(s, ic, &o) },
 		func(s *specs.Spec) error { return setSysctls(s, &o) },
 		func(s *specs.Spec) error { setCgroups(s, &o); return nil },
+		func(s *specs.Spec) error { return setResources(s, &o) },
 		func(s *specs.Spec) error { setNamespaces(s, &o); return nil },
 		func(s *specs.Spec) error { return setCapabilities(s, &o) },
 		func(s *specs.Spec) error { return setSeccomp(s, &o, sec) },

@@ -42,6 +42,7 @@ func pinHost(t *testing.T) {
 		inUserNS:         func() bool { return false },
 	}
 	t.Cleanup(func() { host = saved })
+	pinResourceHost(t)
 }
 
 // TestGolden runs each directory of testdata/cases: image.json (absent:

@@ -141,7 +141,8 @@ func (s *supervisor) exited(code int) int {
 		if err != nil {
 			return err
 		}
-		restart = !cfg.AutoRemove && !s.isStopped() && cfg.Restart.ShouldRestart(code, h.Restarts, c.State.ManuallyStopped)
+		// The record's policy: `update --restart` may have changed it.
+		restart = !cfg.AutoRemove && !s.isStopped() && c.Config.Restart.ShouldRestart(code, h.Restarts, c.State.ManuallyStopped)
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, restart)
 	})
 	if err != nil || !restart {
