@@ -90,6 +90,12 @@ func TestRestartPolicy(t *testing.T) {
 	if strings.Count(events, "start\n") != 3 || strings.Count(events, "die\n") != 3 {
 		t.Errorf("events of on-failure:2: %q, want 3 starts and 3 dies", events)
 	}
+	// update --restart reaches a running container's shim.
+	b.ok(runArgs("-d", "--name", "up", "busybox:test", "sh", "-c", "sleep 1; exit 1")...)
+	b.ok("update", "--restart", "on-failure:1", "up")
+	waitFor(t, "the restart update --restart asked for", func() bool {
+		return b.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "up") == "exited 1\n"
+	})
 	// A success is not a failure.
 	b.ok(runArgs("-d", "--name", "ok", "--restart", "on-failure", "busybox:test", "true")...)
 	if code := b.ok("wait", "ok"); code != "0\n" {
