@@ -47,6 +47,12 @@ func setMounts(s *specs.Spec, o *Options, sec securityOpts) error {
 				m.Options = append(m.Options, "size="+strconv.FormatInt(o.ShmSize, 10))
 			}
 		}
+		if m.Destination == "/dev/mqueue" && o.IpcNS == NetNSHost && len(o.UIDMappings) > 0 {
+			// A user namespace can't mount the host IPC namespace's
+			// mqueue, and the host may have none mounted to bind (as
+			// rootless Docker does): mq_open works without it.
+			continue
+		}
 		mounts = append(mounts, m)
 	}
 	defaults := len(mounts)
