@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -338,5 +340,97 @@ func TestSecurityBadValues(t *testing.T) {
 	}
 	if m := mountsUnder(b.root); len(m) > 0 {
 		t.Errorf("refused runs left mounts: %v", m)
+	}
+}
+
+// keepFiles restores the content of files (which must exist) at the end
+// of the test: --userns-remap default adds the user berth and its ranges
+// to the host's account files, as dockerd does with dockremap.
+func keepFiles(t *testing.T, files ...string) {
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() {
+			if now, _ := os.ReadFile(f); string(now) != string(data) {
+				os.WriteFile(f, data, 0) // in place: keeps the file's mode
+			}
+		})
+	}
+}
+
+// TestUsernsRemap: berth --userns-remap default maps the container's
+// root to the start of user berth's /etc/subuid range (made when
+// missing): id 0 inside, that uid on the host, the files it writes owned
+// by it in its layer, and a root-owned host file it sees (the host's
+// /dev/shm with --ipc host) not writable; --userns host opts out;
+// --privileged is refused with it.
+func TestUsernsRemap(t *testing.T) {
+	b := containerRoot(t)
+	keepFiles(t, "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid")
+	remap := func(args ...string) []string { return append([]string{"--userns-remap", "default"}, runArgs(args...)...) }
+
+	// The test's temporary directories are 0700: the mapped root can't
+	// reach its rootfs through them, which create says.
+	errs := b.fails(125, remap("--rm", "busybox:test", "true")...)
+	if !strings.HasPrefix(errs, "Error: a subdirectory in your graphroot path (") || !strings.HasSuffix(errs, ") restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories\n") {
+		t.Errorf("a root below 0700 directories: %q", errs)
+	}
+	for p := b.root; p != filepath.Dir(p) && strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		os.Chmod(p, 0o711)
+	}
+	ranges, _ := os.ReadFile("/etc/subuid")
+	var base string
+	for _, l := range strings.Split(string(ranges), "\n") {
+		if f := strings.Split(l, ":"); len(f) == 3 && f[0] == "berth" {
+			base = f[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("no range for user berth in /etc/subuid:\n%s", ranges)
+	}
+
+	b.ok(remap("-d", "--name", "remapped", "busybox:test", "sh", "-c", "touch /made-inside; id -u; cat /proc/self/uid_map | tr -s ' '; echo ready; sleep 300")...)
+	// Inside: root, mapped to the range's start.
+	waitForLog(t, b, "remapped", "0\n 0 "+base+" 65536\nready\n")
+	pid := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", "remapped"))
+	status, _ := os.ReadFile("/proc/" + pid + "/status")
+	if !strings.Contains(string(status), "\nUid:\t"+base+"\t"+base+"\t"+base+"\t"+base+"\n") {
+		t.Errorf("on the host the container's process is not uid %s:\n%s", base, status)
+	}
+	upper := strings.TrimSpace(b.ok("inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "remapped"))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(upper, "made-inside"), &st); err != nil || strconv.Itoa(int(st.Uid)) != base {
+		t.Errorf("a file the container made: owner %d (%v), want %s", st.Uid, err, base)
+	}
+	if got := b.ok("exec", "remapped", "id", "-u"); got != "0\n" {
+		t.Errorf("exec: id -u %q", got)
+	}
+
+	probe := filepath.Join("/dev/shm", fmt.Sprintf("berth-userns-test-%d", os.Getpid()))
+	if err := os.WriteFile(probe, []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(probe) })
+	_, errs, code := b.run("", remap("--rm", "--ipc", "host", "busybox:test", "sh", "-c", "echo container > "+probe)...)
+	if data, _ := os.ReadFile(probe); code == 0 || string(data) != "host\n" || !strings.Contains(errs, "Permission denied") {
+		t.Errorf("remapped root writing a host root's file: exit %d %q, file %q", code, errs, data)
+	}
+	// Without the remapping, root can.
+	b.ok(runArgs("--rm", "--ipc", "host", "busybox:test", "sh", "-c", "echo container > "+probe)...)
+
+	if got := b.ok(remap("--rm", "--userns", "host", "busybox:test", "sh", "-c", "cat /proc/self/uid_map | tr -s ' '")...); got != " 0 0 4294967295\n" {
+		t.Errorf("--userns host: %q", got)
+	}
+	if errs := b.fails(125, remap("--privileged", "busybox:test", "true")...); errs != "Error: privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode\n" {
+		t.Errorf("--privileged: %q", errs)
+	}
+	b.ok(remap("--rm", "--privileged", "--userns", "host", "busybox:test", "true")...)
+	if errs := b.fails(125, "--userns-remap", "a:b:c", "create", "busybox:test"); errs != "Error: Invalid user/group specification in --userns-remap: \"a:b:c\"\n" {
+		t.Errorf("--userns-remap a:b:c: %q", errs)
+	}
+	if got := b.ok("ps", "-aq"); len(strings.Fields(got)) != 1 {
+		t.Errorf("containers: %q, want the one", got)
 	}
 }
