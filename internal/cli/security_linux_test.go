@@ -369,7 +369,9 @@ func keepFiles(t *testing.T, files ...string) {
 func TestUsernsRemap(t *testing.T) {
 	b := containerRoot(t)
 	keepFiles(t, "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid")
-	remap := func(args ...string) []string { return append([]string{"--userns-remap", "default"}, runArgs(args...)...) }
+	remap := func(args ...string) []string {
+		return append([]string{"--userns-remap", "default"}, runArgs(args...)...)
+	}
 
 	// The test's temporary directories are 0700: the mapped root can't
 	// reach its rootfs through them, which create says.
