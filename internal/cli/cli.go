@@ -69,6 +69,7 @@ type globalOptions struct {
 	root          string
 	storageDriver string
 	insecure      []string
+	usernsRemap   string
 }
 
 func newRootCommand() *cobra.Command {
@@ -89,6 +90,8 @@ func newRootCommand() *cobra.Command {
 		"layer storage for a new root: overlay (alias overlay2) or copy (alias vfs); default overlay where the filesystem supports it (env BERTH_STORAGE_DRIVER)")
 	cmd.PersistentFlags().StringArrayVar(&g.insecure, "insecure-registry", splitList(os.Getenv("BERTH_INSECURE_REGISTRIES")),
 		"registry host[:port] to reach over plain HTTP (loopback always is); repeatable (env BERTH_INSECURE_REGISTRIES, comma-separated)")
+	cmd.PersistentFlags().StringVar(&g.usernsRemap, "userns-remap", os.Getenv("BERTH_USERNS_REMAP"),
+		"user namespace remapping of the containers created: default (user berth, made when missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges (env BERTH_USERNS_REMAP)")
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
 	cmd.AddCommand(
 		newImagesCommand(g, "images"),
@@ -152,7 +155,7 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 
 // engine opens the berth root for a command.
 func (g *globalOptions) engine() (*engine.Engine, error) {
-	return engine.New(engine.Config{Root: g.root, Snapshotter: g.storageDriver, InsecureRegistries: g.insecure})
+	return engine.New(engine.Config{Root: g.root, Snapshotter: g.storageDriver, InsecureRegistries: g.insecure, UsernsRemap: g.usernsRemap})
 }
 
 func splitList(s string) []string {

@@ -47,6 +47,7 @@ type createOptions struct {
 	logDriver    string
 	logOpts      []string
 	resources    resourceFlags // run_resources.go
+	security     securityFlags // run_security.go
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -77,6 +78,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file or none)")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 	o.resources.addFlags(f)
+	o.security.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -113,6 +115,9 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		return engine.ContainerOptions{}, err
 	}
 	printWarnings(warnings)
+	if err := o.security.config(&eo.Config); err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	if cmd.Flags().Changed("stop-timeout") {
 		eo.StopTimeout = &o.stopTimeout
 	}

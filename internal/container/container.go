@@ -96,6 +96,50 @@ type Config struct {
 	Resources   containertypes.Resources `json:"resources,omitzero"`
 	ShmSize     int64                    `json:"shmSize,omitempty"`     // --shm-size in bytes; 0 for Docker's default
 	OomScoreAdj int                      `json:"oomScoreAdj,omitempty"` // --oom-score-adj
+
+	// Security and namespaces: run's flags of these names, as Docker's
+	// HostConfig fields. SecurityOpt holds a seccomp profile's content,
+	// not its file name. IpcMode is "" (private), none, private,
+	// shareable, host or container:<full ID>; PidMode "", host or
+	// container:<full ID>; UTSMode and UsernsMode "" or host.
+	Privileged        bool              `json:"privileged,omitempty"`
+	CapAdd            []string          `json:"capAdd,omitempty"`
+	CapDrop           []string          `json:"capDrop,omitempty"`
+	SecurityOpt       []string          `json:"securityOpt,omitempty"`
+	Devices           []DeviceMapping   `json:"devices,omitempty"`
+	DeviceCgroupRules []string          `json:"deviceCgroupRules,omitempty"`
+	Sysctls           map[string]string `json:"sysctls,omitempty"`
+	IpcMode           string            `json:"ipcMode,omitempty"`
+	PidMode           string            `json:"pidMode,omitempty"`
+	UTSMode           string            `json:"utsMode,omitempty"`
+	UsernsMode        string            `json:"usernsMode,omitempty"`
+	// UsernsRemap is the user-namespace remapping the container was
+	// created with (berth --userns-remap), nil for none: its root is
+	// UIDMaps[0].HostID on the host.
+	UsernsRemap *IDMapping `json:"usernsRemap,omitempty"`
+}
+
+// DeviceMapping is one --device (Docker's HostConfig.Devices entry).
+type DeviceMapping struct {
+	PathOnHost        string `json:"pathOnHost"`
+	PathInContainer   string `json:"pathInContainer"`
+	CgroupPermissions string `json:"cgroupPermissions"`
+}
+
+// IDMapping is a user-namespace remapping: the remap user and group it
+// came from ("berth:berth") and their subordinate ID ranges.
+type IDMapping struct {
+	Name    string    `json:"name"`
+	UIDMaps []IDRange `json:"uidMaps"`
+	GIDMaps []IDRange `json:"gidMaps"`
+}
+
+// IDRange maps Size IDs from ContainerID in the container to HostID on
+// the host.
+type IDRange struct {
+	ContainerID uint32 `json:"containerID"`
+	HostID      uint32 `json:"hostID"`
+	Size        uint32 `json:"size"`
 }
 
 // Container is one container record.

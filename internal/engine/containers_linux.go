@@ -76,6 +76,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := checkConfig(&o.Config, imgCfg); err != nil {
 		return nil, err
 	}
+	if err := e.checkSecurity(ctx, &o.Config); err != nil {
+		return nil, err
+	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
@@ -106,7 +109,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 		return nil, err
 	}
 	undo = append(undo, func() { sn.Remove(context.Background(), snapshotKey(id)) })
-	spec, err := e.buildSpec(imgCfg, mounts, filepath.Join(dir, "rootfs"), c)
+	spec, err := e.buildSpec(ctx, imgCfg, mounts, filepath.Join(dir, "rootfs"), c)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +130,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 
 // buildSpec mounts the container's tree at rootfs for as long as oci.Spec
 // needs it (it reads /etc/passwd and creates the working directory).
-func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mount, rootfs string, c *container.Container) (*specs.Spec, error) {
+func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, mounts []snapshot.Mount, rootfs string, c *container.Container) (*specs.Spec, error) {
 	unmount, err := snapshot.MountAll(mounts, rootfs)
 	if err != nil {
 		return nil, err
@@ -140,6 +143,9 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
 		Init: cfg.Init, ShmSize: cfg.ShmSize, OomScoreAdj: cfg.OomScoreAdj, Resources: cfg.Resources,
 	}
+	if err := e.securityOptions(ctx, cfg, &o); err != nil {
+		return nil, err
+	}
 	if cfg.Init {
 		// The init is berth itself (see internal/pid1), read-only.
 		self, err := os.Executable()
@@ -149,7 +155,12 @@ func (e *Engine) buildSpec(img *dockerspec.DockerOCIImage, mounts []snapshot.Mou
 		o.Mounts = append(o.Mounts, specs.Mount{Destination: oci.DefaultInitPath, Type: "bind", Source: self,
 			Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
-	return oci.Spec(img, rootfs, o)
+	spec, err := oci.Spec(img, rootfs, o)
+	if err != nil || cfg.UsernsRemap == nil {
+		return spec, err
+	}
+	// Last, after Spec made the working directory (see userns_linux.go).
+	return spec, remapTree(rootfs, cfg.UsernsRemap)
 }
 
 // Log drivers: json-file (the default) and none.
@@ -259,6 +270,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if c.Config.LogDriver == LogDriverNone {
 		logPath = "" // the shim keeps no log
 	} else if lo, err = logs.ParseOptions(c.Config.LogOpts); err != nil {
+		return err
+	}
+	if err := e.joinNamespaces(ctx, c); err != nil {
 		return err
 	}
 	p := e.spare

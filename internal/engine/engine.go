@@ -35,6 +35,9 @@ type Config struct {
 	Snapshotter string
 	// InsecureRegistries are reached over plain HTTP (loopback always is).
 	InsecureRegistries []string
+	// UsernsRemap is dockerd's --userns-remap for the containers created
+	// (see userns_linux.go): "" for none, "default", or USER[:GROUP].
+	UsernsRemap string
 }
 
 // Engine is an open berth root.

@@ -308,6 +308,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 		Config:          e.effectiveConfig(c, imgCfg),
 		NetworkSettings: &containertypes.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
 	}
+	setSecurityConfig(r.HostConfig, c.Config)
 	if r.HostConfig.LogConfig.Config == nil {
 		r.HostConfig.LogConfig.Config = map[string]string{}
 	}

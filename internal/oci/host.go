@@ -1,5 +1,7 @@
 package oci
 
+import specs "github.com/opencontainers/runtime-spec/specs-go"
+
 // hostFacts is everything Spec learns from the machine it runs on, as
 // Docker's daemon does; tests replace host with fixed answers.
 type hostFacts struct {
@@ -16,4 +18,10 @@ type hostFacts struct {
 	hostname func() (string, error)
 	// inUserNS reports whether the engine runs in a user namespace.
 	inUserNS func() bool
+	// devicesAt returns the device node at a host path (a symlink
+	// resolved), or those under it for a directory, each with its path
+	// relative to the one given ("" for the node itself).
+	devicesAt func(path string) ([]specs.LinuxDevice, error)
+	// hostDevices are all of the host's devices, for --privileged.
+	hostDevices func() ([]specs.LinuxDevice, error)
 }

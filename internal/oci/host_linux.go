@@ -1,7 +1,9 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 var host = hostFacts{
@@ -18,6 +22,8 @@ var host = hostFacts{
 	extraMaskedPaths: sync.OnceValue(thermalThrottlePaths),
 	hostname:         os.Hostname,
 	inUserNS:         sync.OnceValue(inUserNS),
+	devicesAt:        devicesAt,
+	hostDevices:      hostDevices,
 }
 
 // hostCaps lists the capabilities berth knows and those in its own
@@ -103,4 +109,108 @@ func inUserNS() bool {
 	}
 	f := strings.Fields(string(data))
 	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}
+
+// errNotADevice is runc's devices.ErrNotADevice.
+var errNotADevice = errors.New("not a device node")
+
+// deviceFromPath is runc's devices.DeviceFromPath: the node at p (not
+// following a symlink) with its type, numbers, mode and owner.
+func deviceFromPath(p string) (specs.LinuxDevice, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return specs.LinuxDevice{}, err
+	}
+	var typ string
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		typ = "c"
+	case unix.S_IFBLK:
+		typ = "b"
+	default:
+		return specs.LinuxDevice{}, errNotADevice
+	}
+	mode := os.FileMode(st.Mode & 0o777)
+	uid, gid := st.Uid, st.Gid
+	return specs.LinuxDevice{
+		Path: p, Type: typ, Major: int64(unix.Major(uint64(st.Rdev))), Minor: int64(unix.Minor(uint64(st.Rdev))),
+		FileMode: &mode, UID: &uid, GID: &gid,
+	}, nil
+}
+
+// devicesAt is moby's oci.DevicesFromPath without the mapping: a symlink
+// is resolved first; a directory gives the device nodes under it.
+func devicesAt(p string) ([]specs.LinuxDevice, error) {
+	resolved := p
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			resolved = r
+		}
+	}
+	d, err := deviceFromPath(resolved)
+	if err == nil {
+		d.Path = ""
+		return []specs.LinuxDevice{d}, nil
+	}
+	var out []specs.LinuxDevice
+	if fi, serr := os.Stat(resolved); errors.Is(err, errNotADevice) && serr == nil && fi.IsDir() {
+		filepath.WalkDir(resolved, func(dp string, _ fs.DirEntry, _ error) error {
+			d, err := deviceFromPath(dp)
+			if err != nil {
+				return nil
+			}
+			d.Path, _ = filepath.Rel(resolved, dp)
+			out = append(out, d)
+			return nil
+		})
+	}
+	if len(out) == 0 {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return nil, errno // "no such file or directory", as Docker says it
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// hostDevices is containerd's oci.HostDevices: every device node under
+// /dev but those of the container's own mounts and the console.
+func hostDevices() ([]specs.LinuxDevice, error) {
+	var out []specs.LinuxDevice
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			switch {
+			case e.IsDir():
+				switch e.Name() {
+				case "pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev":
+					continue
+				}
+				if err := walk(p); err != nil {
+					return err
+				}
+			case e.Name() == "console":
+			default:
+				d, err := deviceFromPath(p)
+				if errors.Is(err, errNotADevice) || errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				out = append(out, d)
+			}
+		}
+		return nil
+	}
+	if err := walk("/dev"); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -36,7 +36,22 @@ func setMounts(s *specs.Spec, o *Options, sec securityOpts) error {
 			continue
 		}
 		if m.Destination == "/dev/shm" {
-			m.Options = append(m.Options, "size="+strconv.FormatInt(o.ShmSize, 10))
+			switch {
+			case o.NoShm:
+				continue
+			case o.IpcNS == NetNSHost:
+				// The host's POSIX shared memory with its SysV IPC, as
+				// Docker's ShmPath /dev/shm.
+				m = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+			default:
+				m.Options = append(m.Options, "size="+strconv.FormatInt(o.ShmSize, 10))
+			}
+		}
+		if m.Destination == "/dev/mqueue" && o.IpcNS == NetNSHost && len(o.UIDMappings) > 0 {
+			// A user namespace can't mount the host IPC namespace's
+			// mqueue, and the host may have none mounted to bind (as
+			// rootless Docker does): mq_open works without it.
+			continue
 		}
 		mounts = append(mounts, m)
 	}
@@ -57,7 +72,14 @@ func setMounts(s *specs.Spec, o *Options, sec securityOpts) error {
 	}
 	writableCgroups := o.Privileged
 	if sec.writableCgroups != nil {
+		if len(o.UIDMappings) > 0 {
+			return invalidf("option WritableCgroups conflicts with user namespaces and rootless mode")
+		}
 		writableCgroups = *sec.writableCgroups
+	}
+	if len(o.UIDMappings) > 0 {
+		// Docker's: a read-only remount can't be done in a user namespace.
+		writableCgroups = true
 	}
 	for i := range mounts {
 		if o.Privileged && mounts[i].Destination == "/sys" || writableCgroups && mounts[i].Type == "cgroup" {

@@ -138,13 +138,13 @@ func workingDir(imgDir, userDir string) (string, error) {
 	return path.Clean(imgDir), nil
 }
 
-// defaultHostname is -h, else the host's name for a host-network
-// container, else the short ID (daemon/container.go newContainer).
+// defaultHostname is -h, else the host's name for a host-network or
+// host-UTS container, else the short ID (daemon/container.go newContainer).
 func defaultHostname(o *Options) (string, error) {
 	switch {
 	case o.Hostname != "":
 		return o.Hostname, nil
-	case o.NetNS == NetNSHost:
+	case o.NetNS == NetNSHost || o.UTSHost:
 		return host.hostname()
 	case len(o.ContainerID) > 12:
 		return o.ContainerID[:12], nil

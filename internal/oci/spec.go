@@ -72,6 +72,25 @@ type Options struct {
 	// Docker's network sysctls are only set in a new one.
 	NetNS string
 
+	// IpcNS and PidNS are like NetNS: "" for a new namespace, "host" for
+	// the host's, or the path of another container's to join. With the
+	// host's IPC namespace /dev/shm is the host's too; NoShm (--ipc none)
+	// leaves /dev/shm unmounted. UTSHost shares the host's UTS namespace
+	// (and so its host name: -h is refused).
+	IpcNS, PidNS string
+	NoShm        bool
+	UTSHost      bool
+
+	// UIDMappings and GIDMappings give the container a user namespace of
+	// its own with these mappings (user-namespace remapping); none when
+	// empty.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
+
+	// Devices are --device, DeviceCgroupRules --device-cgroup-rule
+	// ("c 1:3 rwm").
+	Devices           []DeviceMapping
+	DeviceCgroupRules []string
+
 	// Mounts are the binds and volumes, already resolved by the caller
 	// (with the init binary's bind for Init). They come after the default
 	// mounts and replace any default at the same destination.
@@ -143,7 +162,8 @@ func Spec(img *dockerspec.DockerOCIImage, rootfs string, o Options) (*specs.Spec
 		func(s *specs.Spec) error { return setSysctls(s, &o) },
 		func(s *specs.Spec) error { setCgroups(s, &o); return nil },
 		func(s *specs.Spec) error { return setResources(s, &o) },
-		func(s *specs.Spec) error { setNamespaces(s, &o); return nil },
+		func(s *specs.Spec) error { return setDevices(s, &o) },
+		func(s *specs.Spec) error { return setNamespaces(s, &o) },
 		func(s *specs.Spec) error { return setCapabilities(s, &o) },
 		func(s *specs.Spec) error { return setSeccomp(s, &o, sec) },
 		func(s *specs.Spec) error { return setMounts(s, &o, sec) },

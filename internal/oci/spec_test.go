@@ -31,7 +31,8 @@ var allCapNames = strings.Fields(`CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH
 
 // pinHost makes the host facts fixed for the test: every capability
 // known and held, every sysctl present, no thermal_throttle directories,
-// host name "docker-host", no user namespace.
+// host name "docker-host", no user namespace, and devices /dev/null,
+// /dev/sda and /dev/snd/{controlC0,timer} (see fakeDevicesAt).
 func pinHost(t *testing.T) {
 	saved := host
 	host = hostFacts{
@@ -40,6 +41,13 @@ func pinHost(t *testing.T) {
 		extraMaskedPaths: func() []string { return nil },
 		hostname:         func() (string, error) { return "docker-host", nil },
 		inUserNS:         func() bool { return false },
+		devicesAt:        fakeDevicesAt,
+		hostDevices: func() ([]specs.LinuxDevice, error) {
+			null, _ := fakeDevicesAt("/dev/null")
+			sda, _ := fakeDevicesAt("/dev/sda")
+			null[0].Path, sda[0].Path = "/dev/null", "/dev/sda"
+			return append(null, sda...), nil
+		},
 	}
 	t.Cleanup(func() { host = saved })
 	pinResourceHost(t)
@@ -165,4 +173,25 @@ func copyFS(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// fakeDevicesAt knows /dev/null (c 1:3), /dev/sda (b 8:0), the directory
+// /dev/snd (c 116:0 controlC0, c 116:33 timer) and a regular file
+// /etc/hosts.
+func fakeDevicesAt(p string) ([]specs.LinuxDevice, error) {
+	dev := func(path, typ string, major, minor int64, mode os.FileMode) specs.LinuxDevice {
+		var zero uint32
+		return specs.LinuxDevice{Path: path, Type: typ, Major: major, Minor: minor, FileMode: &mode, UID: &zero, GID: &zero}
+	}
+	switch p {
+	case "/dev/null":
+		return []specs.LinuxDevice{dev("", "c", 1, 3, 0o666)}, nil
+	case "/dev/sda":
+		return []specs.LinuxDevice{dev("", "b", 8, 0, 0o660)}, nil
+	case "/dev/snd":
+		return []specs.LinuxDevice{dev("controlC0", "c", 116, 0, 0o660), dev("timer", "c", 116, 33, 0o660)}, nil
+	case "/etc/hosts":
+		return nil, errors.New("not a device node")
+	}
+	return nil, errors.New("no such file or directory")
 }

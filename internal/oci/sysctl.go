@@ -25,7 +25,8 @@ var (
 func setSysctls(s *specs.Spec, o *Options) error {
 	sysctl := map[string]string{}
 	if o.NetNS == "" {
-		if !host.inUserNS() && host.sysctlExists("net.ipv4.ping_group_range") {
+		// Not in a user namespace, whose gids could not cover the range.
+		if len(o.UIDMappings) == 0 && !host.inUserNS() && host.sysctlExists("net.ipv4.ping_group_range") {
 			sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
 		}
 		if host.sysctlExists("net.ipv4.ip_unprivileged_port_start") {

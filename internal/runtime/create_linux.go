@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -292,7 +293,9 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 }
 
 // containerResources is the config's resources plus the device rules the
-// container needs on top of them: its own device nodes, then the defaults.
+// container needs on top of them: its own device nodes (but those the
+// config has a rule of its own for, which may allow less, as Docker's
+// --device /dev/x:/dev/x:r), then the defaults.
 func containerResources(spec *specs.Spec) *specs.LinuxResources {
 	res := &specs.LinuxResources{}
 	if spec.Linux.Resources != nil {
@@ -300,6 +303,7 @@ func containerResources(spec *specs.Spec) *specs.LinuxResources {
 		res = &copy
 	}
 	res.Devices = append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
+	own := res.Devices
 	for _, d := range spec.Linux.Devices {
 		typ := d.Type
 		switch typ {
@@ -309,6 +313,11 @@ func containerResources(spec *specs.Spec) *specs.LinuxResources {
 			typ = "c"
 		}
 		major, minor := d.Major, d.Minor
+		if slices.ContainsFunc(own, func(r specs.LinuxDeviceCgroup) bool {
+			return r.Type == typ && r.Major != nil && *r.Major == major && r.Minor != nil && *r.Minor == minor
+		}) {
+			continue
+		}
 		res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	res.Devices = append(res.Devices, defaultDeviceRules()...)
