@@ -130,6 +130,7 @@ func newRootCommand() *cobra.Command {
 		newStatsCommand(g),
 		newEventsCommand(g),
 		newContainerCommand(g),
+		newBuildCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
@@ -145,7 +146,7 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(ls, rm, newPullCommand(g), newPushCommand(g), newTagCommand(g),
 		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g),
 		newImageMountCommand(g), newImageUnmountCommand(g),
-		newSaveCommand(g), newLoadCommand(g), newImportCommand(g))
+		newSaveCommand(g), newLoadCommand(g), newImportCommand(g), newBuildCommand(g))
 	return cmd
 }
 
