@@ -97,10 +97,6 @@ type Result struct {
 	Tags    []string
 }
 
-// ErrBuild is the class of errors from the build itself (a failing step, a
-// bad Dockerfile), as opposed to bad options.
-var ErrBuild = errors.New("build failed")
-
 // Build builds an image from o's context and Dockerfile. A failing step
 // leaves no image and no tag; the cache of the steps before it stays.
 func (b *Builder) Build(ctx context.Context, o Options) (*Result, error) {
