@@ -408,3 +408,26 @@ func TestBuildStdin(t *testing.T) {
 		t.Errorf("Dockerfile from stdin: %q", got)
 	}
 }
+
+// TestBuildDeletionsAndCopyDriver: a RUN that deletes what an earlier
+// layer holds leaves it deleted in the image (overlay's whiteouts, the
+// copy driver's tree diff), on both storage drivers.
+func TestBuildDeletionsAndCopyDriver(t *testing.T) {
+	for _, driver := range []string{"overlay", "copy"} {
+		t.Run(driver, func(t *testing.T) {
+			b := containerRootEnv(t, "BERTH_STORAGE_DRIVER="+driver)
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{
+				"gone.txt": "g", "tree/a": "a", "tree/b": "b",
+				"Dockerfile": "FROM busybox:test\nCOPY gone.txt /gone\nCOPY tree /tree/\nRUN rm /gone /tree/a && echo new > /tree/c\n",
+			})
+			b.ok(buildArgs("-q", "-t", "del", dir)...)
+			if got := b.ok(runArgs("--rm", "del", "sh", "-c", "ls /tree; test -e /gone && echo still-there; true")...); got != "b\nc\n" {
+				t.Errorf("after RUN rm: %q", got)
+			}
+			if _, errs, _ := b.run("", buildArgs("-t", "del", dir)...); strings.Count(errs, "CACHED") != 3 {
+				t.Errorf("rebuild on %s:\n%s", driver, errs)
+			}
+		})
+	}
+}
