@@ -10,10 +10,13 @@ import (
 	"slices"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/oci"
 )
 
@@ -71,10 +74,15 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	user, wd := st.img.Config.User, st.img.Config.WorkingDir
 	key := cacheKey("run", st.chainID(), args, procEnv, user, wd, sandboxHostname)
 	return r.layerStep(ctx, v, st, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+		mounts, cleanup, err := sandboxFiles(rootfs, w.dir)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
 		spec, err := oci.Spec(nil, rootfs, oci.Options{
 			ContainerID: containerID(w.id), Cmd: args, EntrypointSet: true,
 			Env: procEnv, WorkingDir: wd, User: user, Hostname: sandboxHostname,
-			CgroupParent: r.o.CgroupParent, NetNS: oci.NetNSHost,
+			CgroupParent: r.o.CgroupParent, NetNS: oci.NetNSHost, Mounts: mounts,
 		})
 		if err != nil {
 			return err
@@ -161,4 +169,48 @@ func processCmdEnv(lex *shell.Lex, cmd string, env shell.EnvGetter) string {
 		return cmd
 	}
 	return out
+}
+
+// sandboxFiles are the /etc/hosts and /etc/resolv.conf a RUN sees, as
+// BuildKit gives them: the host's resolver (RUN shares the host's
+// network) and a hosts file naming the sandbox, bind-mounted read-only
+// from the step's directory. The returned cleanup removes the empty files
+// the runtime made as mount points where the image had none, so that
+// they are not part of the layer.
+func sandboxFiles(rootfs, dir string) ([]specs.Mount, func(), error) {
+	files := map[string][]byte{
+		"/etc/hosts": []byte("127.0.0.1\tlocalhost " + sandboxHostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+	}
+	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		files["/etc/resolv.conf"] = data
+	}
+	var mounts []specs.Mount
+	var made []string
+	for _, dest := range []string{"/etc/hosts", "/etc/resolv.conf"} {
+		data, ok := files[dest]
+		if !ok {
+			continue
+		}
+		if st, err := archive.StatPath(rootfs, dest); err == nil && st.Mode&os.ModeSymlink != 0 {
+			continue // left as the image has it
+		} else if err != nil {
+			made = append(made, dest)
+		}
+		src := filepath.Join(dir, filepath.Base(dest))
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			return nil, nil, err
+		}
+		mounts = append(mounts, specs.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"rbind", "ro"}})
+	}
+	return mounts, func() {
+		for _, dest := range made {
+			p, err := securejoin.SecureJoin(rootfs, dest)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+				os.Remove(p)
+			}
+		}
+	}, nil
 }
