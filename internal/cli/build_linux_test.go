@@ -2,9 +2,11 @@ package cli_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -432,5 +434,41 @@ func TestBuildDeletionsAndCopyDriver(t *testing.T) {
 				t.Errorf("rebuild on %s:\n%s", driver, errs)
 			}
 		})
+	}
+}
+
+// TestBuildKilledMidRun: a build killed (-9) while a RUN runs leaves its
+// container, mount and snapshot, which the next build removes.
+func TestBuildKilledMidRun(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN echo started; sleep 60\n"})
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, buildArgs(dir)...)...)
+	cmd.Env = b.env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.HasSuffix(sc.Text(), " started") {
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ents, _ := os.ReadDir(filepath.Join(b.root, "build")); len(ents) != 1 {
+		t.Fatalf("the killed build's state: %v", ents)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN true\n"})
+	b.ok(buildArgs("-q", dir)...)
+	if ents, _ := os.ReadDir(filepath.Join(b.root, "build")); len(ents) != 0 {
+		t.Errorf("build state left: %v", ents)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(b.root, "run", "runtime")); len(ents) != 0 {
+		t.Errorf("runtime state left: %v", ents)
+	}
+	if m := mountsUnder(b.root); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
 	}
 }
