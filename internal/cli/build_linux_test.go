@@ -174,8 +174,8 @@ CMD ["cat /info"]
 }
 
 // TestBuildMultiStage: COPY --from a stage by name and by index, a base
-// named by an ARG before FROM, stages the target does not need skipped,
-// --target.
+// named by an ARG before FROM (which a stage's bare ARG inherits), stages
+// the target does not need skipped, --target.
 func TestBuildMultiStage(t *testing.T) {
 	b := containerRoot(t)
 	dir := t.TempDir()
@@ -192,7 +192,8 @@ COPY --from=builder /out/result /copied
 FROM $BASE
 COPY --from=builder /out /out
 COPY --from=2 /copied /from-index
-RUN cat /out/result /from-index
+ARG BASE
+RUN cat /out/result /from-index && echo "$BASE" > /base
 `})
 	out, errs, code := b.run("", buildArgs("-t", "multi", dir)...)
 	if code != 0 {
@@ -201,12 +202,12 @@ RUN cat /out/result /from-index
 	if strings.Contains(errs, "should not run") || strings.Contains(errs, "[unused") {
 		t.Errorf("the unused stage was built:\n%s", errs)
 	}
-	for _, want := range []string{"[builder 2/2] RUN mkdir /out", "[files 1/1] COPY --from=builder /out/result /copied", "[stage-3 4/4] RUN cat /out/result /from-index"} {
+	for _, want := range []string{"[builder 2/2] RUN mkdir /out", "[files 1/1] COPY --from=builder /out/result /copied", "[stage-3 4/4] RUN cat /out/result /from-index && echo \"busybox:test\" > /base"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("progress lacks %q:\n%s", want, errs)
 		}
 	}
-	if got := b.ok(runArgs("--rm", "multi", "sh", "-c", "stat -c %u:%g /out/result; cat /from-index")...); got != "5:6\nbuilt\n" {
+	if got := b.ok(runArgs("--rm", "multi", "sh", "-c", "stat -c %u:%g /out/result; cat /from-index /base")...); got != "5:6\nbuilt\nbusybox:test\n" {
 		t.Errorf("COPY --from: %q", got)
 	}
 	// --target builds that stage alone: scratch plus one file.
