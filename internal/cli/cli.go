@@ -134,6 +134,7 @@ func newRootCommand() *cobra.Command {
 		newUpdateCommand(g),
 		newEventsCommand(g),
 		newContainerCommand(g),
+		newBuildCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
@@ -149,7 +150,7 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(ls, rm, newPullCommand(g), newPushCommand(g), newTagCommand(g),
 		newHistoryCommand(g, "history"), newImageInspectCommand(g), newImagePruneCommand(g),
 		newImageMountCommand(g), newImageUnmountCommand(g),
-		newSaveCommand(g), newLoadCommand(g), newImportCommand(g))
+		newSaveCommand(g), newLoadCommand(g), newImportCommand(g), newBuildCommand(g))
 	return cmd
 }
 

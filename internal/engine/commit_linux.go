@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,9 +11,9 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/snapshot"
 )
 
 // CommitOptions are `commit`'s flags.
@@ -103,39 +102,9 @@ func (e *Engine) pauseForCommit(ctx context.Context, c *container.Container) (fu
 }
 
 // containerDiff writes the container's changes to its image as a layer
-// tar: overlay's upper directory, or, on the copy snapshotter, the
-// difference between the image's tree and the container's copy of it.
+// tar (see snapshot.Diff).
 func (e *Engine) containerDiff(ctx context.Context, c *container.Container, img *image.Image, w io.Writer) error {
-	sn := e.Images.Snapshotter()
-	mounts, err := sn.Mounts(ctx, snapshotKey(c.ID))
-	if err != nil {
-		return err
-	}
-	if len(mounts) != 1 {
-		return fmt.Errorf("commit: %d mounts for the container's snapshot, want 1", len(mounts))
-	}
-	m := mounts[0]
-	if m.Type == "overlay" {
-		for _, opt := range m.Options {
-			if upper, ok := strings.CutPrefix(opt, "upperdir="); ok {
-				return archive.DiffOverlay(ctx, upper, w)
-			}
-		}
-		return errors.New("commit: the container's overlay has no upper directory")
-	}
-	// A bind mount: the whole tree of the container, over its image's (or
-	// over nothing, for an image without layers).
-	if img.TopLayer == "" {
-		return archive.Tar(ctx, m.Source, w)
-	}
-	lower, err := sn.Mounts(ctx, img.TopLayer)
-	if err != nil {
-		return err
-	}
-	if len(lower) != 1 || lower[0].Type != "bind" {
-		return fmt.Errorf("commit: the image's layers are not one directory")
-	}
-	return archive.DiffDirs(ctx, lower[0].Source, m.Source, w)
+	return snapshot.Diff(ctx, e.Images.Snapshotter(), snapshotKey(c.ID), w)
 }
 
 // containerImageConfig is the configuration a container runs with, as an

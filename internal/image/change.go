@@ -46,14 +46,20 @@ func applyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 				return fmt.Errorf("--change %s: %w", node.Original, err)
 			}
 		}
-		if err := applyCommand(cfg, c, &cmdSet); err != nil {
+		if err := ApplyInstruction(cfg, c, &cmdSet); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyCommand(cfg *dockerspec.DockerOCIImageConfig, c instructions.Command, cmdSet *bool) error {
+// ApplyInstruction applies one of the Dockerfile instructions that only
+// change the config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL,
+// ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR), already expanded, to cfg,
+// as a Dockerfile does: a shell form runs in cfg.Shell, and ENTRYPOINT
+// resets a CMD that *cmdSet says was not set by the same Dockerfile (or
+// set of changes).
+func ApplyInstruction(cfg *dockerspec.DockerOCIImageConfig, c instructions.Command, cmdSet *bool) error {
 	shellForm := func(l instructions.ShellDependantCmdLine) []string {
 		if !l.PrependShell {
 			return l.CmdLine

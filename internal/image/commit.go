@@ -1,6 +1,8 @@
 package image
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +12,6 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -60,29 +61,19 @@ func (s *Service) Commit(ctx context.Context, parent *Image, o CommitOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	var players []ocispec.Descriptor
-	if parent.Manifest != "" {
-		m, err := s.Manifest(parent)
-		if err != nil {
-			return nil, err
-		}
-		players = m.Layers
-	}
-	if len(players) != len(pcfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("commit: image %s has %d layers and %d diff IDs", ShortID(parent.ID), len(players), len(pcfg.RootFS.DiffIDs))
-	}
-	dir, done, err := s.scratch(ctx, "commit")
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	file := filepath.Join(dir, "layer.tar.gz")
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(o.Layer(ctx, pw)) }()
-	layer, diffID, err := compressLayer(ctx, pr, file)
-	pr.CloseWithError(io.ErrClosedPipe)
+	below, err := s.ImageLayers(parent)
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
+	}
+	layer, empty, err := s.StoreLayer(ctx, below, o.Layer)
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if empty {
+		// Docker commits a container without changes as an empty layer.
+		if layer, err = s.emptyLayer(ctx, below); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
 	}
 
 	now := time.Now().UTC()
@@ -90,7 +81,7 @@ func (s *Service) Commit(ctx context.Context, parent *Image, o CommitOptions) (*
 	cfg.Created = &now
 	cfg.Author = o.Author
 	cfg.Config = conf
-	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: append(append([]digest.Digest{}, pcfg.RootFS.DiffIDs...), diffID)}
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: append(append([]digest.Digest{}, pcfg.RootFS.DiffIDs...), layer.DiffID)}
 	cfg.History = append(append([]ocispec.History{}, pcfg.History...), ocispec.History{
 		Created: &now, Author: o.Author, Comment: o.Comment, CreatedBy: o.CreatedBy,
 	})
@@ -98,41 +89,31 @@ func (s *Service) Commit(ctx context.Context, parent *Image, o CommitOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	layers := make([]ocispec.Descriptor, 0, len(players)+1)
-	for _, l := range players {
-		if mt, ok := dockerLayerTypes[l.MediaType]; ok {
-			l.MediaType = mt
-		}
-		layers = append(layers, l)
-	}
-	layers = append(layers, layer)
-	man := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cdata), Size: int64(len(cdata))},
-		Layers:    layers,
-	}
-	mdata, err := json.Marshal(man)
+	img, err := s.NewImage(ctx, cdata, append(below, layer), tags)
 	if err != nil {
-		return nil, err
-	}
-	for _, b := range [][]byte{cdata, mdata} {
-		if _, err := s.content.Put(b); err != nil {
-			return nil, fmt.Errorf("commit: %w", err)
-		}
-	}
-	rec := &record{
-		config:   man.Config.Digest,
-		manifest: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mdata), Size: int64(len(mdata))},
-		layers:   man.Layers,
-		diffIDs:  cfg.RootFS.DiffIDs,
-		created:  now,
-		tags:     tags,
-	}
-	if err := s.unpackLayers(ctx, fileFetcher{layer.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1}); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return s.register(ctx, rec)
+	return img, nil
+}
+
+// emptyLayer stores a layer with no entries (a tar of its trailer alone)
+// over below.
+func (s *Service) emptyLayer(ctx context.Context, below []Layer) (Layer, error) {
+	dir, done, err := s.scratch(ctx, "layer")
+	if err != nil {
+		return Layer{}, err
+	}
+	defer done()
+	file := filepath.Join(dir, "layer.tar.gz")
+	var buf bytes.Buffer
+	tar.NewWriter(&buf).Close()
+	blob, diffID, _, err := compressLayer(ctx, &buf, file)
+	if err != nil {
+		return Layer{}, err
+	}
+	l := Layer{Blob: blob, DiffID: diffID}
+	rec := layersRecord(append(append([]Layer{}, below...), l))
+	return l, s.unpackLayers(ctx, fileFetcher{blob.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1})
 }
 
 // configJSON is the config blob: cfg, with config.Hostname when hostname

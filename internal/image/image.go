@@ -330,7 +330,7 @@ func (s *Service) deleteImage(ctx context.Context, tx *sql.Tx, id digest.Digest)
 }
 
 // collect removes the layer snapshots and blobs of a deleted image that no
-// other image uses. It runs in the write transaction that deleted the
+// other image (nor the build cache) uses. It runs in the write transaction that deleted the
 // image, so that a concurrent registration, which checks its blobs and
 // snapshots in its own write transaction, sees either all of them or
 // fails cleanly.
@@ -343,7 +343,7 @@ func (s *Service) collect(ctx context.Context, img *Image) error {
 				break
 			}
 			var users int
-			tx.QueryRow(`SELECT count(*) FROM images WHERE top_layer = ?`, key).Scan(&users)
+			tx.QueryRow(`SELECT (SELECT count(*) FROM images WHERE top_layer = ?) + (SELECT count(*) FROM build_cache WHERE chain_id = ?)`, key, key).Scan(&users)
 			if users > 0 {
 				break
 			}
@@ -363,7 +363,8 @@ func (s *Service) collect(ctx context.Context, img *Image) error {
 // collectBlobs deletes the blobs no image holds.
 func (s *Service) collectBlobs(ctx context.Context, tx *sql.Tx) error {
 	held := map[digest.Digest]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT digest FROM image_blobs`)
+	// The build cache's layers are held as images' are.
+	rows, err := tx.QueryContext(ctx, `SELECT digest FROM image_blobs UNION SELECT blob FROM build_cache WHERE blob != ''`)
 	if err != nil {
 		return err
 	}

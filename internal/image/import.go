@@ -62,7 +62,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	}
 	defer done()
 	file := filepath.Join(dir, "layer.tar.gz")
-	layer, diffID, err := compressLayer(ctx, r, file)
+	layer, diffID, _, err := compressLayer(ctx, r, file)
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +120,20 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 // compressLayer reads the tar stream r (decompressing it when it is
 // compressed) to its end, checking that it is a tar, and writes it
 // gzip-compressed to file. It returns the descriptor of the compressed
-// blob and the diff ID (the digest of the uncompressed stream).
-func compressLayer(ctx context.Context, r io.Reader, file string) (ocispec.Descriptor, digest.Digest, error) {
+// blob, the diff ID (the digest of the uncompressed stream) and the number
+// of entries the tar holds.
+func compressLayer(ctx context.Context, r io.Reader, file string) (ocispec.Descriptor, digest.Digest, int, error) {
+	fail := func(format string, args ...any) (ocispec.Descriptor, digest.Digest, int, error) {
+		return ocispec.Descriptor{}, "", 0, fmt.Errorf(format, args...)
+	}
 	dr, err := archive.Decompress(r)
 	if err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("import: %w", err)
+		return fail("import: %w", err)
 	}
 	defer dr.Close()
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("import: %w", err)
+		return fail("import: %w", err)
 	}
 	defer f.Close()
 	blob := digest.SHA256.Digester()
@@ -139,9 +143,10 @@ func compressLayer(ctx context.Context, r io.Reader, file string) (ocispec.Descr
 	in := &countWriter{}
 	stream := io.TeeReader(dr, io.MultiWriter(zw, diff.Hash(), in))
 	tr := tar.NewReader(stream)
-	for n := 0; ; n++ {
+	n := 0
+	for ; ; n++ {
 		if err := ctx.Err(); err != nil {
-			return ocispec.Descriptor{}, "", err
+			return fail("%w", err)
 		}
 		_, err := tr.Next()
 		if err == io.EOF {
@@ -149,26 +154,26 @@ func compressLayer(ctx context.Context, r io.Reader, file string) (ocispec.Descr
 		}
 		if err != nil {
 			if n == 0 {
-				return ocispec.Descriptor{}, "", fmt.Errorf("import: the input is not a tar archive (%v)", err)
+				return fail("import: the input is not a tar archive (%v)", err)
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return ocispec.Descriptor{}, "", fmt.Errorf("import: the tar archive is truncated")
+				return fail("import: the tar archive is truncated")
 			}
-			return ocispec.Descriptor{}, "", fmt.Errorf("import: reading the tar archive: %w", err)
+			return fail("import: reading the tar archive: %w", err)
 		}
 	}
 	if in.n == 0 {
-		return ocispec.Descriptor{}, "", fmt.Errorf("import: the input is empty: no tar archive to import")
+		return fail("import: the input is empty: no tar archive to import")
 	}
 	// The diff ID covers the whole stream, past the tar trailer, as the
 	// unpack will hash it.
 	if _, err := io.Copy(io.Discard, stream); err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("import: reading the tar archive: %w", err)
+		return fail("import: reading the tar archive: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("import: %w", err)
+		return fail("import: %w", err)
 	}
-	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: blob.Digest(), Size: size.n}, diff.Digest(), nil
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: blob.Digest(), Size: size.n}, diff.Digest(), n, nil
 }
 
 type countWriter struct{ n int64 }

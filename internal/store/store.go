@@ -101,6 +101,21 @@ var schema = []string{
 		attributes TEXT NOT NULL DEFAULT '{}' -- JSON object: name, image, exitCode, …
 	)`,
 	`CREATE INDEX events_time ON events(time)`,
+	// The build cache (internal/build owns the queries): a build step's
+	// inputs (key) and the layer it made. Its blobs and snapshots are GC
+	// roots as an image's are.
+	`CREATE TABLE build_cache (
+		key TEXT PRIMARY KEY,              -- digest of the step's inputs
+		blob TEXT NOT NULL DEFAULT '',     -- the compressed layer's digest ('' when the step changed nothing)
+		media_type TEXT NOT NULL DEFAULT '',
+		size INTEGER NOT NULL DEFAULT 0,   -- of the blob
+		diff_id TEXT NOT NULL DEFAULT '',
+		chain_id TEXT NOT NULL DEFAULT '', -- the snapshot of the tree after the step
+		created INTEGER NOT NULL,          -- unix ns: when the layer was made (its history time)
+		last_used INTEGER NOT NULL         -- unix ns
+	)`,
+	`CREATE INDEX build_cache_blob ON build_cache(blob)`,
+	`CREATE INDEX build_cache_chain ON build_cache(chain_id)`,
 }
 
 // Open opens (creating and migrating) the database at path.

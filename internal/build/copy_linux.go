@@ -1,0 +1,645 @@
+package build
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/oci"
+)
+
+// copyOp is a COPY or ADD, expanded.
+type copyOp struct {
+	cmd          string // the instruction's text
+	add, unpack  bool
+	srcs         []string
+	contents     []instructions.SourceContent // heredocs
+	dest         string
+	chown, chmod string
+	from         string // --from: a stage or an image; "" for the context
+}
+
+// tree is where a COPY reads from: the build context (with its ignore
+// rules, files owned by root in the image) or the tree of a stage or
+// image (owners kept).
+type tree struct {
+	root    string
+	ctx     *buildContext // nil for a stage's or image's tree
+	chainID string
+}
+
+// selected is one source of a COPY after wildcard expansion: a file,
+// symlink or directory in the tree.
+type selected struct {
+	rel  string // slash-separated, relative to the tree's root; "" for the root
+	host string // where it is on the host, symlinks resolved inside the root
+	fi   fs.FileInfo
+}
+
+// fileEntry is one file below a selected directory (or the selected
+// file itself, with rel "").
+type fileEntry struct {
+	rel  string // relative to the selected directory
+	host string
+	fi   fs.FileInfo
+	link string
+}
+
+func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) error {
+	kind := "COPY"
+	if op.add {
+		kind = "ADD"
+	}
+	env := shell.EnvsFromSlice(st.env)
+	v := r.p.vertex(r.stepName(s, st, uppercaseCmd(processCmdEnv(r.df.lex, op.cmd, env))))
+	fail := func(err error) error {
+		v.failed(err)
+		return err
+	}
+	dest := op.dest
+	if !path.IsAbs(dest) {
+		if dest == "." || dest == "" {
+			dest = "./"
+		}
+		dest = path.Join("/", st.img.Config.WorkingDir, dest) + trailingSlash(dest)
+	}
+	destIsDir := strings.HasSuffix(dest, "/") || strings.HasSuffix(op.dest, "/.") || op.dest == "."
+	dest = path.Clean(dest)
+	if len(op.srcs)+len(op.contents) > 1 && !destIsDir {
+		return fail(fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", kind))
+	}
+	mode := -1
+	if op.chmod != "" {
+		m, err := strconv.ParseUint(op.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fail(fmt.Errorf("invalid chmod parameter: '%v'. it should be octal string and between 0 and 07777", op.chmod))
+		}
+		mode = int(m)
+	}
+
+	// The tree the sources come from; the cache key needs the content of
+	// the context's files, but only the chain ID of another tree.
+	var src tree
+	var sel []selected
+	var contentKey string
+	if op.from == "" {
+		src = tree{root: r.ctx.dir, ctx: r.ctx}
+		var err error
+		if sel, err = selectSources(src, op.srcs); err != nil {
+			return fail(err)
+		}
+		if contentKey, err = hashSources(ctx, src, sel); err != nil {
+			return fail(err)
+		}
+	} else {
+		from, _, err := r.df.lex.ProcessWord(op.from, shell.EnvsFromSlice(r.globals))
+		if err != nil {
+			return fail(err)
+		}
+		if src, err = r.fromTree(ctx, from); err != nil {
+			return fail(err)
+		}
+		contentKey = "tree:" + src.chainID
+	}
+	var heredocs []string
+	for _, c := range op.contents {
+		heredocs = append(heredocs, c.Path, c.Data)
+	}
+	key := cacheKey(strings.ToLower(kind), st.chainID(), op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey)
+	createdBy := kind
+	if op.chown != "" {
+		createdBy += " --chown=" + op.chown
+	}
+	if op.chmod != "" {
+		createdBy += " --chmod=" + op.chmod
+	}
+	for _, s := range op.srcs {
+		createdBy += " " + s
+	}
+	for _, c := range op.contents {
+		createdBy += " <<" + c.Path
+	}
+	createdBy += " " + op.dest + " # buildkit"
+
+	return r.layerStep(ctx, v, st, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+		if src.ctx == nil {
+			root, err := r.b.mountTree(ctx, w, "from", src.chainID)
+			if err != nil {
+				return err
+			}
+			src.root = root
+			if sel, err = selectSources(src, op.srcs); err != nil {
+				return err
+			}
+		}
+		uid, gid := -1, -1 // keep a tree's owners
+		if src.ctx != nil {
+			uid, gid = 0, 0
+		}
+		if op.chown != "" {
+			u, g, err := lookupChown(rootfs, op.chown, true)
+			if err != nil {
+				return err
+			}
+			uid, gid = u, g
+		}
+		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack}
+		multi := len(sel)+len(op.contents) > 1 || destIsDir
+		for _, s := range sel {
+			if err := c.copySource(ctx, src, s, dest, multi); err != nil {
+				return err
+			}
+		}
+		for _, hd := range op.contents {
+			target := dest
+			if multi || c.isDir(dest) {
+				target = path.Join(dest, path.Base(hd.Path))
+			}
+			if err := c.writeData(ctx, target, []byte(hd.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func trailingSlash(p string) string {
+	if strings.HasSuffix(p, "/") {
+		return "/"
+	}
+	return ""
+}
+
+// fromTree is the tree of --from: a stage (built before this one) or an
+// image.
+func (r *run) fromTree(ctx context.Context, from string) (tree, error) {
+	if dep := r.df.findStage(from, -1); dep != nil && dep.built != nil {
+		if err := r.b.cfg.Images.EnsureLayers(ctx, dep.built.layers); err != nil {
+			return tree{}, err
+		}
+		return tree{chainID: dep.built.chainID()}, nil
+	}
+	img, err := r.b.cfg.ResolveImage(ctx, from)
+	if err != nil {
+		return tree{}, fmt.Errorf("--from=%s: %w", from, err)
+	}
+	layers, err := r.b.cfg.Images.ImageLayers(img)
+	if err != nil {
+		return tree{}, err
+	}
+	if err := r.b.cfg.Images.EnsureLayers(ctx, layers); err != nil {
+		return tree{}, err
+	}
+	return tree{chainID: img.TopLayer}, nil
+}
+
+// selectSources expands each source (wildcards match one path component
+// at a time, as BuildKit's) to what it names in the tree; files the
+// context ignores are not there. A source without wildcards that names
+// nothing is an error; a pattern that matches nothing is not.
+func selectSources(t tree, srcs []string) ([]selected, error) {
+	var out []selected
+	for _, src := range srcs {
+		rel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(src)), "/")
+		var matches []string
+		if containsWildcards(rel) {
+			var err error
+			if matches, err = glob(t, rel); err != nil {
+				return nil, err
+			}
+		} else {
+			matches = []string{rel}
+		}
+		for _, m := range matches {
+			if t.ctx != nil && t.ctx.ignored(m) {
+				return nil, notFound(m)
+			}
+			host, err := securejoin.SecureJoin(t.root, m)
+			if err != nil {
+				return nil, err
+			}
+			fi, err := os.Lstat(host)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+					return nil, notFound(m)
+				}
+				return nil, err
+			}
+			out = append(out, selected{rel: m, host: host, fi: fi})
+		}
+	}
+	return out, nil
+}
+
+func notFound(rel string) error {
+	return fmt.Errorf("failed to compute cache key: failed to calculate checksum of ref: \"/%s\": not found", rel)
+}
+
+func containsWildcards(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?', '[':
+			return true
+		}
+	}
+	return false
+}
+
+// glob expands pattern (relative, slash-separated) in the tree, a
+// component at a time, skipping what the context ignores.
+func glob(t tree, pattern string) ([]string, error) {
+	matches := []string{""}
+	for _, comp := range strings.Split(pattern, "/") {
+		var next []string
+		for _, m := range matches {
+			if !containsWildcards(comp) {
+				next = append(next, path.Join(m, comp))
+				continue
+			}
+			dir, err := securejoin.SecureJoin(t.root, m)
+			if err != nil {
+				return nil, err
+			}
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				ok, err := path.Match(comp, e.Name())
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", pattern, err)
+				}
+				if ok {
+					next = append(next, path.Join(m, e.Name()))
+				}
+			}
+		}
+		matches = next
+	}
+	var out []string
+	for _, m := range matches {
+		if t.ctx != nil && t.ctx.ignored(m) {
+			continue
+		}
+		host, err := securejoin.SecureJoin(t.root, m)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(host); err == nil {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// walk calls fn for s and, when it is a directory, everything below it
+// (not following symlinks), in name order, leaving out what the context
+// ignores; a directory that is ignored is still entered when exception
+// patterns may take back something in it.
+func walk(t tree, s selected, fn func(e fileEntry) error) error {
+	if !s.fi.IsDir() {
+		e := fileEntry{host: s.host, fi: s.fi}
+		if s.fi.Mode()&os.ModeSymlink != 0 {
+			link, err := os.Readlink(s.host)
+			if err != nil {
+				return err
+			}
+			e.link = link
+		}
+		return fn(e)
+	}
+	// pending are the ignored directories being entered: one is written
+	// (once) before the first file kept below it.
+	type dir struct {
+		e       fileEntry
+		written bool
+	}
+	var pending []*dir
+	var rec func(host, rel string) error
+	rec = func(host, rel string) error {
+		ents, err := os.ReadDir(host)
+		if err != nil {
+			return err
+		}
+		for _, de := range ents {
+			crel := path.Join(rel, de.Name())
+			chost := filepath.Join(host, de.Name())
+			fi, err := de.Info()
+			if err != nil {
+				return err
+			}
+			ignored := t.ctx != nil && t.ctx.ignored(path.Join(s.rel, crel))
+			if ignored && !(fi.IsDir() && t.ctx.ignore.Exclusions()) {
+				continue
+			}
+			e := fileEntry{rel: crel, host: chost, fi: fi}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				if e.link, err = os.Readlink(chost); err != nil {
+					return err
+				}
+			}
+			if ignored {
+				pending = append(pending, &dir{e: e})
+				err := rec(chost, crel)
+				pending = pending[:len(pending)-1]
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			for _, p := range pending {
+				if !p.written {
+					p.written = true
+					if err := fn(p.e); err != nil {
+						return err
+					}
+				}
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if err := rec(chost, crel); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return rec(s.host, "")
+}
+
+// hashSources is the digest of what the sources hold: names, types,
+// modes, link targets and the content of every file (not the times).
+func hashSources(ctx context.Context, t tree, sel []selected) (string, error) {
+	h := sha256.New()
+	buf := make([]byte, 32<<10)
+	for _, s := range sel {
+		fmt.Fprintf(h, "source %q %t\n", s.rel, s.fi.IsDir())
+		err := walk(t, s, func(e fileEntry) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%q %o %q %d ", e.rel, uint32(e.fi.Mode()), e.link, e.fi.Size())
+			if e.fi.Mode().IsRegular() {
+				f, err := os.Open(e.host)
+				if err != nil {
+					return err
+				}
+				fh := sha256.New()
+				_, err = io.CopyBuffer(fh, f, buf)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				h.Write([]byte(hex.EncodeToString(fh.Sum(nil))))
+			}
+			h.Write([]byte{'\n'})
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copier writes sources into the step's tree, through tar streams that
+// archive.ExtractToDir unpacks inside rootfs (so no symlink of the image
+// leads a write out of it).
+type copier struct {
+	rootfs   string
+	uid, gid int  // -1: the source's
+	mode     int  // --chmod, -1 for the source's
+	add      bool // ADD: a local archive is unpacked
+}
+
+func (c *copier) isDir(p string) bool {
+	host, err := securejoin.SecureJoin(c.rootfs, p)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(host)
+	return err == nil && fi.IsDir()
+}
+
+// copySource copies one selected source to dest: a directory's content
+// into dest, a file to dest (or into it, when dest is a directory).
+func (c *copier) copySource(ctx context.Context, t tree, s selected, dest string, multi bool) error {
+	if s.fi.IsDir() {
+		return c.write(ctx, dest, func(tw *tar.Writer) error {
+			return walk(t, s, func(e fileEntry) error { return c.entry(tw, path.Join(dest, e.rel), e) })
+		})
+	}
+	target := dest
+	if multi || c.isDir(dest) {
+		target = path.Join(dest, path.Base(s.rel))
+	}
+	if c.add && s.fi.Mode().IsRegular() {
+		if ok, err := c.unpack(ctx, s.host, dest); ok || err != nil {
+			return err
+		}
+	}
+	return c.write(ctx, path.Dir(target), func(tw *tar.Writer) error {
+		return walk(t, s, func(e fileEntry) error { return c.entry(tw, target, e) })
+	})
+}
+
+// write makes the missing directories down to dir, then unpacks what
+// fill writes.
+func (c *copier) write(ctx context.Context, dir string, fill func(tw *tar.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		tw := tar.NewWriter(bw)
+		err := c.parents(tw, dir)
+		if err == nil {
+			err = fill(tw)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	err := archive.ExtractToDir(ctx, c.rootfs, "/", pr, archive.CopyOptions{KeepOwners: true, AllowDevices: true})
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}
+
+// parents writes entries for the directories down to dir that the tree
+// lacks (0755, owned by --chown's user, else root).
+func (c *copier) parents(tw *tar.Writer, dir string) error {
+	uid, gid := max(c.uid, 0), max(c.gid, 0)
+	return missingDirs(c.rootfs, dir, func(p string) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(p, "/") + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()})
+	})
+}
+
+// missingDirs calls fn for each directory on the way to dir (absolute)
+// that rootfs lacks, top down.
+func missingDirs(rootfs, dir string, fn func(p string) error) error {
+	dir = path.Clean("/" + dir)
+	if dir == "/" {
+		return nil
+	}
+	var missing []string
+	for p := dir; p != "/"; p = path.Dir(p) {
+		if _, err := archive.StatPath(rootfs, p); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fn(missing[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entry writes one file as name (absolute in the image).
+func (c *copier) entry(tw *tar.Writer, name string, e fileEntry) error {
+	hdr, err := tar.FileInfoHeader(e.fi, e.link)
+	if err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeSymlink {
+		if e.fi.Mode()&os.ModeSocket != 0 {
+			return nil // sockets are not copied
+		}
+	}
+	hdr.Name = strings.TrimPrefix(name, "/")
+	if hdr.Typeflag == tar.TypeDir {
+		hdr.Name += "/"
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+	hdr.Format = tar.FormatPAX
+	if c.uid >= 0 {
+		hdr.Uid, hdr.Gid = c.uid, c.gid
+	}
+	if c.mode >= 0 && hdr.Typeflag != tar.TypeSymlink {
+		hdr.Mode = int64(c.mode)
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil
+	}
+	f, err := os.Open(e.host)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(tw, io.LimitReader(f, hdr.Size))
+	if err == nil && n != hdr.Size {
+		err = fmt.Errorf("%s changed size while it was copied", e.host)
+	}
+	return err
+}
+
+// writeData writes a heredoc's content as file name (0644, or --chmod).
+func (c *copier) writeData(ctx context.Context, name string, data []byte) error {
+	mode := int64(0o644)
+	if c.mode >= 0 {
+		mode = int64(c.mode)
+	}
+	return c.write(ctx, path.Dir(name), func(tw *tar.Writer) error {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(name, "/"), Mode: mode, Size: int64(len(data)),
+			Uid: max(c.uid, 0), Gid: max(c.gid, 0), ModTime: time.Now()}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	})
+}
+
+// unpack extracts file into the directory dest when it is a tar (plain,
+// gzip or zstd), as ADD does, and reports whether it was one. Entries
+// keep their owners unless --chown.
+func (c *copier) unpack(ctx context.Context, file, dest string) (bool, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	dr, err := archive.Decompress(f)
+	if err != nil {
+		return false, nil // bzip2 and xz: copied as they are
+	}
+	if _, err := tar.NewReader(dr).Next(); err != nil {
+		dr.Close()
+		return false, nil
+	}
+	dr.Close()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	if dr, err = archive.Decompress(f); err != nil {
+		return false, err
+	}
+	defer dr.Close()
+	if err := c.write(ctx, dest, func(*tar.Writer) error { return nil }); err != nil {
+		return false, err
+	}
+	var r io.Reader = dr
+	if c.uid >= 0 {
+		rc := archive.Rewrite(dr, func(h *tar.Header) (bool, error) {
+			h.Uid, h.Gid = c.uid, c.gid
+			return true, nil
+		})
+		defer rc.Close()
+		r = rc
+	}
+	return true, archive.ExtractToDir(ctx, c.rootfs, dest, r, archive.CopyOptions{KeepOwners: true})
+}
+
+// makeDirs makes dir and its missing parents in rootfs (WORKDIR).
+func makeDirs(ctx context.Context, rootfs, dir string, uid, gid int) error {
+	c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: -1}
+	return c.write(ctx, dir, func(*tar.Writer) error { return nil })
+}
+
+// lookupChown resolves --chown's (or USER's) user[:group] in rootfs as
+// BuildKit does: a name takes its uid and primary group from
+// /etc/passwd; a number without a group is also the gid.
+func lookupChown(rootfs, spec string, chown bool) (int, int, error) {
+	user, _, hasGroup := strings.Cut(spec, ":")
+	if n, err := strconv.Atoi(user); err == nil && !hasGroup && chown {
+		return n, n, nil
+	}
+	uid, gid, err := oci.LookupUser(rootfs, spec)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(uid), int(gid), nil
+}

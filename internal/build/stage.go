@@ -1,0 +1,529 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/image"
+)
+
+// historyComment marks the history entries a Dockerfile made, as
+// BuildKit's.
+const historyComment = "buildkit.dockerfile.v0"
+
+// defaultPath is the PATH a stage gets when its image sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// state is a stage as built so far: the image config (with its history),
+// the layers, and the environment instructions expand and RUN sees (the
+// config's plus the ARGs in scope).
+type state struct {
+	img    dockerspec.DockerOCIImage
+	layers []image.Layer
+	env    []string
+	args   []instructions.KeyValuePairOptional // the stage's ARGs, in order
+	cmdSet bool                                // CMD was set by this stage
+	step   int                                 // progress steps so far
+}
+
+func (s *state) chainID() string {
+	if len(s.layers) == 0 {
+		return ""
+	}
+	ids := make([]digest.Digest, len(s.layers))
+	for i, l := range s.layers {
+		ids[i] = l.DiffID
+	}
+	c := image.ChainIDs(ids)
+	return c[len(c)-1].String()
+}
+
+func (s *state) clone() *state {
+	c := *s
+	c.img = imageConfig(&s.img)
+	c.img.Created = s.img.Created
+	c.layers = append([]image.Layer(nil), s.layers...)
+	c.env = append([]string(nil), s.env...)
+	c.args = nil
+	c.cmdSet = false
+	c.step = 0
+	return &c
+}
+
+// history records an instruction; a layer step passes what it made.
+func (s *state) history(createdBy string, e *cacheEntry) {
+	h := ocispec.History{CreatedBy: createdBy, Comment: historyComment, EmptyLayer: true}
+	if e != nil {
+		created := e.created
+		h.Created = &created
+		if !e.empty() {
+			h.EmptyLayer = false
+			s.layers = append(s.layers, e.layer)
+		}
+	}
+	s.img.History = append(s.img.History, h)
+}
+
+func (s *state) expander(lex *shell.Lex) instructions.SingleWordExpander {
+	env := shell.EnvsFromSlice(s.env)
+	return func(word string) (string, error) {
+		out, _, err := lex.ProcessWord(word, env)
+		return out, err
+	}
+}
+
+// metaArgs sets the global scope: the predefined platform ARGs, then the
+// ARGs before the first FROM, each --build-arg overriding its default.
+func (r *run) metaArgs(target *stage) error {
+	p := image.HostPlatform()
+	plat := image.FormatPlatform(p)
+	r.globals = []string{
+		"BUILDPLATFORM=" + plat, "BUILDOS=" + p.OS, "BUILDARCH=" + p.Architecture, "BUILDVARIANT=" + p.Variant,
+		"TARGETPLATFORM=" + plat, "TARGETOS=" + p.OS, "TARGETARCH=" + p.Architecture, "TARGETVARIANT=" + p.Variant,
+		"TARGETSTAGE=" + target.Name,
+	}
+	for _, c := range r.df.metaArgs {
+		for _, kv := range c.Args {
+			if v, ok := r.o.BuildArgs[kv.Key]; ok {
+				r.globals = setEnv(r.globals, kv.Key, v)
+				continue
+			}
+			if kv.Value == nil {
+				continue
+			}
+			v, _, err := r.df.lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(r.globals))
+			if err != nil {
+				return atLines(err, c.Location())
+			}
+			r.globals = setEnv(r.globals, kv.Key, v)
+		}
+	}
+	return nil
+}
+
+// buildStage builds s (and first the stages it needs) and returns its
+// state.
+func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
+	if s.built != nil {
+		return s.built, nil
+	}
+	if s.active {
+		return nil, fmt.Errorf("circular dependency detected on stage: %s", s.label)
+	}
+	s.active = true
+	defer func() { s.active = false }()
+
+	base, _, err := r.df.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(r.globals))
+	if err != nil {
+		return nil, atLines(err, s.Location)
+	}
+	if base == "" {
+		return nil, atLines(fmt.Errorf("base name (%s) should not be blank", s.BaseName), s.Location)
+	}
+	if err := r.checkPlatform(s); err != nil {
+		return nil, err
+	}
+	// The stages COPY --from reads, first.
+	for _, cmd := range s.Commands {
+		c, ok := cmd.(*instructions.CopyCommand)
+		if !ok || c.From == "" {
+			continue
+		}
+		from, _, err := r.df.lex.ProcessWord(c.From, shell.EnvsFromSlice(r.globals))
+		if err != nil {
+			return nil, atLines(err, c.Location())
+		}
+		if dep := r.df.findStage(from, -1); dep != nil {
+			if dep.index >= s.index {
+				return nil, atLines(fmt.Errorf("cannot copy from stage %q, it needs to be defined before current stage %q", from, s.label), c.Location())
+			}
+			if _, err := r.buildStage(ctx, dep); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	var st *state
+	fromImage := false
+	if dep := r.df.findStage(base, s.index); dep != nil && !strings.EqualFold(base, "scratch") {
+		parent, err := r.buildStage(ctx, dep)
+		if err != nil {
+			return nil, err
+		}
+		st = parent.clone()
+	} else if strings.EqualFold(base, "scratch") {
+		p := image.HostPlatform()
+		st = &state{img: dockerspec.DockerOCIImage{Image: ocispec.Image{Platform: p, RootFS: ocispec.RootFS{Type: "layers"}}}}
+		st.img.Config.WorkingDir = "/"
+		st.img.Config.Env = []string{"PATH=" + defaultPath}
+	} else {
+		fromImage = true
+	}
+	s.total = countSteps(s, fromImage)
+	if fromImage {
+		if st, err = r.fromImage(ctx, s, base); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.env) == 0 {
+		st.env = append([]string(nil), st.img.Config.Env...)
+	}
+	for _, cmd := range s.Commands {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.dispatch(ctx, s, st, cmd); err != nil {
+			return nil, atLines(err, cmd.Location())
+		}
+	}
+	s.built = st
+	return st, nil
+}
+
+// countSteps is BuildKit's count of a stage's numbered steps.
+func countSteps(s *stage, fromImage bool) int {
+	n := 0
+	if fromImage {
+		n = 1
+	}
+	for _, c := range s.Commands {
+		switch c.(type) {
+		case *instructions.RunCommand, *instructions.CopyCommand, *instructions.AddCommand, *instructions.WorkdirCommand:
+			n++
+		}
+	}
+	return n
+}
+
+// stepName is BuildKit's progress name of a numbered step:
+// "[stage 2/4] RUN …", the stage's label only in multi-stage builds.
+func (r *run) stepName(s *stage, st *state, text string) string {
+	if s.total == 0 {
+		return text
+	}
+	st.step++
+	out := "["
+	if len(r.df.stages) > 1 {
+		out += s.label + " "
+	}
+	width := int(1 + math.Log10(float64(s.total)))
+	return out + fmt.Sprintf("%*d/%d] ", width, st.step, s.total) + text
+}
+
+// checkPlatform accepts FROM --platform for the host's platform only.
+func (r *run) checkPlatform(s *stage) error {
+	if s.Platform == "" {
+		return nil
+	}
+	v, _, err := r.df.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(r.globals))
+	if err != nil {
+		return atLines(err, s.Location)
+	}
+	p, err := image.ParsePlatform(v)
+	if err != nil {
+		return atLines(err, s.Location)
+	}
+	host := image.HostPlatform()
+	if p.OS != host.OS || p.Architecture != host.Architecture {
+		return atLines(fmt.Errorf("FROM --platform=%s: only this host's platform (%s) can be built", v, image.FormatPlatform(host)), s.Location)
+	}
+	return nil
+}
+
+// fromImage starts a stage from an image in the store (or pulled).
+func (r *run) fromImage(ctx context.Context, s *stage, name string) (*state, error) {
+	st := &state{}
+	v := r.p.vertex(r.stepName(s, st, "FROM "+normalizedName(name)))
+	img, err := r.b.cfg.ResolveImage(ctx, name)
+	if err != nil {
+		v.failed(err)
+		return nil, atLines(fmt.Errorf("%s: %w", name, err), s.Location)
+	}
+	cfg, err := r.b.cfg.Images.Config(img)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := r.b.cfg.Images.ImageLayers(img)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Config.OnBuild) > 0 {
+		err := fmt.Errorf("%s has ONBUILD triggers, which this builder does not run yet", name)
+		v.failed(err)
+		return nil, atLines(err, s.Location)
+	}
+	st.img = imageConfig(cfg)
+	st.layers = layers
+	hasPath := false
+	for _, e := range st.img.Config.Env {
+		hasPath = hasPath || strings.HasPrefix(e, "PATH=")
+	}
+	if !hasPath {
+		st.img.Config.Env = append(st.img.Config.Env, "PATH="+defaultPath)
+	}
+	v.done()
+	return st, nil
+}
+
+// dispatch carries out one instruction on st.
+func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instructions.Command) error {
+	if _, isArg := cmd.(*instructions.ArgCommand); !isArg {
+		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+			if err := ex.Expand(st.expander(r.df.lex)); err != nil {
+				return err
+			}
+		}
+	}
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		lex := shell.NewLex('\\')
+		lex.SkipProcessQuotes = true
+		if err := ex.ExpandRaw(st.expander(lex)); err != nil {
+			return err
+		}
+	}
+	cfg := &st.img.Config
+	switch c := cmd.(type) {
+	case *instructions.RunCommand:
+		return r.dispatchRun(ctx, s, st, c)
+	case *instructions.CopyCommand:
+		if len(c.ExcludePatterns) > 0 || c.Parents || c.Link {
+			return unsupported(c.Name(), "--exclude, --parents and --link")
+		}
+		return r.dispatchCopy(ctx, s, st, copyOp{
+			cmd: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
+			chown: c.Chown, chmod: c.Chmod, from: c.From,
+		})
+	case *instructions.AddCommand:
+		if len(c.ExcludePatterns) > 0 || c.Link || c.Checksum != "" || c.KeepGitDir != nil {
+			return unsupported(c.Name(), "--exclude, --link, --checksum and --keep-git-dir")
+		}
+		for _, src := range c.SourcePaths {
+			if isRemote(src) {
+				return fmt.Errorf("ADD %s: adding from a URL or git repository is not supported yet", src)
+			}
+		}
+		unpack := true
+		if c.Unpack != nil {
+			unpack = *c.Unpack
+		}
+		return r.dispatchCopy(ctx, s, st, copyOp{
+			cmd: c.String(), add: true, unpack: unpack, srcs: c.SourcePaths, contents: c.SourceContents,
+			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod,
+		})
+	case *instructions.WorkdirCommand:
+		return r.dispatchWorkdir(ctx, s, st, c)
+	case *instructions.ArgCommand:
+		return r.dispatchArg(st, c)
+	case *instructions.EnvCommand:
+		msg := "ENV"
+		for _, kv := range c.Env {
+			st.env = setEnv(st.env, kv.Key, kv.Value)
+			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
+			msg += " " + kv.String()
+		}
+		st.history(msg, nil)
+	case *instructions.LabelCommand:
+		msg := "LABEL"
+		for _, kv := range c.Labels {
+			msg += " " + kv.String()
+		}
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		st.history(msg, nil)
+	case *instructions.MaintainerCommand:
+		st.img.Author = c.Maintainer
+		st.history("MAINTAINER "+c.Maintainer, nil)
+	case *instructions.CmdCommand:
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		cfg.ArgsEscaped = true //nolint:staticcheck // Docker's images still carry it
+		st.history(fmt.Sprintf("CMD %q", cfg.Cmd), nil)
+	case *instructions.EntrypointCommand:
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		st.history(fmt.Sprintf("ENTRYPOINT %q", cfg.Entrypoint), nil)
+	case *instructions.HealthCheckCommand:
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		// BuildKit's text, %q of the struct: HEALTHCHECK &{["CMD" "x"] "30s" …}.
+		var hc any = cfg.Healthcheck
+		st.history(fmt.Sprintf("HEALTHCHECK %q", hc), nil)
+	case *instructions.ExposeCommand:
+		var ports []string
+		for _, p := range c.Ports {
+			words, err := r.df.lex.ProcessWords(p, shell.EnvsFromSlice(st.env))
+			if err != nil {
+				return err
+			}
+			ports = append(ports, words...)
+		}
+		c.Ports = ports
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		var added []string
+		for _, p := range ports {
+			added = append(added, exposedKey(p))
+		}
+		st.history(fmt.Sprintf("EXPOSE %v", added), nil)
+	case *instructions.UserCommand:
+		cfg.User = c.User
+		st.history("USER "+c.User, nil)
+	case *instructions.VolumeCommand:
+		if err := image.ApplyInstruction(cfg, c, &st.cmdSet); err != nil {
+			return err
+		}
+		st.history(fmt.Sprintf("VOLUME %v", c.Volumes), nil)
+	case *instructions.StopSignalCommand:
+		if err := checkSignal(c.Signal); err != nil {
+			return err
+		}
+		cfg.StopSignal = c.Signal
+		st.history("STOPSIGNAL "+c.Signal, nil)
+	case *instructions.ShellCommand:
+		cfg.Shell = append([]string(nil), c.Shell...)
+		st.history(fmt.Sprintf("SHELL %v", c.Shell), nil)
+	case *instructions.OnbuildCommand:
+		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
+	default:
+		return fmt.Errorf("%s is not supported", strings.ToUpper(cmd.Name()))
+	}
+	return nil
+}
+
+func unsupported(name, what string) error {
+	return fmt.Errorf("%s %s: not supported yet", strings.ToUpper(name), what)
+}
+
+// exposedKey is the config key of an EXPOSE port: "80/tcp".
+func exposedKey(p string) string {
+	if !strings.Contains(p, "/") {
+		return p + "/tcp"
+	}
+	port, proto, _ := strings.Cut(p, "/")
+	return port + "/" + strings.ToLower(proto)
+}
+
+// checkSignal accepts what Docker's STOPSIGNAL does: a number or a name,
+// with or without SIG.
+func checkSignal(s string) error {
+	if n, err := fmt.Sscanf(s, "%d", new(int)); err == nil && n == 1 && !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+		return nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if unix.SignalNum(name) != 0 || strings.HasPrefix(name, "SIGRTMIN") || strings.HasPrefix(name, "SIGRTMAX") {
+		return nil
+	}
+	return fmt.Errorf("Invalid signal: %s", s)
+}
+
+// dispatchArg declares ARGs: a --build-arg value, else the default
+// (expanded), else the global value of the same name.
+func (r *run) dispatchArg(st *state, c *instructions.ArgCommand) error {
+	var parts []string
+	for _, kv := range c.Args {
+		if v, ok := r.o.BuildArgs[kv.Key]; ok {
+			kv.Value = &v
+		} else if kv.Value != nil {
+			v, _, err := r.df.lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(st.env))
+			if err != nil {
+				return err
+			}
+			kv.Value = &v
+		} else if v, ok := shell.EnvsFromSlice(r.globals).Get(kv.Key); ok {
+			kv.Value = &v
+		}
+		if kv.Value != nil {
+			st.env = setEnv(st.env, kv.Key, *kv.Value)
+		}
+		st.args = append(st.args, kv)
+		part := kv.Key
+		if kv.Value != nil {
+			part += "=" + *kv.Value
+		}
+		parts = append(parts, part)
+	}
+	st.history("ARG "+strings.Join(parts, " "), nil)
+	return nil
+}
+
+// dispatchWorkdir sets the working directory and makes it, as BuildKit
+// does (a layer, owned by USER when set).
+func (r *run) dispatchWorkdir(ctx context.Context, s *stage, st *state, c *instructions.WorkdirCommand) error {
+	wd := c.Path
+	if !path.IsAbs(wd) {
+		wd = path.Join("/", st.img.Config.WorkingDir, wd)
+	}
+	wd = path.Clean(wd)
+	st.img.Config.WorkingDir = wd
+	v := r.p.vertex(r.stepName(s, st, "WORKDIR "+c.Path))
+	if wd == "/" {
+		v.done()
+		st.history("WORKDIR "+wd, nil)
+		return nil
+	}
+	user := st.img.Config.User
+	key := cacheKey("workdir", st.chainID(), wd, user)
+	return r.layerStep(ctx, v, st, key, "WORKDIR "+wd, func(ctx context.Context, rootfs string, _ *workdir) error {
+		uid, gid := 0, 0
+		if user != "" {
+			u, g, err := lookupChown(rootfs, user, false)
+			if err != nil {
+				return err
+			}
+			uid, gid = u, g
+		}
+		return makeDirs(ctx, rootfs, wd, uid, gid)
+	})
+}
+
+// layerStep runs a step that changes the tree, unless the cache has what
+// it made: do gets the tree of st mounted at rootfs, and its changes
+// become the step's layer.
+func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
+	if !r.o.NoCache {
+		if e, ok := r.b.cache.get(ctx, key); ok {
+			v.cached()
+			st.history(createdBy, &e)
+			return nil
+		}
+	}
+	e, err := r.b.execute(ctx, st, do)
+	if err != nil {
+		v.failed(err)
+		return err
+	}
+	st.history(createdBy, &e)
+	if err := r.b.cache.put(ctx, key, e, st.chainID()); err != nil {
+		return err
+	}
+	v.done()
+	return nil
+}
+
+func setEnv(env []string, key, value string) []string {
+	for i, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			env[i] = key + "=" + value
+			return env
+		}
+	}
+	return append(env, key+"="+value)
+}

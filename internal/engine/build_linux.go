@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// BuildOptions are build's flags.
+type BuildOptions = build.Options
+
+// Build builds an image from a Dockerfile (see package build): RUN steps
+// run in containers of berth's runtime, base images come from the store
+// or are pulled.
+func (e *Engine) Build(ctx context.Context, o BuildOptions) (*build.Result, error) {
+	b := build.New(build.Config{
+		Images: e.Images, DB: e.db, Runner: buildRunner{rt: e.runtime()},
+		ResolveImage: e.buildImage, StateDir: filepath.Join(e.cfg.Root, "build"),
+	})
+	res, err := b.Build(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range res.Tags {
+		e.emit(ctx, Event{Type: "image", Action: "tag", Actor: res.ImageID.String(), Attributes: map[string]string{"name": image.Familiar(t)}})
+	}
+	return res, nil
+}
+
+// buildImage is a build's base image: the store's, else pulled.
+func (e *Engine) buildImage(ctx context.Context, name string) (*image.Image, error) {
+	img, err := e.Images.Get(ctx, name)
+	if err == nil || !errors.Is(err, image.ErrNotFound) {
+		return img, err
+	}
+	res, err := e.Pull(ctx, name, PullOptions{Progress: image.NoProgress{}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Image, nil
+}
+
+// buildRunner runs RUN's containers with berth's runtime in the calling
+// process: no shim, the build waits for each.
+type buildRunner struct{ rt *runtime.Runtime }
+
+func (r buildRunner) Run(ctx context.Context, id, bundle string, out *os.File) (int, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.rt.Kill(id, unix.SIGKILL, true)
+		case <-done:
+		}
+	}()
+	code, err := r.rt.Run(id, runtime.CreateOpts{Bundle: bundle, Stdout: out, Stderr: out}, false)
+	if err == nil && ctx.Err() != nil {
+		return code, ctx.Err()
+	}
+	return code, err
+}
+
+func (r buildRunner) Delete(id string) {
+	r.rt.Kill(id, unix.SIGKILL, true)
+	r.rt.Delete(id, true)
+}
