@@ -130,6 +130,7 @@ func newRootCommand() *cobra.Command {
 		newStatsCommand(g),
 		newEventsCommand(g),
 		newContainerCommand(g),
+		newVolumeCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd

@@ -157,9 +157,6 @@ func checkOptions(opts map[string]string) error {
 // Create records a volume and makes its directory; a name that exists is
 // returned as it is (created false), as Docker's `volume create` does.
 func (s *Store) Create(ctx context.Context, o CreateOptions) (v *Volume, created bool, err error) {
-	if err := CheckDriver(o.Driver); err != nil {
-		return nil, false, err
-	}
 	labels := o.Labels
 	if o.Name == "" {
 		o.Name = randomName()
@@ -169,6 +166,9 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (v *Volume, created
 		}
 	} else if err := CheckName(o.Name); err != nil {
 		return nil, false, err
+	}
+	if err := CheckDriver(o.Driver); err != nil {
+		return nil, false, fmt.Errorf("create %s: %w", o.Name, err)
 	}
 	if err := checkOptions(o.Options); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", o.Name, err)

@@ -79,7 +79,7 @@ func TestCreateRefuses(t *testing.T) {
 	}{
 		{CreateOptions{Name: "a"}, "create a: volume name is too short, names should be at least two alphanumeric characters"},
 		{CreateOptions{Name: "a/b"}, `create a/b: "a/b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`},
-		{CreateOptions{Name: "ok", Driver: "nfs"}, `error looking up volume plugin nfs: plugin "nfs" not found`},
+		{CreateOptions{Name: "ok", Driver: "nfs"}, `create ok: error looking up volume plugin nfs: plugin "nfs" not found`},
 		{CreateOptions{Name: "ok", Options: map[string]string{"foo": "x"}}, `create ok: invalid option: "foo"`},
 		{CreateOptions{Name: "ok", Options: map[string]string{"type": "tmpfs"}}, `create ok: missing required option: "device"`},
 		{CreateOptions{Name: "ok", Options: map[string]string{"device": "tmpfs"}}, `create ok: missing required option: "type"`},
