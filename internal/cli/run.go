@@ -46,6 +46,7 @@ type createOptions struct {
 	pull         string
 	logDriver    string
 	logOpts      []string
+	vols         volumeFlags
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -75,6 +76,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.pull, "pull", "missing", `Pull image before creating ("always", "missing", "never")`)
 	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file or none)")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
+	o.vols.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -104,8 +106,11 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
 		Restart: restart, Init: o.init, Healthcheck: health, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
-		Labels: labels,
+		Labels: labels, Rm: o.rm,
 	}}
+	if err := o.vols.config(&eo.Config); err != nil {
+		return engine.ContainerOptions{}, err
+	}
 	if cmd.Flags().Changed("stop-timeout") {
 		eo.StopTimeout = &o.stopTimeout
 	}

@@ -95,7 +95,10 @@ func (s *Store) Mountpoint(name string) string { return filepath.Join(s.dir, nam
 
 // CreateOptions are `volume create`'s flags.
 type CreateOptions struct {
-	Name    string // "" for an anonymous volume: a random 64-hex name and AnonymousLabel
+	Name    string // "" for a random 64-hex name (and an anonymous volume)
+	// Anonymous labels the volume with AnonymousLabel: made for one
+	// container.
+	Anonymous bool
 	Driver  string // "" for local
 	Labels  map[string]string
 	Options map[string]string
@@ -160,12 +163,15 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (v *Volume, created
 	labels := o.Labels
 	if o.Name == "" {
 		o.Name = randomName()
+		o.Anonymous = true
+	} else if err := CheckName(o.Name); err != nil {
+		return nil, false, err
+	}
+	if o.Anonymous {
 		labels = map[string]string{AnonymousLabel: ""}
 		for k, val := range o.Labels {
 			labels[k] = val
 		}
-	} else if err := CheckName(o.Name); err != nil {
-		return nil, false, err
 	}
 	if err := CheckDriver(o.Driver); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", o.Name, err)
