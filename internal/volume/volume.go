@@ -95,13 +95,13 @@ func (s *Store) Mountpoint(name string) string { return filepath.Join(s.dir, nam
 
 // CreateOptions are `volume create`'s flags.
 type CreateOptions struct {
-	Name    string // "" for a random 64-hex name (and an anonymous volume)
+	Name string // "" for a random 64-hex name (and an anonymous volume)
 	// Anonymous labels the volume with AnonymousLabel: made for one
 	// container.
 	Anonymous bool
-	Driver  string // "" for local
-	Labels  map[string]string
-	Options map[string]string
+	Driver    string // "" for local
+	Labels    map[string]string
+	Options   map[string]string
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
