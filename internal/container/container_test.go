@@ -140,7 +140,8 @@ func TestState(t *testing.T) {
 func TestSetNameAndPaused(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	a := &Container{ID: NewID(), Name: "a", Created: time.Now()}
+	// "old" is no hex prefix, which could resolve to an ID.
+	a := &Container{ID: NewID(), Name: "old", Created: time.Now()}
 	b := &Container{ID: NewID(), Name: "b", Created: time.Now()}
 	for _, c := range []*Container{a, b} {
 		if err := s.Insert(ctx, c); err != nil {
@@ -158,7 +159,7 @@ func TestSetNameAndPaused(t *testing.T) {
 	if got, err := s.Get(ctx, "c"); err != nil || got.ID != a.ID {
 		t.Fatalf("get by the new name: %v, %v", got, err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "old"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the old name still resolves: %v", err)
 	}
 
@@ -179,5 +180,29 @@ func TestSetNameAndPaused(t *testing.T) {
 	}
 	if got, _ := s.Get(ctx, a.ID); got.Paused {
 		t.Error("an exited container is still recorded paused")
+	}
+}
+
+func TestUsingVolume(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mk := func(name string, created time.Time, mps ...MountPoint) *Container {
+		c := &Container{ID: NewID(), Name: name, Created: created, Config: Config{MountPoints: mps}}
+		if err := s.Insert(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	now := time.Now()
+	a := mk("first", now, MountPoint{Type: "volume", Name: "data", Destination: "/d"}, MountPoint{Type: "volume", Name: "data", Destination: "/e"})
+	b := mk("second", now.Add(time.Second), MountPoint{Type: "volume", Name: "data", Destination: "/d"})
+	mk("bind", now, MountPoint{Type: "bind", Source: "data", Destination: "/d"})
+	mk("none", now)
+	ids, err := s.UsingVolume(ctx, "data")
+	if err != nil || strings.Join(ids, ",") != a.ID+","+b.ID {
+		t.Errorf("UsingVolume(data): %v %v", ids, err)
+	}
+	if ids, err := s.UsingVolume(ctx, "other"); err != nil || len(ids) != 0 {
+		t.Errorf("UsingVolume(other): %v %v", ids, err)
 	}
 }
