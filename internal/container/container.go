@@ -127,6 +127,9 @@ type MountPoint struct {
 	CopyData bool `json:"copyData,omitempty"`
 	// NonRecursive is bind-recursive=disabled: a plain bind.
 	NonRecursive bool `json:"nonRecursive,omitempty"`
+	// ReadOnlyNonRecursive is bind-recursive=writable: read-only, the
+	// mounts below it left as they are (Docker 24's read-only binds).
+	ReadOnlyNonRecursive bool `json:"readOnlyNonRecursive,omitempty"`
 	// TmpfsOptions are a tmpfs mount's (size=…,mode=…).
 	TmpfsOptions string `json:"tmpfsOptions,omitempty"`
 }

@@ -291,7 +291,7 @@ func bindMount(mp container.MountPoint, source string, rw bool) specs.Mount {
 	}
 	if !rw {
 		opts = append(opts, "ro")
-		if !mp.NonRecursive && recursiveReadOnly() {
+		if !mp.NonRecursive && !mp.ReadOnlyNonRecursive && recursiveReadOnly() {
 			opts = append(opts, "rro")
 		}
 	}

@@ -167,6 +167,7 @@ func mountPoint(m mount.Mount, checkSource bool) (container.MountPoint, error) {
 				mp.Propagation = string(bo.Propagation)
 			}
 			mp.NonRecursive = bo.NonRecursive
+			mp.ReadOnlyNonRecursive = bo.ReadOnlyNonRecursive
 		}
 	case mount.TypeTmpfs:
 		mp.TmpfsOptions, _ = tmpfsOptions(m.TmpfsOptions, m.ReadOnly)
