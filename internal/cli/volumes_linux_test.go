@@ -394,6 +394,22 @@ func TestBindAndTmpfsMounts(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(host, "out")); string(data) != "w\n" {
 		t.Errorf("rw bind: %q", data)
 	}
+	// Propagation: shared and slave binds need a shared source mount.
+	shared, private := t.TempDir(), t.TempDir()
+	for _, dir := range []string{shared, private} {
+		must(t, unix.Mount("tmpfs", dir, "tmpfs", 0, ""))
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	}
+	must(t, unix.Mount("", shared, "", unix.MS_SHARED, ""))
+	must(t, unix.Mount("", private, "", unix.MS_PRIVATE, ""))
+	for mode, want := range map[string]string{"rshared": " shared:", "rslave": " master:"} {
+		if got := b.ok(runArgs("--rm", "-v", shared+":/h:"+mode, "busybox:test", "grep", " /h ", "/proc/self/mountinfo")...); !strings.Contains(got, want) {
+			t.Errorf("-v :%s: %q", mode, got)
+		}
+	}
+	if errs := b.fails(125, runArgs("--rm", "--mount", "type=bind,src="+private+",dst=/h,bind-propagation=shared", "busybox:test", "true")...); errs != "Error: path "+private+" is mounted on "+private+" but it is not a shared mount.\n" {
+		t.Errorf("shared propagation of a private mount: %q", errs)
+	}
 	missing := filepath.Join(t.TempDir(), "made", "here")
 	b.ok(runArgs("--rm", "-v", missing+":/m", "busybox:test", "true")...)
 	if fi, err := os.Stat(missing); err != nil || !fi.IsDir() {
