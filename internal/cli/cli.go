@@ -135,6 +135,7 @@ func newRootCommand() *cobra.Command {
 		newEventsCommand(g),
 		newContainerCommand(g),
 		newBuildCommand(g),
+		newVolumeCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/logs"
 )
 
@@ -77,7 +78,7 @@ func newLogsCommand(g *globalOptions) *cobra.Command {
 }
 
 func newRmCommand(g *globalOptions, use string) *cobra.Command {
-	var force bool
+	var force, volumes bool
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Remove one or more containers",
@@ -90,7 +91,7 @@ func newRmCommand(g *globalOptions, use string) *cobra.Command {
 			defer e.Close()
 			failed := false
 			for _, ref := range args {
-				err := e.RemoveContainer(cmd.Context(), ref, force)
+				err := e.RemoveContainerWith(cmd.Context(), ref, engine.RemoveOptions{Force: force, Volumes: volumes})
 				if errors.Is(err, container.ErrNotFound) && force {
 					continue // Docker's rm -f ignores missing containers
 				}
@@ -108,6 +109,7 @@ func newRmCommand(g *globalOptions, use string) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "Remove anonymous volumes associated with the container")
 	return cmd
 }
 

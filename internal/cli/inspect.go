@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 
 // inspectTypes are the objects `inspect` knows, in the order it looks a
 // name up, as Docker's.
-var inspectTypes = []string{"container", "image"}
+var inspectTypes = []string{"container", "image", "volume"}
 
 func newInspectCommand(g *globalOptions) *cobra.Command {
 	var format, typ string
@@ -29,7 +30,7 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
 			if cmd.Flags().Changed("type") && typ == "" {
 				return fmt.Errorf(`type is empty: must be one of "%s"`, strings.Join(inspectTypes, `", "`))
 			}
-			if typ != "" && typ != "container" && typ != "image" {
+			if typ != "" && !slices.Contains(inspectTypes, typ) {
 				return fmt.Errorf(`unknown type: %q: must be one of "%s"`, typ, strings.Join(inspectTypes, `", "`))
 			}
 			return runInspect(cmd.Context(), g, args, format, typ, size)
@@ -37,7 +38,7 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&format, "format", "f", "", "Format output using a custom template")
-	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container or image)")
+	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container, image or volume)")
 	f.BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }
@@ -97,7 +98,15 @@ func inspectOne(ctx context.Context, e *engine.Engine, name, typ string, size bo
 			return c, err
 		}
 	}
+	if typ == "volume" {
+		return e.InspectVolume(ctx, name)
+	}
 	img, err := inspectImage(ctx, e, name)
+	if typ == "" && err != nil {
+		if v, verr := e.InspectVolume(ctx, name); verr == nil {
+			return v, nil
+		}
+	}
 	if err == nil {
 		if size {
 			fmt.Fprintln(os.Stderr, "WARNING: --size ignored for image")

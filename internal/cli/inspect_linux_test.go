@@ -130,8 +130,11 @@ func TestInspect(t *testing.T) {
 	if code != 1 || out != "[]\n" || !strings.Contains(errs, "No such image") {
 		t.Errorf("inspect --type image of a container: exit %d, %q, %q", code, out, errs)
 	}
-	if errs := b.fails(1, "inspect", "--type", "volume", "x"); !strings.Contains(errs, `unknown type: "volume"`) {
-		t.Errorf("--type volume: %q", errs)
+	if errs := b.fails(1, "inspect", "--type", "network", "x"); !strings.Contains(errs, `unknown type: "network"`) {
+		t.Errorf("--type network: %q", errs)
+	}
+	if errs := b.fails(1, "inspect", "--type", "volume", "x"); errs != "Error: get x: no such volume\n" {
+		t.Errorf("--type volume of a missing volume: %q", errs)
 	}
 	if errs := b.fails(1, "container", "inspect", "busybox:test"); errs != "Error: No such container: busybox:test\n" {
 		t.Errorf("container inspect of an image: %q", errs)

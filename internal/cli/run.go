@@ -48,6 +48,7 @@ type createOptions struct {
 	logOpts      []string
 	resources    resourceFlags // run_resources.go
 	security     securityFlags // run_security.go
+	vols         volumeFlags
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -79,6 +80,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 	o.resources.addFlags(f)
 	o.security.addFlags(f)
+	o.vols.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -108,7 +110,7 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		Hostname: o.hostname, CgroupParent: o.cgroupParent, AutoRemove: o.autoRemove,
 		Restart: restart, Init: o.init, Healthcheck: health, Tty: o.tty, OpenStdin: o.interactive, StdinOnce: o.stdinOnce,
 		GroupAdd: o.groupAdd, ReadOnly: o.readOnly, StopSignal: o.stopSignal, LogDriver: o.logDriver,
-		Labels: labels,
+		Labels: labels, Rm: o.rm,
 	}}
 	warnings, err := o.resources.apply(&eo.Config)
 	if err != nil {
@@ -116,6 +118,9 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	}
 	printWarnings(warnings)
 	if err := o.security.config(&eo.Config); err != nil {
+		return engine.ContainerOptions{}, err
+	}
+	if err := o.vols.config(&eo.Config); err != nil {
 		return engine.ContainerOptions{}, err
 	}
 	if cmd.Flags().Changed("stop-timeout") {

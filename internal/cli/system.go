@@ -7,6 +7,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 )
 
@@ -103,8 +104,12 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 				}
 				return formatter{out: os.Stdout, def: "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", headers: imageHeaders}.print(rows)
 			}
+			vu, err := e.VolumesDiskUsage(cmd.Context())
+			if err != nil {
+				return err
+			}
 			return formatter{out: os.Stdout, format: format, def: "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-				headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.print([]any{row})
+				headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.print([]any{row, volumesDfRow(vu)})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
@@ -113,6 +118,16 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 }
 
 type dfRow struct{ Type, TotalCount, Active, Size, Reclaimable string }
+
+// volumesDfRow is df's Local Volumes row, as Docker's.
+func volumesDfRow(u engine.VolumeUsage) dfRow {
+	r := dfRow{Type: "Local Volumes", TotalCount: fmt.Sprint(u.Total), Active: fmt.Sprint(u.Active),
+		Size: humanSize(u.Size), Reclaimable: humanSize(u.Reclaimable)}
+	if u.Size > 0 {
+		r.Reclaimable = fmt.Sprintf("%s (%d%%)", humanSize(u.Reclaimable), int64(float64(u.Reclaimable)/float64(u.Size)*100))
+	}
+	return r
+}
 
 func newSystemPruneCommand(g *globalOptions) *cobra.Command {
 	var all, force bool

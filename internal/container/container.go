@@ -20,6 +20,7 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -117,6 +118,23 @@ type Config struct {
 	// created with (berth --userns-remap), nil for none: its root is
 	// UIDMaps[0].HostID on the host.
 	UsernsRemap *IDMapping `json:"usernsRemap,omitempty"`
+
+	// Binds are the -v values with a source, as typed (HostConfig.Binds);
+	// Volumes the -v values without one, anonymous volumes
+	// (Config.Volumes); Mounts are --mount (HostConfig.Mounts); Tmpfs is
+	// --tmpfs, destination → options; VolumesFrom is --volumes-from.
+	Binds       []string          `json:"binds,omitempty"`
+	Volumes     []string          `json:"volumes,omitempty"`
+	Mounts      []mount.Mount     `json:"mounts,omitempty"`
+	Tmpfs       map[string]string `json:"tmpfs,omitempty"`
+	VolumesFrom []string          `json:"volumesFrom,omitempty"`
+	// MountPoints are all of the above and the image's VOLUMEs resolved
+	// at create: what the spec mounts, what inspect shows and what
+	// tells whether a volume is in use.
+	MountPoints []MountPoint `json:"mountPoints,omitempty"`
+	// Rm is --rm, attached or not: removing the container removes its
+	// anonymous volumes too.
+	Rm bool `json:"rm,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).
@@ -140,6 +158,31 @@ type IDRange struct {
 	ContainerID uint32 `json:"containerID"`
 	HostID      uint32 `json:"hostID"`
 	Size        uint32 `json:"size"`
+}
+
+// MountPoint is one of a container's mounts as resolved at create
+// (Docker's MountPoint): a bind, a volume or a tmpfs.
+type MountPoint struct {
+	Type        mount.Type `json:"type"`
+	Name        string     `json:"name,omitempty"`   // a volume's name
+	Source      string     `json:"source,omitempty"` // a bind's host path; a volume's _data
+	Destination string     `json:"destination"`
+	Driver      string     `json:"driver,omitempty"`
+	Mode        string     `json:"mode,omitempty"` // as typed after the second colon of -v ("z" for -v volumes)
+	RW          bool       `json:"rw"`
+	Propagation string     `json:"propagation,omitempty"`
+	// Anonymous is a volume made for this container (image VOLUME, -v
+	// /path, --mount without a source): rm -v removes it.
+	Anonymous bool `json:"anonymous,omitempty"`
+	// CopyData seeds an empty volume from the image (not volume-nocopy).
+	CopyData bool `json:"copyData,omitempty"`
+	// NonRecursive is bind-recursive=disabled: a plain bind.
+	NonRecursive bool `json:"nonRecursive,omitempty"`
+	// ReadOnlyNonRecursive is bind-recursive=writable: read-only, the
+	// mounts below it left as they are (Docker 24's read-only binds).
+	ReadOnlyNonRecursive bool `json:"readOnlyNonRecursive,omitempty"`
+	// TmpfsOptions are a tmpfs mount's (size=…,mode=…).
+	TmpfsOptions string `json:"tmpfsOptions,omitempty"`
 }
 
 // Container is one container record.
@@ -352,6 +395,29 @@ func (s *Store) UsesImage(ctx context.Context, imageID string) (bool, error) {
 		return q.QueryRowContext(ctx, `SELECT count(*) FROM containers WHERE image_id = ?`, imageID).Scan(&n)
 	})
 	return n > 0, err
+}
+
+// UsingVolume returns the IDs of the containers (any state) that mount
+// volume name, oldest first (in the transaction ctx carries, if any).
+func (s *Store) UsingVolume(ctx context.Context, name string) ([]string, error) {
+	var ids []string
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT DISTINCT c.id FROM containers c, json_each(c.config, '$.mountPoints') m
+			WHERE json_extract(m.value, '$.type') = 'volume' AND json_extract(m.value, '$.name') = ? ORDER BY c.created`, name)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
 }
 
 // SetCommand records what the container runs (known once its spec is built).

@@ -182,3 +182,27 @@ func TestSetNameAndPaused(t *testing.T) {
 		t.Error("an exited container is still recorded paused")
 	}
 }
+
+func TestUsingVolume(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mk := func(name string, created time.Time, mps ...MountPoint) *Container {
+		c := &Container{ID: NewID(), Name: name, Created: created, Config: Config{MountPoints: mps}}
+		if err := s.Insert(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	now := time.Now()
+	a := mk("first", now, MountPoint{Type: "volume", Name: "data", Destination: "/d"}, MountPoint{Type: "volume", Name: "data", Destination: "/e"})
+	b := mk("second", now.Add(time.Second), MountPoint{Type: "volume", Name: "data", Destination: "/d"})
+	mk("bind", now, MountPoint{Type: "bind", Source: "data", Destination: "/d"})
+	mk("none", now)
+	ids, err := s.UsingVolume(ctx, "data")
+	if err != nil || strings.Join(ids, ",") != a.ID+","+b.ID {
+		t.Errorf("UsingVolume(data): %v %v", ids, err)
+	}
+	if ids, err := s.UsingVolume(ctx, "other"); err != nil || len(ids) != 0 {
+		t.Errorf("UsingVolume(other): %v %v", ids, err)
+	}
+}

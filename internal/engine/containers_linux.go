@@ -79,6 +79,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.checkSecurity(ctx, &o.Config); err != nil {
 		return nil, err
 	}
+	if err := e.planMounts(ctx, &o.Config, imgCfg); err != nil {
+		return nil, err
+	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
@@ -98,6 +101,11 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	}
 	id := c.ID // the undos run after a failed return has set c to nil
 	undo = append(undo, func() { e.containers.Delete(context.Background(), id) })
+	undoVolumes, err := e.createVolumes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, undoVolumes)
 	dir := e.containerDir(id)
 	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o711); err != nil {
 		return nil, err
@@ -129,7 +137,8 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 }
 
 // buildSpec mounts the container's tree at rootfs for as long as oci.Spec
-// needs it (it reads /etc/passwd and creates the working directory).
+// needs it (it reads /etc/passwd and creates the working directory) and
+// new volumes are seeded from it.
 func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, mounts []snapshot.Mount, rootfs string, c *container.Container) (*specs.Spec, error) {
 	unmount, err := snapshot.MountAll(mounts, rootfs)
 	if err != nil {
@@ -155,9 +164,19 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 		o.Mounts = append(o.Mounts, specs.Mount{Destination: oci.DefaultInitPath, Type: "bind", Source: self,
 			Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
+	rootPropagation, err := e.volumeSpecMounts(ctx, c, rootfs, &o)
+	if err != nil {
+		return nil, err
+	}
 	spec, err := oci.Spec(img, rootfs, o)
-	if err != nil || cfg.UsernsRemap == nil {
-		return spec, err
+	if err != nil {
+		return nil, err
+	}
+	if rootPropagation != "" {
+		spec.Linux.RootfsPropagation = rootPropagation
+	}
+	if cfg.UsernsRemap == nil {
+		return spec, nil
 	}
 	// Last, after Spec made the working directory (see userns_linux.go).
 	return spec, remapTree(rootfs, cfg.UsernsRemap)
@@ -275,6 +294,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err := e.joinNamespaces(ctx, c); err != nil {
 		return err
 	}
+	if err := e.mountVolumes(ctx, c); err != nil {
+		return err
+	}
 	p := e.spare
 	e.spare = nil
 	if p == nil {
@@ -377,9 +399,22 @@ func (e *Engine) cleanupRuntime(id string) {
 // ErrRunning is a running container given to RemoveContainer without force.
 var ErrRunning = errors.New("container is running")
 
+// RemoveOptions are rm's flags.
+type RemoveOptions struct {
+	Force   bool // -f: a running container is killed first
+	Volumes bool // -v: its anonymous volumes go too (as with --rm)
+}
+
 // RemoveContainer removes a container: its snapshot, bundle, log and
 // record. A running one is refused unless force, which kills it first.
 func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) error {
+	return e.RemoveContainerWith(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveContainerWith is RemoveContainer with rm's flags; a container
+// created with --rm loses its anonymous volumes whatever o.Volumes says.
+func (e *Engine) RemoveContainerWith(ctx context.Context, ref string, o RemoveOptions) error {
+	force := o.Force
 	c, err := e.Container(ctx, ref)
 	if err != nil {
 		return err
@@ -416,6 +451,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 	if err != nil {
 		return err
 	}
+	e.releaseVolumes(ctx, c, o.Volumes || c.Config.Rm)
 	return os.RemoveAll(dir)
 }
 

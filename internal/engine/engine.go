@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // Config says where berth keeps its state.
@@ -48,6 +49,7 @@ type Engine struct {
 	regOpts registry.Options
 
 	containers *container.Store
+	volumes    *volume.Store
 	spare      *shim.Process // see SpawnShim
 }
 
@@ -60,7 +62,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db)}
+	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db),
+		volumes: volume.New(db, filepath.Join(cfg.Root, "volumes"))}
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
 		db.Close()

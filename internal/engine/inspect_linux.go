@@ -161,6 +161,16 @@ func (e *Engine) effectiveConfig(c *container.Container, imgCfg *dockerspec.Dock
 			}
 		}
 	}
+	if len(own.Volumes) > 0 {
+		vols := map[string]struct{}{}
+		for v := range out.Volumes {
+			vols[v] = struct{}{}
+		}
+		for _, v := range own.Volumes {
+			vols[v] = struct{}{}
+		}
+		out.Volumes = vols
+	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
@@ -296,7 +306,11 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 			LogConfig:     containertypes.LogConfig{Type: logDriver(c), Config: c.Config.LogOpts},
 			NetworkMode:   "none",
 			RestartPolicy: containertypes.RestartPolicy{Name: containertypes.RestartPolicyMode(c.Config.Restart.Name), MaximumRetryCount: c.Config.Restart.MaximumRetryCount},
-			AutoRemove:    c.Config.AutoRemove,
+			AutoRemove:    c.Config.AutoRemove || c.Config.Rm,
+			Binds:         c.Config.Binds,
+			Mounts:        c.Config.Mounts,
+			Tmpfs:         c.Config.Tmpfs,
+			VolumesFrom:   c.Config.VolumesFrom,
 			CgroupnsMode:  "private",
 			IpcMode:       "private",
 			ShmSize:       shmSize(c.Config),
@@ -304,7 +318,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 			Resources:     hostResources(c.Config),
 		},
 		GraphDriver:     &storage.DriverData{Name: e.DriverName(), Data: map[string]string{}},
-		Mounts:          []containertypes.MountPoint{},
+		Mounts:          mountPoints(c),
 		Config:          e.effectiveConfig(c, imgCfg),
 		NetworkSettings: &containertypes.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
 	}
@@ -346,7 +360,7 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 		Ports: []containertypes.PortSummary{}, Labels: c.Config.Labels,
 		State: stateOf(c), Status: statusText(c, now, health),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-		Mounts:          []containertypes.MountPoint{},
+		Mounts:          mountPoints(c),
 	}
 	if health != nil {
 		s.Health = &containertypes.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
@@ -373,7 +387,7 @@ type ListOptions struct {
 // ListContainers is `docker ps`: the containers that pass o, newest first.
 func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]containertypes.Summary, error) {
 	f := o.Filters
-	if err := f.validate("ancestor", "before", "exited", "health", "id", "label", "name", "status", "since"); err != nil {
+	if err := f.validate("ancestor", "before", "exited", "health", "id", "label", "name", "status", "since", "volume"); err != nil {
 		return nil, err
 	}
 	for _, v := range f["health"] {
@@ -460,6 +474,9 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 			continue
 		}
 		if len(f["ancestor"]) > 0 && !images[c.ImageID] {
+			continue
+		}
+		if len(f["volume"]) > 0 && !mountsVolume(c, f["volume"]) {
 			continue
 		}
 		s := e.summary(ctx, c, now)

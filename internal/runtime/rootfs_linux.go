@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -88,8 +89,16 @@ func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if f, err := openInRoot(s.root, dest); err == nil {
 		return f, nil
 	}
-	// Missing (or a dangling symlink): create it, resolving inside the
-	// rootfs again.
+	// Missing, or a dangling symlink (an image's /data -> /srv/data):
+	// follow the symlinks that are there inside the rootfs first, as
+	// runc does with SecureJoin, so that what is made is their target in
+	// the rootfs. Nothing runs in the container yet to change them, and
+	// the creation below resolves inside the rootfs again.
+	if resolved, err := securejoin.SecureJoin(s.rootfs, dest); err == nil {
+		if rel, err := filepath.Rel(s.rootfs, resolved); err == nil && filepath.IsLocal(rel) {
+			dest = "/" + rel
+		}
+	}
 	if dir {
 		return pathrs.MkdirAllHandle(s.root, dest, 0o755)
 	}

@@ -95,6 +95,36 @@ func TestMountTargetSymlinkStaysInRootfs(t *testing.T) {
 	}
 }
 
+// A mount destination through a dangling symlink (an image's /data ->
+// /srv/data, or one planted to name a host directory) makes the link's
+// target inside the rootfs, as runc does, and mounts there: nothing is
+// made or mounted on the host.
+func TestMountTargetDanglingSymlinkMadeInRootfs(t *testing.T) {
+	parent := t.TempDir()
+	hostDir := filepath.Join(parent, "not-there")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "mounted-marker"), nil, 0o644)
+	out := mustOK(t, runSh(t, `ls /abs/ /rel/ `+hostDir+`/a `+hostDir+`/r`, func(b *testutil.Bundle) {
+		rootfs := filepath.Join(b.Dir, "rootfs")
+		if err := os.Symlink(hostDir+"/a", filepath.Join(rootfs, "abs")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(strings.Repeat("../", 20)+hostDir+"/r", filepath.Join(rootfs, "rel")); err != nil {
+			t.Fatal(err)
+		}
+		b.Spec.Mounts = append(b.Spec.Mounts,
+			specs.Mount{Destination: "/abs", Type: "bind", Source: src, Options: []string{"rbind"}},
+			specs.Mount{Destination: "/rel", Type: "tmpfs", Source: "tmpfs"})
+	}))
+	want := "/abs/:\nmounted-marker\n\n/rel/:\n\n" + hostDir + "/a:\nmounted-marker\n\n" + hostDir + "/r:"
+	if out != want {
+		t.Fatalf("inside the container:\n%s\nwant:\n%s", out, want)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("made on the host: %v", entries)
+	}
+}
+
 // A terminal container gets a pty of the configured size, whose master is
 // sent to the console socket.
 func TestConsoleSocketAndSize(t *testing.T) {

@@ -116,6 +116,15 @@ var schema = []string{
 	)`,
 	`CREATE INDEX build_cache_blob ON build_cache(blob)`,
 	`CREATE INDEX build_cache_chain ON build_cache(chain_id)`,
+	// Named and anonymous volumes (internal/volume owns the queries);
+	// their data is in volumes/<name>/_data.
+	`CREATE TABLE volumes (
+		name TEXT PRIMARY KEY,
+		driver TEXT NOT NULL,              -- local
+		labels TEXT NOT NULL DEFAULT 'null',  -- JSON object, or null as created without
+		options TEXT NOT NULL DEFAULT 'null', -- JSON object: the driver's -o options
+		created INTEGER NOT NULL           -- unix ns
+	)`,
 }
 
 // Open opens (creating and migrating) the database at path.
