@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/oci"
 )
 
 // securityFlags are run's and create's security and namespace flags.
@@ -141,13 +142,13 @@ func parseDevice(d string) (container.DeviceMapping, error) {
 	m := container.DeviceMapping{PathOnHost: parts[0], CgroupPermissions: "rwm"}
 	switch len(parts) {
 	case 2:
-		if validDeviceMode(parts[1]) {
+		if oci.ValidDeviceMode(parts[1]) {
 			m.CgroupPermissions = parts[1]
 		} else {
 			m.PathInContainer = parts[1]
 		}
 	case 3:
-		if !validDeviceMode(parts[2]) {
+		if !oci.ValidDeviceMode(parts[2]) {
 			return container.DeviceMapping{}, fmt.Errorf("bad mode specified: %s", parts[2])
 		}
 		m.PathInContainer, m.CgroupPermissions = parts[1], parts[2]
@@ -160,21 +161,6 @@ func parseDevice(d string) (container.DeviceMapping, error) {
 	}
 	m.PathInContainer = path.Clean(m.PathInContainer)
 	return m, nil
-}
-
-// validDeviceMode: r, w and m, each at most once (the docker CLI's).
-func validDeviceMode(mode string) bool {
-	if mode == "" {
-		return false
-	}
-	seen := map[rune]bool{}
-	for _, c := range mode {
-		if !strings.ContainsRune("rwm", c) || seen[c] {
-			return false
-		}
-		seen[c] = true
-	}
-	return true
 }
 
 // namespacedSysctl is the docker CLI's opts.ValidateSysctl: only the

@@ -229,6 +229,29 @@ func ParseSignal(s string) (unix.Signal, error) {
 	return sig, nil
 }
 
+// editSpec changes container id's config.json with edit, atomically.
+func (e *Engine) editSpec(id string, edit func(*specs.Spec) error) error {
+	path := filepath.Join(e.containerDir(id), "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	if err := edit(&s); err != nil {
+		return err
+	}
+	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
+}
+
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

@@ -2,11 +2,8 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/moby/moby/api/types/blkiodev"
 	containertypes "github.com/moby/moby/api/types/container"
@@ -131,27 +128,14 @@ func mergeResources(cur *containertypes.Resources, upd containertypes.Resources)
 // rewriteSpecResources puts res's limits into the container's
 // config.json (its device rules stay), for its next start.
 func (e *Engine) rewriteSpecResources(id string, res *specs.LinuxResources) error {
-	path := filepath.Join(e.containerDir(id), "config.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if s.Linux == nil {
-		s.Linux = &specs.Linux{}
-	}
-	if s.Linux.Resources == nil {
-		s.Linux.Resources = &specs.LinuxResources{}
-	}
-	r := s.Linux.Resources
-	r.Memory, r.CPU, r.Pids, r.BlockIO = res.Memory, res.CPU, res.Pids, res.BlockIO
-	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, data)
+	return e.editSpec(id, func(s *specs.Spec) error {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		r := s.Linux.Resources
+		r.Memory, r.CPU, r.Pids, r.BlockIO = res.Memory, res.CPU, res.Pids, res.BlockIO
+		return nil
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

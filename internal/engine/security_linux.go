@@ -2,11 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -158,27 +154,14 @@ func (e *Engine) joinNamespaces(ctx context.Context, c *container.Container) err
 		}
 		paths[specs.PIDNamespace] = p
 	}
-	file := filepath.Join(e.containerDir(c.ID), "config.json")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	if s.Linux == nil {
-		return errors.New(file + ": no linux section")
-	}
-	for i, ns := range s.Linux.Namespaces {
-		if p, ok := paths[ns.Type]; ok {
-			s.Linux.Namespaces[i].Path = p
+	return e.editSpec(c.ID, func(s *specs.Spec) error {
+		for i, ns := range s.Linux.Namespaces {
+			if p, ok := paths[ns.Type]; ok {
+				s.Linux.Namespaces[i].Path = p
+			}
 		}
-	}
-	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
-		return err
-	}
-	return writeFileAtomic(file, data)
+		return nil
+	})
 }
 
 // setSecurityConfig shows the security and namespace flags in inspect's

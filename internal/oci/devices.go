@@ -74,7 +74,7 @@ func devicesFromPath(m DeviceMapping) ([]specs.LinuxDevice, []specs.LinuxDeviceC
 	if perms == "" {
 		perms = "rwm"
 	}
-	if !validDeviceMode(perms) {
+	if !ValidDeviceMode(perms) {
 		return nil, nil, invalidf("invalid device mode: %s", perms)
 	}
 	if !path.IsAbs(m.PathInContainer) {
@@ -95,9 +95,9 @@ func devicesFromPath(m DeviceMapping) ([]specs.LinuxDevice, []specs.LinuxDeviceC
 	return devs, rules, nil
 }
 
-// validDeviceMode is Docker's: a non-empty combination of r, w and m,
+// ValidDeviceMode is Docker's: a non-empty combination of r, w and m,
 // each at most once.
-func validDeviceMode(mode string) bool {
+func ValidDeviceMode(mode string) bool {
 	if mode == "" {
 		return false
 	}
