@@ -134,6 +134,8 @@ func newRootCommand() *cobra.Command {
 		newUpdateCommand(g),
 		newEventsCommand(g),
 		newContainerCommand(g),
+		newPortCommand(g),
+		newNetworkTeardownCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd

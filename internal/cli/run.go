@@ -48,6 +48,7 @@ type createOptions struct {
 	logOpts      []string
 	resources    resourceFlags // run_resources.go
 	security     securityFlags // run_security.go
+	network      networkFlags  // run_network.go
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -79,6 +80,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 	o.resources.addFlags(f)
 	o.security.addFlags(f)
+	o.network.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -116,6 +118,9 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 	}
 	printWarnings(warnings)
 	if err := o.security.config(&eo.Config); err != nil {
+		return engine.ContainerOptions{}, err
+	}
+	if err := o.network.config(&eo.Config); err != nil {
 		return engine.ContainerOptions{}, err
 	}
 	if cmd.Flags().Changed("stop-timeout") {

@@ -20,6 +20,7 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
+	mobynetwork "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -117,6 +118,20 @@ type Config struct {
 	// created with (berth --userns-remap), nil for none: its root is
 	// UIDMaps[0].HostID on the host.
 	UsernsRemap *IDMapping `json:"usernsRemap,omitempty"`
+
+	// Networking: run's flags of these names, as Docker's HostConfig and
+	// Config fields. NetworkMode is "bridge" (also for "" and
+	// "default"), "host" or "none". PortBindings are -p; ExposedPorts
+	// are --expose and the ports -p publishes (the image's EXPOSE is
+	// added at start, for -P); ExtraHosts are --add-host as name:address.
+	NetworkMode     string              `json:"networkMode,omitempty"`
+	PortBindings    mobynetwork.PortMap `json:"portBindings,omitempty"`
+	PublishAllPorts bool                `json:"publishAllPorts,omitempty"`
+	ExposedPorts    mobynetwork.PortSet `json:"exposedPorts,omitempty"`
+	ExtraHosts      []string            `json:"extraHosts,omitempty"`
+	DNS             []string            `json:"dns,omitempty"`
+	DNSSearch       []string            `json:"dnsSearch,omitempty"`
+	DNSOptions      []string            `json:"dnsOptions,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -48,7 +49,8 @@ type Engine struct {
 	regOpts registry.Options
 
 	containers *container.Store
-	spare      *shim.Process // see SpawnShim
+	spare      *shim.Process    // see SpawnShim
+	net        *network.Manager // see network_linux.go
 }
 
 // New opens (creating when needed) the berth root cfg.Root.
@@ -61,6 +63,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db)}
+	e.net = &network.Manager{Root: cfg.Root, Store: network.NewStore(db)}
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
 		db.Close()

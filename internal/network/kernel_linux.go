@@ -51,7 +51,7 @@ func ensureBridge(b Bridge) error {
 	}
 	for file, want := range map[string]string{
 		"/proc/sys/net/ipv4/conf/" + b.Name + "/route_localnet": "1",
-		"/proc/sys/net/ipv4/ip_forward":                          "1",
+		"/proc/sys/net/ipv4/ip_forward":                         "1",
 	} {
 		if err := writeSysctl(file, want); err != nil {
 			return err
