@@ -482,3 +482,34 @@ func TestNetworkConcurrentRuns(t *testing.T) {
 		seen[ip] = true
 	}
 }
+
+// TestNetworkHostForwardFilter documents what berth does about
+// moby#22054: published traffic is forwarded, so a drop in another
+// table's forward hook (a host firewall's) applies to it: berth's own
+// accept does not override it. Here container A reaches B's published
+// port through the host; a host rule dropping it stops it, and removing
+// the rule lets it through again.
+func TestNetworkHostForwardFilter(t *testing.T) {
+	b := containerRoot(t)
+	hp := freePort(t, 1)
+	b.ok(runArgs("-d", "--name", "srv", "-p", fmt.Sprintf("%d:80", hp), "busybox:test", "sh", "-c", server(80, "through"))...)
+	b.ok(runArgs("-d", "--name", "cli", "busybox:test", "sleep", "60")...)
+	dial := func() (string, int) {
+		out, _, code := b.run("", "exec", "cli", "nc", "-w", "2", b.gateway(), strconv.Itoa(hp))
+		return out, code
+	}
+	waitFor(t, "the published port through the host", func() bool { out, _ := dial(); return out == "through\n" })
+	table := fmt.Sprintf("berthtest_fw%d", os.Getpid())
+	rule := fmt.Sprintf("table ip %s {\n chain forward {\n  type filter hook forward priority 10; policy accept;\n  ip daddr %s tcp dport 80 drop\n }\n}\n", table, b.ipOf("srv"))
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rule)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "ip", table).Run() })
+	if out, _ := dial(); out != "" {
+		t.Errorf("the host's forward filter did not apply to a published port: %q", out)
+	}
+	exec.Command("nft", "delete", "table", "ip", table).Run()
+	waitFor(t, "the port once the filter is gone", func() bool { out, _ := dial(); return out == "through\n" })
+}
