@@ -324,19 +324,12 @@ func TestNetworkPublish(t *testing.T) {
 	}
 }
 
-var udpEchoOnce sync.Once
-var udpEchoBin string
-
-// udpEcho is a static program answering every UDP datagram on :5353 with
-// "echo:" and its content (busybox has no UDP server).
+// udpEcho builds a static program answering every UDP datagram on :5353
+// with "echo:" and its content (busybox has no UDP server).
 func udpEcho(t *testing.T) string {
-	udpEchoOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-udpecho-")
-		if err != nil {
-			return
-		}
-		src := filepath.Join(dir, "main.go")
-		os.WriteFile(src, []byte(`package main
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	os.WriteFile(src, []byte(`package main
 
 import "net"
 
@@ -355,20 +348,13 @@ func main() {
 	}
 }
 `), 0o644)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "udpecho"), src)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "udpecho: %v: %s\n", err, out)
-			return
-		}
-		udpEchoBin = filepath.Join(dir, "udpecho")
-	})
-	if udpEchoBin == "" {
-		t.Fatal("could not build the UDP echo server")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "udpecho"), src)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the UDP echo server: %v: %s", err, out)
 	}
-	t.Cleanup(func() {}) // the binary is tiny; it stays for the run
-	return udpEchoBin
+	return filepath.Join(dir, "udpecho")
 }
 
 // TestNetworkPublishUDP: a published UDP port answers from the host.
