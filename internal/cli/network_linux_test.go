@@ -499,3 +499,22 @@ func TestNetworkHostForwardFilter(t *testing.T) {
 	exec.Command("nft", "delete", "table", "ip", table).Run()
 	waitFor(t, "the port once the filter is gone", func() bool { out, _ := dial(); return out == "through\n" })
 }
+
+// TestNetworkPortFreedAtExit: a detached container that exits by itself
+// gives its host port back to the next run, even when no berth command
+// looked at it in between.
+func TestNetworkPortFreedAtExit(t *testing.T) {
+	b := containerRoot(t)
+	hp := freePort(t, 1)
+	spec := fmt.Sprintf("127.0.0.1:%d:80", hp)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "-p", spec, "busybox:test", "sh", "-c", "sleep 0.2")...))
+	waitFor(t, "the shim's exit", func() bool {
+		f, err := os.Open(filepath.Join(b.root, "containers", id, "shim.lock"))
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil
+	})
+	b.ok(runArgs("-d", "-p", spec, "busybox:test", "sleep", "30")...)
+}

@@ -173,6 +173,15 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container) error
 		return err
 	}
 	e.net.Want = want
+	// Containers that stopped without anyone looking since (their shim
+	// ended) give their addresses and ports back first.
+	if ids, err := e.net.Store.EndpointIDs(ctx); err == nil {
+		for _, id := range ids {
+			if other, err := e.containers.Get(ctx, id); err == nil && id != c.ID {
+				e.reconcile(ctx, other)
+			}
+		}
+	}
 	_, img := e.imageOf(ctx, c)
 	cfg := c.Config
 	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}

@@ -249,6 +249,27 @@ func (s *Store) Orphans(ctx context.Context) ([]string, error) {
 	return ids, err
 }
 
+// EndpointIDs lists the containers that have an endpoint.
+func (s *Store) EndpointIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT container_id FROM endpoints`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
 // Endpoint returns container id's endpoint and ports (nil when it has
 // none).
 func (s *Store) Endpoint(ctx context.Context, id string) (*Endpoint, []PublishedPort, error) {
