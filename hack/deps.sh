@@ -4,12 +4,13 @@
 #   busybox-static      the test and quickstart root filesystem
 #   util-linux procps   unshare and ps, used by tests
 #   iproute2 git        tests and the build
+#   nftables            container networking (berth runs `nft -f -`) and its tests
 #   nodejs npm          the TAP consumer of the OCI conformance suite
 #   runc crun           reference runtimes for the conformance comparison and bench/
 #   docker-registry     a real registry on 127.0.0.1 for pull/push tests
 #   skopeo umoci        reference image tools: test fixtures and interop checks
 set -euo pipefail
-pkgs=(busybox-static util-linux procps iproute2 git ca-certificates runc crun docker-registry skopeo umoci)
+pkgs=(busybox-static util-linux procps iproute2 nftables git ca-certificates runc crun docker-registry skopeo umoci)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

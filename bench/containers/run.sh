@@ -225,7 +225,7 @@ for e in "${engines[@]}"; do [ -z "${fail[$e]:-}" ] || say "$e: failed: ${fail[$
 
 run_rm() { # engine: run --rm IMAGE true
 	case $1 in
-	berth) "$berth" --root "$broot" run --rm "$image" true ;;
+	berth) "$berth" --root "$broot" run --rm --network none "$image" true ;;
 	docker) "$dockercli" run --rm --network none "$image" true ;;
 	podman) podman_ run --rm "${podman_run[@]}" "$image" true ;;
 	esac
@@ -276,7 +276,7 @@ for e in "${engines[@]}"; do
 	n=0
 	for ((i = 0; i < ctrs; i++)); do
 		case $e in
-		berth) "$berth" --root "$broot" run -d "$image" sleep 1000 ;;
+		berth) "$berth" --root "$broot" run -d --network none "$image" sleep 1000 ;;
 		docker) "$dockercli" run -d --network none "$image" sleep 1000 ;;
 		podman) podman_ run -d "${podman_run[@]}" "$image" sleep 1000 ;;
 		esac >"$tmp/$e.out" 2>&1 || break

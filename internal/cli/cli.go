@@ -136,6 +136,8 @@ func newRootCommand() *cobra.Command {
 		newContainerCommand(g),
 		newBuildCommand(g),
 		newVolumeCommand(g),
+		newPortCommand(g),
+		newNetworkTeardownCommand(g),
 	)
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd

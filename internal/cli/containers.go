@@ -154,6 +154,6 @@ func newContainerCommand(g *globalOptions) *cobra.Command {
 		newExecCommand(g), newRestartCommand(g), newAttachCommand(g),
 		newContainerInspectCommand(g), newRenameCommand(g), newContainerPruneCommand(g),
 		newPauseCommand(g), newUnpauseCommand(g), newTopCommand(g), newDiffCommand(g),
-		newCpCommand(g), newCommitCommand(g), newStatsCommand(g), newUpdateCommand(g))
+		newCpCommand(g), newCommitCommand(g), newStatsCommand(g), newUpdateCommand(g), newPortCommand(g))
 	return cmd
 }

@@ -30,6 +30,7 @@ func containerRoot(t *testing.T) *berthRoot { return containerRootEnv(t) }
 func containerRootEnv(t *testing.T, env ...string) *berthRoot {
 	b := newRoot(t)
 	testutil.RequireRoot(t, "containers: namespaces, mounts and cgroups")
+	b.env = append(b.env, testBridgeEnv(t)...) // network_linux_test.go
 	b.env = append(b.env, env...)
 	b.ok("import", "-c", `CMD ["sh"]`, busyboxTar(t), "busybox:test")
 	t.Cleanup(func() {

@@ -211,7 +211,7 @@ func TestPsOptions(t *testing.T) {
 	if !regexp.MustCompile(`NAMES +SIZE\n`).MatchString(ps) || !regexp.MustCompile(`psc +6B \(virtual [0-9.]+[kM]B\)\n`).MatchString(ps) {
 		t.Errorf("ps -s:\n%s", ps)
 	}
-	if got := b.ok("ps", "--format", "{{.Names}}|{{.Size}}|{{.Labels}}|{{.Label \"k\"}}|{{.State}}|{{.Mounts}}|{{.Networks}}|{{.Ports}}"); !regexp.MustCompile(`^psc\|6B \(virtual .*\)\|k=v\|v\|running\|\|\|\n$`).MatchString(got) {
+	if got := b.ok("ps", "--format", "{{.Names}}|{{.Size}}|{{.Labels}}|{{.Label \"k\"}}|{{.State}}|{{.Mounts}}|{{.Networks}}|{{.Ports}}"); !regexp.MustCompile(`^psc\|6B \(virtual .*\)\|k=v\|v\|running\|\|bridge\|\n$`).MatchString(got) {
 		t.Errorf("ps --format placeholders: %q", got)
 	}
 	if got := b.ok("ps", "--format", "table {{.Names}}\t{{.Label \"k\"}}\t{{.CreatedAt}}"); !regexp.MustCompile(`^NAMES +K +CREATED AT\npsc +v +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \S+\n$`).MatchString(got) {

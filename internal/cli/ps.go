@@ -151,7 +151,7 @@ func (r *psRow) CreatedAt() string { return time.Unix(r.c.Created, 0).String() }
 
 func (r *psRow) RunningFor() string { return since(time.Unix(r.c.Created, 0)) }
 
-func (r *psRow) Ports() string { return "" }
+func (r *psRow) Ports() string { return displayablePorts(r.c.Ports) }
 
 func (r *psRow) State() string { return string(r.c.State) }
 

@@ -49,6 +49,7 @@ type createOptions struct {
 	resources    resourceFlags // run_resources.go
 	security     securityFlags // run_security.go
 	vols         volumeFlags
+	network      networkFlags // run_network.go
 }
 
 func (o *createOptions) addFlags(cmd *cobra.Command) {
@@ -81,6 +82,7 @@ func (o *createOptions) addFlags(cmd *cobra.Command) {
 	o.resources.addFlags(f)
 	o.security.addFlags(f)
 	o.vols.addFlags(f)
+	o.network.addFlags(f)
 	// -h is --hostname, as in Docker; help stays reachable as --help.
 	f.BoolP("help", "", false, "Print usage")
 }
@@ -121,6 +123,9 @@ func (o *createOptions) engineOptions(cmd *cobra.Command, args []string) (engine
 		return engine.ContainerOptions{}, err
 	}
 	if err := o.vols.config(&eo.Config); err != nil {
+		return engine.ContainerOptions{}, err
+	}
+	if err := o.network.config(&eo.Config); err != nil {
 		return engine.ContainerOptions{}, err
 	}
 	if cmd.Flags().Changed("stop-timeout") {

@@ -21,6 +21,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	mobynetwork "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -135,6 +136,19 @@ type Config struct {
 	// Rm is --rm, attached or not: removing the container removes its
 	// anonymous volumes too.
 	Rm bool `json:"rm,omitempty"`
+	// Networking: run's flags of these names, as Docker's HostConfig and
+	// Config fields. NetworkMode is "bridge" (also for "" and
+	// "default"), "host" or "none". PortBindings are -p; ExposedPorts
+	// are --expose and the ports -p publishes (the image's EXPOSE is
+	// added at start, for -P); ExtraHosts are --add-host as name:address.
+	NetworkMode     string              `json:"networkMode,omitempty"`
+	PortBindings    mobynetwork.PortMap `json:"portBindings,omitempty"`
+	PublishAllPorts bool                `json:"publishAllPorts,omitempty"`
+	ExposedPorts    mobynetwork.PortSet `json:"exposedPorts,omitempty"`
+	ExtraHosts      []string            `json:"extraHosts,omitempty"`
+	DNS             []string            `json:"dns,omitempty"`
+	DNSSearch       []string            `json:"dnsSearch,omitempty"`
+	DNSOptions      []string            `json:"dnsOptions,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

@@ -82,6 +82,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.planMounts(ctx, &o.Config, imgCfg); err != nil {
 		return nil, err
 	}
+	if err := checkNetwork(&o.Config); err != nil {
+		return nil, err
+	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
@@ -155,6 +158,7 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 	if err := e.securityOptions(ctx, cfg, &o); err != nil {
 		return nil, err
 	}
+	e.networkOptions(c, &o)
 	if cfg.Init {
 		// The init is berth itself (see internal/pid1), read-only.
 		self, err := os.Executable()
@@ -302,11 +306,28 @@ func (e *Engine) Attach(ctx context.Context, c *container.Container, req shim.At
 	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
 }
 
-func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) error {
+func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) (err error) {
 	mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
 	if err != nil {
 		return err
 	}
+	// The network is set up for this start and torn down if it fails;
+	// the start lock keeps it from being taken for a stopped
+	// container's until the shim runs (see releaseNetwork).
+	unlock, _ := e.lockStart(c.ID, true)
+	defer unlock()
+	if shim.Alive(e.containerDir(c.ID)) {
+		return fmt.Errorf("container %s is already running", c.ID[:12])
+	}
+	if err := e.setupNetwork(ctx, c); err != nil {
+		e.net.Teardown(context.Background(), c.ID)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.net.Teardown(context.Background(), c.ID)
+		}
+	}()
 	logPath := e.LogPath(c.ID)
 	var lo logs.Options
 	if c.Config.LogDriver == LogDriverNone {
@@ -394,13 +415,18 @@ func (e *Engine) Containers(ctx context.Context) ([]*container.Container, error)
 // reports the task of a dead shim.
 func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*container.Container, error) {
 	if (c.Status != container.Running && c.Status != container.Restarting) || shim.Alive(e.containerDir(c.ID)) {
+		e.releaseNetwork(ctx, c)
 		return c, nil
 	}
 	if _, err := e.containers.MarkDead(ctx, c.ID, 128+int(unix.SIGKILL), time.Now()); err != nil {
 		return nil, err
 	}
 	e.cleanupRuntime(c.ID)
-	return e.containers.Get(ctx, c.ID)
+	c, err := e.containers.Get(ctx, c.ID)
+	if err == nil {
+		e.releaseNetwork(ctx, c)
+	}
+	return c, err
 }
 
 // cleanupRuntime removes what a run of the container leaves when its shim
@@ -461,6 +487,9 @@ func (e *Engine) RemoveContainerWith(ctx context.Context, ref string, o RemoveOp
 		}
 	}
 	e.cleanupRuntime(c.ID)
+	if err := e.net.Teardown(ctx, c.ID); err != nil {
+		return err
+	}
 	err = e.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := e.Images.Snapshotter().Remove(ctx, snapshotKey(c.ID)); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 			return err
@@ -633,7 +662,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 		err := shim.Wait(tctx, dir)
 		cancel()
 		if err == nil {
-			e.emit(ctx, containerEvent(c, "stop", nil))
+			e.stopped(ctx, c)
 			return nil
 		}
 	}
@@ -646,8 +675,17 @@ func (e *Engine) Stop(ctx context.Context, ref string, o StopOptions) error {
 	if err := shim.Wait(wctx, dir); err != nil {
 		return fmt.Errorf("container %s: its shim did not exit: %w", c.ID[:12], err)
 	}
-	e.emit(ctx, containerEvent(c, "stop", nil))
+	e.stopped(ctx, c)
 	return nil
+}
+
+// stopped follows a stop whose shim has exited: the container's network
+// goes (if its shim left it) and the stop event is recorded.
+func (e *Engine) stopped(ctx context.Context, c *container.Container) {
+	if now, err := e.containers.Get(ctx, c.ID); err == nil {
+		e.releaseNetwork(ctx, now)
+	}
+	e.emit(ctx, containerEvent(c, "stop", nil))
 }
 
 // RestartContainer stops ref (see Stop) and starts it again.

@@ -29,10 +29,45 @@ func (e *Engine) ContainerChanges(ctx context.Context, ref string) ([]Change, er
 	if err != nil {
 		return nil, err
 	}
+	var changes []Change
 	if d.overlay {
-		return overlayChanges(d.upper, d.lowers)
+		changes, err = overlayChanges(d.upper, d.lowers)
+	} else {
+		changes, err = treeChanges(d.upper, d.imageTree)
 	}
-	return treeChanges(d.upper, d.imageTree)
+	return hideMountTargets(changes), err
+}
+
+// mountTargets are the files the runtime creates in a container's tree
+// (when its image has none) as the targets of the hosts, hostname and
+// resolv.conf bind mounts. Docker creates them in an init layer under the
+// container's, so they are never its changes; berth has no init layer
+// and leaves them out here, with the change to their directory that only
+// they caused.
+var mountTargets = map[string]bool{"/etc/hosts": true, "/etc/hostname": true, "/etc/resolv.conf": true}
+
+func hideMountTargets(changes []Change) []Change {
+	hid := false
+	out := changes[:0]
+	for _, c := range changes {
+		if mountTargets[c.Path] && c.Kind == containertypes.ChangeAdd {
+			hid = true
+			continue
+		}
+		out = append(out, c)
+	}
+	if !hid {
+		return out
+	}
+	for i, c := range out {
+		if c.Path != "/etc" || c.Kind != containertypes.ChangeModify {
+			continue
+		}
+		if !slices.ContainsFunc(out, func(o Change) bool { return path.Dir(o.Path) == "/etc" }) {
+			return slices.Delete(out, i, i+1)
+		}
+	}
+	return out
 }
 
 // overlayChanges reads the changes from an overlayfs upper directory over

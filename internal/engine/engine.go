@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -50,7 +51,8 @@ type Engine struct {
 
 	containers *container.Store
 	volumes    *volume.Store
-	spare      *shim.Process // see SpawnShim
+	spare      *shim.Process    // see SpawnShim
+	net        *network.Manager // see network_linux.go
 }
 
 // New opens (creating when needed) the berth root cfg.Root.
@@ -64,6 +66,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db),
 		volumes: volume.New(db, filepath.Join(cfg.Root, "volumes"))}
+	e.net = &network.Manager{Root: cfg.Root, Store: network.NewStore(db)}
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
 		db.Close()

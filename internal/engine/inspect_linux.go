@@ -171,6 +171,12 @@ func (e *Engine) effectiveConfig(c *container.Container, imgCfg *dockerspec.Dock
 		}
 		out.Volumes = vols
 	}
+	if ports := exposedPorts(c.Config, imgCfg); len(ports) > 0 {
+		out.ExposedPorts = network.PortSet{}
+		for _, p := range ports {
+			out.ExposedPorts[p] = struct{}{}
+		}
+	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
@@ -320,9 +326,10 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 		GraphDriver:     &storage.DriverData{Name: e.DriverName(), Data: map[string]string{}},
 		Mounts:          mountPoints(c),
 		Config:          e.effectiveConfig(c, imgCfg),
-		NetworkSettings: &containertypes.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: e.networkSettings(ctx, c, imgCfg),
 	}
 	setSecurityConfig(r.HostConfig, c.Config)
+	setNetworkConfig(r.HostConfig, c.Config)
 	if r.HostConfig.LogConfig.Config == nil {
 		r.HostConfig.LogConfig.Config = map[string]string{}
 	}
@@ -357,7 +364,7 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 	s := containertypes.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(c.Command, " "), Created: c.Created.Unix(),
-		Ports: []containertypes.PortSummary{}, Labels: c.Config.Labels,
+		Ports: e.portSummaries(ctx, c, imgCfg), Labels: c.Config.Labels,
 		State: stateOf(c), Status: statusText(c, now, health),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
 		Mounts:          mountPoints(c),
@@ -365,7 +372,8 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 	if health != nil {
 		s.Health = &containertypes.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
 	}
-	s.HostConfig.NetworkMode = "none"
+	s.HostConfig.NetworkMode = netMode(c.Config)
+	s.NetworkSettings.Networks[netMode(c.Config)] = &network.EndpointSettings{}
 	// Docker shows the image ID when the name now means another image.
 	if img, err := e.Images.Get(ctx, c.Image); err != nil || img.ID.String() != c.ImageID {
 		s.Image = c.ImageID

@@ -157,7 +157,7 @@ func namespacedSysctl(key string, spec *specs.Spec) error {
 		}
 		return fmt.Errorf("sysctl %q needs a new IPC namespace", key)
 	case strings.HasPrefix(key, "net."):
-		if has(specs.NetworkNamespace) {
+		if has(specs.NetworkNamespace) || joinsOtherNetNS(spec) {
 			return nil
 		}
 		return fmt.Errorf("sysctl %q needs a new network namespace", key)
@@ -168,6 +168,24 @@ func namespacedSysctl(key string, spec *specs.Spec) error {
 		return fmt.Errorf("sysctl %q needs a new UTS namespace", key)
 	}
 	return fmt.Errorf("sysctl %q is not in a separate kernel namespace", key)
+}
+
+// joinsOtherNetNS reports whether the spec joins a network namespace by
+// path that is not the host's (the one this process is in), as an engine
+// that sets a container's network up beforehand does: its net.* sysctls
+// are the container's own, as runc allows.
+func joinsOtherNetNS(spec *specs.Spec) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.NetworkNamespace || ns.Path == "" {
+			continue
+		}
+		var joined, self unix.Stat_t
+		if unix.Stat(ns.Path, &joined) != nil || unix.Stat("/proc/self/ns/net", &self) != nil {
+			return false
+		}
+		return joined.Dev != self.Dev || joined.Ino != self.Ino
+	}
+	return false
 }
 
 func writeSysctls(spec *specs.Spec) error {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
@@ -480,6 +481,9 @@ func (h *handoff) cleanup() {
 		}
 	}
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
+	// The container's network (veth, published ports, address) goes
+	// with its run; a no-op without one.
+	network.Teardown(h.Config.Root, h.Config.ID)
 	if h.Config.AutoRemove {
 		// It waits for our lock, which goes when we exit.
 		self, _ := os.Executable()

@@ -125,6 +125,37 @@ var schema = []string{
 		options TEXT NOT NULL DEFAULT 'null', -- JSON object: the driver's -o options
 		created INTEGER NOT NULL           -- unix ns
 	)`,
+	// Networks (internal/network owns the queries): the default bridge
+	// a root was first set up with.
+	`CREATE TABLE networks (
+		name TEXT PRIMARY KEY,             -- "bridge"
+		bridge TEXT NOT NULL,              -- the Linux bridge, berth0
+		subnet TEXT NOT NULL,              -- 172.30.0.0/16
+		gateway TEXT NOT NULL,             -- the bridge's address
+		created INTEGER NOT NULL           -- unix ns
+	)`,
+	// A container's address while its network is set up (from its start
+	// to its teardown). The UNIQUE constraint is what makes two
+	// concurrent starts never share an address; no foreign key to
+	// containers, so that a row outlives a crash in rm and is collected.
+	`CREATE TABLE endpoints (
+		container_id TEXT PRIMARY KEY,
+		network TEXT NOT NULL REFERENCES networks(name),
+		ip TEXT NOT NULL,
+		mac TEXT NOT NULL,
+		UNIQUE (network, ip)
+	)`,
+	// Host ports published to a container's endpoint. host_ip is
+	// 0.0.0.0 for every address.
+	`CREATE TABLE published_ports (
+		container_id TEXT NOT NULL REFERENCES endpoints(container_id) ON DELETE CASCADE,
+		proto TEXT NOT NULL,
+		host_ip TEXT NOT NULL,
+		host_port INTEGER NOT NULL,
+		container_port INTEGER NOT NULL,
+		PRIMARY KEY (proto, host_ip, host_port)
+	)`,
+	`CREATE INDEX published_ports_container ON published_ports(container_id)`,
 }
 
 // Open opens (creating and migrating) the database at path.

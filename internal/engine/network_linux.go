@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	containertypes "github.com/moby/moby/api/types/container"
+	mobynetwork "github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/shim"
+)
+
+// A container's networking lives from its start to its stop: the engine
+// sets it up (network.Manager.Setup) just before the shim starts the
+// container, into a namespace whose path config.json has had since
+// create; it survives the restarts the shim makes by the restart policy.
+// It is torn down when the container stops for good: by the shim as it
+// ends (NetworkTeardown), and in any case by the engine whenever it sees a
+// container that is not running, has no shim and still has network state
+// (reconcile), so that a kill -9 of the shim leaks nothing.
+
+// ErrNetworkNotFound is an unknown --network; the message is Docker's.
+type ErrNetworkNotFound struct{ Name string }
+
+func (e ErrNetworkNotFound) Error() string { return fmt.Sprintf("network %s not found", e.Name) }
+
+// netMode is a container's network mode: bridge, host or none.
+func netMode(cfg container.Config) string {
+	switch cfg.NetworkMode {
+	case "", "default", network.ModeBridge:
+		return network.ModeBridge
+	}
+	return cfg.NetworkMode
+}
+
+// checkNetwork refuses an unknown network mode at create and bad DNS or
+// host entries that an API client could send past the CLI's checks.
+func checkNetwork(cfg *container.Config) error {
+	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
+	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
+	case m.IsContainer():
+		return errors.New("--network container:<name|id> is not supported yet")
+	default:
+		return ErrNetworkNotFound{cfg.NetworkMode}
+	}
+	cfg.NetworkMode = netMode(*cfg)
+	for _, s := range cfg.DNS {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("%s is not an ip address", s)
+		}
+	}
+	for _, h := range cfg.ExtraHosts {
+		if _, err := network.ParseExtraHost(h, netip.IPv4Unspecified()); err != nil {
+			return err
+		}
+	}
+	for p, bs := range cfg.PortBindings {
+		for _, b := range bs {
+			if b.HostIP.IsValid() && !b.HostIP.Is4() {
+				return fmt.Errorf("publishing %s on %s: IPv6 host addresses are not supported yet", p, b.HostIP)
+			}
+			if _, _, err := hostPorts(b.HostPort); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hostPorts reads a binding's HostPort: "" (ephemeral), "8080" or a
+// range "8000-8010".
+func hostPorts(s string) (start, end uint16, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	pr, err := mobynetwork.ParsePortRange(s)
+	if err != nil {
+		return 0, 0, fmt.Errorf("invalid hostPort: %s", s)
+	}
+	return pr.Start(), pr.End(), nil
+}
+
+// networkOptions puts the container's network namespace and its hosts,
+// hostname and resolv.conf files (written at each start) into the spec.
+func (e *Engine) networkOptions(c *container.Container, o *oci.Options) {
+	if netMode(c.Config) == network.ModeHost {
+		o.NetNS = oci.NetNSHost
+	} else {
+		o.NetNS = e.net.NetNSPath(c.ID)
+	}
+	dir := e.containerDir(c.ID)
+	for _, f := range []struct{ name, dest string }{
+		{network.ResolvFileName, "/etc/resolv.conf"},
+		{network.HostnameFileName, "/etc/hostname"},
+		{network.HostsFileName, "/etc/hosts"},
+	} {
+		o.Mounts = append(o.Mounts, specs.Mount{Destination: f.dest, Type: "bind", Source: filepath.Join(dir, f.name),
+			Options: []string{"rbind", "rprivate"}})
+	}
+}
+
+// exposedPorts are the container's exposed ports, sorted: the image's
+// EXPOSE, --expose and those -p publishes.
+func exposedPorts(cfg container.Config, img *dockerspec.DockerOCIImage) []mobynetwork.Port {
+	set := map[mobynetwork.Port]bool{}
+	if img != nil {
+		for p := range img.Config.ExposedPorts {
+			if port, err := mobynetwork.ParsePort(p); err == nil {
+				set[port] = true
+			}
+		}
+	}
+	for p := range cfg.ExposedPorts {
+		set[p] = true
+	}
+	for p := range cfg.PortBindings {
+		set[p] = true
+	}
+	out := make([]mobynetwork.Port, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, comparePort)
+	return out
+}
+
+func comparePort(a, b mobynetwork.Port) int {
+	return cmp.Or(cmp.Compare(a.Num(), b.Num()), cmp.Compare(a.Proto(), b.Proto()))
+}
+
+// bindings are the ports to publish at a start: -p's, then for -P every
+// other exposed port on an ephemeral host port.
+func bindings(cfg container.Config, img *dockerspec.DockerOCIImage) ([]network.Binding, error) {
+	var out []network.Binding
+	for _, p := range exposedPorts(cfg, img) {
+		bs, ok := cfg.PortBindings[p]
+		if !ok {
+			if cfg.PublishAllPorts {
+				out = append(out, network.Binding{Proto: string(p.Proto()), ContainerPort: p.Num()})
+			}
+			continue
+		}
+		for _, b := range bs {
+			start, end, err := hostPorts(b.HostPort)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, network.Binding{Proto: string(p.Proto()), HostIP: b.HostIP, HostPortStart: start, HostPortEnd: end, ContainerPort: p.Num()})
+		}
+	}
+	return out, nil
+}
+
+// setupNetwork sets container c's network up for a start (see
+// network.Manager.Setup).
+func (e *Engine) setupNetwork(ctx context.Context, c *container.Container) error {
+	want, err := network.BridgeFromEnv()
+	if err != nil {
+		return err
+	}
+	e.net.Want = want
+	// Containers that stopped without anyone looking since (their shim
+	// ended) give their addresses and ports back first.
+	if ids, err := e.net.Store.EndpointIDs(ctx); err == nil {
+		for _, id := range ids {
+			if other, err := e.containers.Get(ctx, id); err == nil && id != c.ID {
+				e.reconcile(ctx, other)
+			}
+		}
+	}
+	_, img := e.imageOf(ctx, c)
+	cfg := c.Config
+	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
+	if req.Hostname == "" {
+		req.Hostname = c.ID[:12]
+		if req.Mode == network.ModeHost {
+			if req.Hostname, err = os.Hostname(); err != nil {
+				return err
+			}
+		}
+	}
+	if req.Mode == network.ModeBridge {
+		if req.Bindings, err = bindings(cfg, img); err != nil {
+			return err
+		}
+	}
+	if len(cfg.DNS) > 0 {
+		req.DNS.Servers = []netip.Addr{}
+		for _, s := range cfg.DNS {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return fmt.Errorf("%s is not an ip address", s)
+			}
+			req.DNS.Servers = append(req.DNS.Servers, a)
+		}
+	}
+	if len(cfg.DNSSearch) > 0 {
+		req.DNS.Search = cfg.DNSSearch
+	}
+	if len(cfg.DNSOptions) > 0 {
+		req.DNS.Options = cfg.DNSOptions
+	}
+	_, err = e.net.Setup(ctx, req)
+	if err != nil && errors.Is(err, network.ErrPortAllocated) {
+		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
+	}
+	return err
+}
+
+// lockStart holds container id's start lock from its network's setup
+// until its shim runs: while it is held, the network is not torn down as
+// a stopped container's.
+func (e *Engine) lockStart(id string, block bool) (unlock func(), ok bool) {
+	f, err := os.OpenFile(filepath.Join(e.containerDir(id), "network.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return func() {}, !block
+	}
+	how := unix.LOCK_EX
+	if !block {
+		how |= unix.LOCK_NB
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return func() {}, false
+	}
+	return func() { f.Close() }, true
+}
+
+// releaseNetwork tears down container c's network if it has stopped (not
+// running, no shim, no start under way) and left some.
+func (e *Engine) releaseNetwork(ctx context.Context, c *container.Container) {
+	if c.Status == container.Running || c.Status == container.Restarting || !e.net.HasState(c.ID) {
+		return
+	}
+	dir := e.containerDir(c.ID)
+	if shim.Alive(dir) {
+		return
+	}
+	unlock, ok := e.lockStart(c.ID, false)
+	if !ok {
+		return
+	}
+	defer unlock()
+	if shim.Alive(dir) { // started between the look and the lock
+		return
+	}
+	e.net.Teardown(ctx, c.ID)
+}
+
+// NetworkTeardown tears down container id's networking in root (see
+// network.Teardown): for the shim once the container has stopped for good,
+// or `berth network-teardown`.
+func NetworkTeardown(root, id string) error { return network.Teardown(root, id) }
+
+// PortMapping is one published port of a running container.
+type PortMapping struct {
+	Port     mobynetwork.Port // the container's port and protocol
+	HostIP   netip.Addr
+	HostPort uint16
+}
+
+// ContainerPorts lists the published ports of running container ref,
+// sorted by container port, as `docker port` shows them.
+func (e *Engine) ContainerPorts(ctx context.Context, ref string) (*container.Container, []PortMapping, error) {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Status != container.Running && c.Status != container.Restarting {
+		return c, nil, nil
+	}
+	_, ports, err := e.net.Store.Endpoint(ctx, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]PortMapping, 0, len(ports))
+	for _, p := range ports {
+		port, _ := mobynetwork.PortFrom(p.ContainerPort, mobynetwork.IPProtocol(p.Proto))
+		out = append(out, PortMapping{Port: port, HostIP: p.HostIP, HostPort: p.HostPort})
+	}
+	slices.SortFunc(out, func(a, b PortMapping) int {
+		return cmp.Or(comparePort(a.Port, b.Port), a.HostIP.Compare(b.HostIP), cmp.Compare(a.HostPort, b.HostPort))
+	})
+	return c, out, nil
+}
+
+// networkSettings is inspect's NetworkSettings: the endpoint on the
+// bridge while the container runs (Docker's fields of a stopped one are
+// empty), its published ports, and its exposed ports that are not (null).
+func (e *Engine) networkSettings(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) *containertypes.NetworkSettings {
+	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
+	mode := netMode(c.Config)
+	running := c.Status == container.Running || c.Status == container.Restarting
+	if mode != network.ModeBridge {
+		ns.Networks[mode] = &mobynetwork.EndpointSettings{}
+		if running && mode == network.ModeNone {
+			ns.SandboxKey = e.net.NetNSPath(c.ID)
+		}
+		return ns
+	}
+	es := &mobynetwork.EndpointSettings{}
+	ns.Networks[network.BridgeNetwork] = es
+	if !running {
+		return ns
+	}
+	ep, ports, err := e.net.Store.Endpoint(ctx, c.ID)
+	if err != nil || ep == nil {
+		return ns
+	}
+	ns.SandboxID = c.ID
+	ns.SandboxKey = e.net.NetNSPath(c.ID)
+	es.NetworkID = network.BridgeNetwork
+	es.EndpointID = c.ID
+	es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
+	if mac, err := net.ParseMAC(ep.MAC); err == nil {
+		es.MacAddress = mobynetwork.HardwareAddr(mac)
+	}
+	for _, p := range exposedPorts(c.Config, img) {
+		ns.Ports[p] = nil
+	}
+	for _, p := range ports {
+		port, _ := mobynetwork.PortFrom(p.ContainerPort, mobynetwork.IPProtocol(p.Proto))
+		ns.Ports[port] = append(ns.Ports[port], mobynetwork.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))})
+	}
+	return ns
+}
+
+// portSummaries are ps's Ports: the published ports of a running
+// container and its exposed ports that are not published.
+func (e *Engine) portSummaries(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) []containertypes.PortSummary {
+	out := []containertypes.PortSummary{}
+	if c.Status != container.Running && c.Status != container.Restarting || netMode(c.Config) != network.ModeBridge {
+		return out
+	}
+	_, ports, _ := e.net.Store.Endpoint(ctx, c.ID)
+	published := map[mobynetwork.Port]bool{}
+	for _, p := range ports {
+		port, _ := mobynetwork.PortFrom(p.ContainerPort, mobynetwork.IPProtocol(p.Proto))
+		published[port] = true
+		out = append(out, containertypes.PortSummary{IP: p.HostIP, PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto})
+	}
+	for _, p := range exposedPorts(c.Config, img) {
+		if !published[p] {
+			out = append(out, containertypes.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
+	}
+	return out
+}
+
+// setNetworkConfig shows the network flags in inspect's HostConfig.
+func setNetworkConfig(hc *containertypes.HostConfig, cfg container.Config) {
+	hc.NetworkMode = containertypes.NetworkMode(netMode(cfg))
+	hc.PortBindings = mobynetwork.PortMap{}
+	for p, bs := range cfg.PortBindings {
+		hc.PortBindings[p] = bs
+	}
+	hc.PublishAllPorts = cfg.PublishAllPorts
+	hc.ExtraHosts = cfg.ExtraHosts
+	hc.DNSOptions, hc.DNSSearch = cfg.DNSOptions, cfg.DNSSearch
+	hc.DNS = []netip.Addr{}
+	for _, s := range cfg.DNS {
+		if a, err := netip.ParseAddr(s); err == nil {
+			hc.DNS = append(hc.DNS, a)
+		}
+	}
+	if len(hc.DNSOptions) == 0 {
+		hc.DNSOptions = []string{}
+	}
+	if len(hc.DNSSearch) == 0 {
+		hc.DNSSearch = []string{}
+	}
+}

@@ -1,0 +1,328 @@
+package network
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Store keeps the networks, the containers' addresses and their published
+// ports in the metadata store. Every allocation is one transaction, so
+// two berth processes never hand out one address or host port twice, and
+// a kill -9 at any moment leaves either the whole allocation or none.
+type Store struct{ db *store.DB }
+
+// NewStore returns the network records of db.
+func NewStore(db *store.DB) *Store { return &Store{db: db} }
+
+// BridgeNetwork is the name of the default bridge network.
+const BridgeNetwork = "bridge"
+
+// ErrPortAllocated is a host port another container publishes already.
+var ErrPortAllocated = errors.New("port is already allocated")
+
+// ErrNoAddress is a network with no free address left.
+var ErrNoAddress = errors.New("no available IPv4 addresses on this network's address pools")
+
+// EnsureBridge records want as the root's default bridge unless it has
+// one, and returns the one in effect.
+func (s *Store) EnsureBridge(ctx context.Context, want Bridge) (Bridge, error) {
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT OR IGNORE INTO networks (name, bridge, subnet, gateway, created) VALUES (?, ?, ?, ?, ?)`,
+			BridgeNetwork, want.Name, want.Subnet.String(), want.Gateway.String(), time.Now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return Bridge{}, err
+	}
+	b, ok, err := s.Bridge(ctx)
+	if err == nil && !ok {
+		err = errors.New("network bridge: not recorded")
+	}
+	return b, err
+}
+
+// Bridge returns the root's default bridge, ok false when it has none yet.
+func (s *Store) Bridge(ctx context.Context) (b Bridge, ok bool, err error) {
+	var name, subnet, gw string
+	err = s.db.View(ctx, func(q store.Querier) error {
+		return q.QueryRowContext(ctx, `SELECT bridge, subnet, gateway FROM networks WHERE name = ?`, BridgeNetwork).Scan(&name, &subnet, &gw)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return Bridge{}, false, nil
+	}
+	if err != nil {
+		return Bridge{}, false, err
+	}
+	b.Name = name
+	if b.Subnet, err = netip.ParsePrefix(subnet); err != nil {
+		return Bridge{}, false, err
+	}
+	if b.Gateway, err = netip.ParseAddr(gw); err != nil {
+		return Bridge{}, false, err
+	}
+	return b, true, nil
+}
+
+// PortFree says whether a host port can be bound on the host now (no
+// process listens on it): see HostPortFree.
+type PortFree func(proto string, ip netip.Addr, port uint16) bool
+
+// EphemeralRange is where ephemeral host ports come from: Docker's
+// default dynamic range.
+var EphemeralRange = [2]uint16{49153, 60999}
+
+// Allocate gives container id an address on bridge b and the host ports
+// of its bindings, in one transaction. An explicit host port that another
+// container publishes on an overlapping address fails with Docker's
+// message; an ephemeral one is the first free port of EphemeralRange from
+// a random start. free (nil: don't ask) also rules out ports the host
+// uses.
+func (s *Store) Allocate(ctx context.Context, b Bridge, id string, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
+	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ep, ports = nil, nil
+		ip, err := freeAddress(tx, b)
+		if err != nil {
+			return err
+		}
+		ep = &Endpoint{ContainerID: id, Network: BridgeNetwork, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: MACFor(ip)}
+		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac) VALUES (?, ?, ?, ?)`, id, BridgeNetwork, ip.String(), ep.MAC); err != nil {
+			return fmt.Errorf("endpoint of %s: %w", id, err)
+		}
+		for _, bd := range bindings {
+			hostIP := bd.HostIP
+			if !hostIP.IsValid() {
+				hostIP = netip.IPv4Unspecified()
+			}
+			port, err := pickPort(tx, bd, hostIP, free)
+			if err != nil {
+				return err
+			}
+			p := PublishedPort{ContainerID: id, Proto: bd.Proto, HostIP: hostIP, HostPort: port, ContainerIP: ip, ContainerPort: bd.ContainerPort}
+			if _, err := tx.Exec(`INSERT INTO published_ports (container_id, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?)`,
+				id, p.Proto, hostIP.String(), port, p.ContainerPort); err != nil {
+				return err
+			}
+			ports = append(ports, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ep, ports, nil
+}
+
+// freeAddress is the lowest address of b's subnet that no endpoint has,
+// past the gateway and short of the broadcast address.
+func freeAddress(tx *sql.Tx, b Bridge) (netip.Addr, error) {
+	rows, err := tx.Query(`SELECT ip FROM endpoints WHERE network = ?`, BridgeNetwork)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	used := map[netip.Addr]bool{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return netip.Addr{}, err
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			used[a] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return netip.Addr{}, err
+	}
+	for a := b.Gateway.Next(); b.Subnet.Contains(a); a = a.Next() {
+		if !b.Subnet.Contains(a.Next()) {
+			break // the broadcast address
+		}
+		if !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, ErrNoAddress
+}
+
+// pickPort chooses the host port of one binding (see Allocate).
+func pickPort(tx *sql.Tx, bd Binding, hostIP netip.Addr, free PortFree) (uint16, error) {
+	taken := func(port uint16) (bool, error) {
+		// 0.0.0.0 overlaps every address; two different addresses don't.
+		var n int
+		err := tx.QueryRow(`SELECT count(*) FROM published_ports WHERE proto = ? AND host_port = ? AND (host_ip = ? OR host_ip = '0.0.0.0' OR ? = '0.0.0.0')`,
+			bd.Proto, port, hostIP.String(), hostIP.String()).Scan(&n)
+		return n > 0, err
+	}
+	usable := func(port uint16) (bool, error) {
+		t, err := taken(port)
+		if err != nil || t {
+			return false, err
+		}
+		return free == nil || free(bd.Proto, hostIP, port), nil
+	}
+	switch {
+	case bd.HostPortStart != 0 && bd.HostPortEnd <= bd.HostPortStart:
+		t, err := taken(bd.HostPortStart)
+		if err != nil {
+			return 0, err
+		}
+		if t {
+			return 0, fmt.Errorf("Bind for %s failed: %w", netip.AddrPortFrom(hostIP, bd.HostPortStart), ErrPortAllocated)
+		}
+		if free != nil && !free(bd.Proto, hostIP, bd.HostPortStart) {
+			return 0, fmt.Errorf("failed to bind host port %s/%s: address already in use", netip.AddrPortFrom(hostIP, bd.HostPortStart), bd.Proto)
+		}
+		return bd.HostPortStart, nil
+	case bd.HostPortStart != 0:
+		for p := uint32(bd.HostPortStart); p <= uint32(bd.HostPortEnd); p++ {
+			ok, err := usable(uint16(p))
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				return uint16(p), nil
+			}
+		}
+		return 0, fmt.Errorf("Bind for %s:%d-%d failed: %w", hostIP, bd.HostPortStart, bd.HostPortEnd, ErrPortAllocated)
+	}
+	lo, hi := uint32(EphemeralRange[0]), uint32(EphemeralRange[1])
+	n := hi - lo + 1
+	start := rand.Uint32N(n)
+	for i := uint32(0); i < n; i++ {
+		p := uint16(lo + (start+i)%n)
+		ok, err := usable(p)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free host port for %s: all ports are allocated", bd.Proto)
+}
+
+// Release forgets container id's endpoint and ports; had says whether it
+// had any.
+func (s *Store) Release(ctx context.Context, id string) (had bool, err error) {
+	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM published_ports WHERE container_id = ?`, id); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM endpoints WHERE container_id = ?`, id)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		had = n > 0
+		return nil
+	})
+	return had, err
+}
+
+// Orphans lists the containers that have an endpoint but no record any
+// more (a crash in the middle of rm).
+func (s *Store) Orphans(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT container_id FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
+// EndpointIDs lists the containers that have an endpoint.
+func (s *Store) EndpointIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT container_id FROM endpoints`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
+// Endpoint returns container id's endpoint and ports (nil when it has
+// none).
+func (s *Store) Endpoint(ctx context.Context, id string) (*Endpoint, []PublishedPort, error) {
+	b, ok, err := s.Bridge(ctx)
+	if err != nil || !ok {
+		return nil, nil, err
+	}
+	var ip, mac string
+	err = s.db.View(ctx, func(q store.Querier) error {
+		return q.QueryRowContext(ctx, `SELECT ip, mac FROM endpoints WHERE container_id = ?`, id).Scan(&ip, &mac)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := &Endpoint{ContainerID: id, Network: BridgeNetwork, IP: addr, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: mac}
+	ports, err := s.ports(ctx, `WHERE p.container_id = ?`, id)
+	return ep, ports, err
+}
+
+// Ports lists every published port.
+func (s *Store) Ports(ctx context.Context) ([]PublishedPort, error) { return s.ports(ctx, "") }
+
+func (s *Store) ports(ctx context.Context, where string, args ...any) ([]PublishedPort, error) {
+	var out []PublishedPort
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT p.container_id, p.proto, p.host_ip, p.host_port, e.ip, p.container_port
+			FROM published_ports p JOIN endpoints e ON e.container_id = p.container_id `+where+` ORDER BY p.proto, p.host_port, p.host_ip`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p PublishedPort
+			var hip, cip string
+			if err := rows.Scan(&p.ContainerID, &p.Proto, &hip, &p.HostPort, &cip, &p.ContainerPort); err != nil {
+				return err
+			}
+			if p.HostIP, err = netip.ParseAddr(hip); err != nil {
+				return err
+			}
+			if p.ContainerIP, err = netip.ParseAddr(cip); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

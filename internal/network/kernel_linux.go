@@ -1,0 +1,300 @@
+package network
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ensureBridge creates bridge b (and gives it its address) unless it is
+// there, brings it up, and lets it route loopback-sourced packets (for
+// published ports reached at 127.0.0.1). A new bridge's subnet must not
+// overlap a route the host has.
+func ensureBridge(b Bridge) error {
+	l, err := netlink.LinkByName(b.Name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("bridge %s: %w", b.Name, err)
+		}
+		if err := checkOverlap(b); err != nil {
+			return err
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create bridge %s: %w", b.Name, err)
+		}
+		if l, err = netlink.LinkByName(b.Name); err != nil {
+			return fmt.Errorf("bridge %s: %w", b.Name, err)
+		}
+	}
+	if l.Type() != "bridge" {
+		return fmt.Errorf("%s exists and is not a bridge (%s)", b.Name, l.Type())
+	}
+	gw := &netlink.Addr{IPNet: ipNet(b.Gateway, b.Subnet.Bits())}
+	if err := netlink.AddrAdd(l, gw); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("bridge %s: address %s: %w", b.Name, gw.IPNet, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("bridge %s: up: %w", b.Name, err)
+	}
+	for file, want := range map[string]string{
+		"/proc/sys/net/ipv4/conf/" + b.Name + "/route_localnet": "1",
+		"/proc/sys/net/ipv4/ip_forward":                         "1",
+	} {
+		if err := writeSysctl(file, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkOverlap refuses a subnet that overlaps one of the host's routes
+// (other than a default route).
+func checkOverlap(b Bridge) error {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("host routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if !ok || ones == 0 {
+			continue
+		}
+		if netip.PrefixFrom(a, ones).Overlaps(b.Subnet) {
+			dev := ""
+			if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+				dev = " on " + l.Attrs().Name
+			}
+			return fmt.Errorf("bridge %s: subnet %s overlaps the host's route to %s%s: choose another with BERTH_BRIDGE_SUBNET", b.Name, b.Subnet, r.Dst, dev)
+		}
+	}
+	return nil
+}
+
+func writeSysctl(file, value string) error {
+	cur, err := os.ReadFile(file)
+	if err == nil && strings.TrimSpace(string(cur)) == value {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl: %w", err)
+	}
+	return nil
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
+}
+
+// createNetNS makes a new network namespace that lives on without any
+// process, bind-mounted on path (an nsfs file, as `ip netns add` does),
+// with lo up and Docker's sysctls of a container's own namespace:
+// unprivileged low ports and ping. A namespace already there is replaced.
+func createNetNS(path string) error {
+	removeNetNS(path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// unshare changes this thread only; it goes back to the host's
+		// namespace before it runs anything else, or dies with this
+		// goroutine (a goroutine that exits locked ends its thread).
+		goruntime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			goruntime.UnlockOSThread()
+			errc <- &os.SyscallError{Syscall: "unshare(CLONE_NEWNET)", Err: err}
+			return
+		}
+		err = unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+		if err != nil {
+			err = fmt.Errorf("bind-mount the network namespace on %s: %w", path, err)
+		} else {
+			err = setupInside()
+		}
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
+			errc <- errors.Join(err, &os.SyscallError{Syscall: "setns back", Err: serr})
+			return // the thread dies locked
+		}
+		goruntime.UnlockOSThread()
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		removeNetNS(path)
+		return err
+	}
+	return nil
+}
+
+// setupInside runs on a thread inside a new namespace: lo up, sysctls.
+func setupInside() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	for file, v := range map[string]string{
+		"/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
+		"/proc/sys/net/ipv4/ping_group_range":           "0 2147483647",
+	} {
+		if _, err := os.Stat(file); err == nil {
+			if err := os.WriteFile(file, []byte(v), 0o644); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+		}
+	}
+	return nil
+}
+
+// removeNetNS unmounts and removes a namespace made by createNetNS (no
+// error when it is gone).
+func removeNetNS(path string) error {
+	for {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if err != nil {
+			break // EINVAL: not (or no longer) a mount point
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// VethName is the host end of container id's veth pair.
+func VethName(id string) string { return "veth" + id[:min(11, len(id))] }
+
+// setupVeth connects the namespace at nsPath to bridge b: a veth pair
+// whose host end is on the bridge and whose other end is the container's
+// eth0, with its address, MAC and default route through the bridge.
+func setupVeth(b Bridge, ep *Endpoint, nsPath string) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	br, err := netlink.LinkByName(b.Name)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", b.Name, err)
+	}
+	name := VethName(ep.ContainerID)
+	deleteLink(name) // a leftover of a crash
+	mac, err := net.ParseMAC(ep.MAC)
+	if err != nil {
+		return err
+	}
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: name, MasterIndex: br.Attrs().Index, MTU: br.Attrs().MTU},
+		PeerName:         "eth0",
+		PeerHardwareAddr: mac,
+		PeerNamespace:    netlink.NsFd(int(ns)),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("veth %s: %w", name, err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", nsPath, err)
+	}
+	defer h.Close()
+	eth0, err := h.LinkByName("eth0")
+	if err != nil {
+		return fmt.Errorf("eth0: %w", err)
+	}
+	if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(ep.IP, ep.PrefixLen)}); err != nil {
+		return fmt.Errorf("eth0: address %s: %w", ep.IP, err)
+	}
+	if err := h.LinkSetUp(eth0); err != nil {
+		return fmt.Errorf("eth0 up: %w", err)
+	}
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
+		return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
+	}
+	host, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("veth %s: %w", name, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("veth %s up: %w", name, err)
+	}
+	return nil
+}
+
+// deleteLink removes a link of the host's by name, if it is there.
+func deleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(l)
+}
+
+// DeleteBridge removes bridge b and its nft table (tests clean up so).
+func DeleteBridge(b Bridge) error {
+	return errors.Join(deleteLink(b.Name), applyNft(DeleteScript(b)))
+}
+
+// applyNft runs an nft script in one transaction.
+func applyNft(script string) error {
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return errors.New("nft not found: berth needs nftables (the nft command) for container networking")
+		}
+		return fmt.Errorf("nft: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// HostPortFree is a PortFree that tries to bind the port on the host.
+func HostPortFree(proto string, ip netip.Addr, port uint16) bool {
+	addr := netip.AddrPortFrom(ip, port).String()
+	switch proto {
+	case "tcp":
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return false
+		}
+		l.Close()
+	case "udp":
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
+}

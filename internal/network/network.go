@@ -1,0 +1,120 @@
+// Package network owns berth's container networking: the default bridge
+// network (a Linux bridge with a private subnet, NAT and published ports
+// in nftables), the address and port allocations kept in the metadata
+// store, each container's persistent network namespace and veth pair, and
+// the /etc/hosts, /etc/hostname and /etc/resolv.conf files a container
+// gets.
+//
+// What can be rendered as text (the nft script, the hosts and resolv.conf
+// files) is built by pure functions and golden-tested; the kernel work
+// (netlink, nsfs bind mounts, `nft -f -`) lives in _linux.go files.
+//
+// It imports only store of berth; the CLI must never import it (it goes
+// through the engine).
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+)
+
+// Network modes a container can have (run --network).
+const (
+	ModeBridge = "bridge" // the default bridge network (also "default" and "")
+	ModeHost   = "host"   // the host's network namespace
+	ModeNone   = "none"   // a namespace of its own with only lo
+)
+
+// Defaults of the default bridge network, overridden by BERTH_BRIDGE and
+// BERTH_BRIDGE_SUBNET (tests use a bridge of their own that way). A root
+// keeps the bridge it was first set up with (see Store.EnsureBridge).
+const (
+	DefaultBridgeName   = "berth0"
+	DefaultBridgeSubnet = "172.30.0.0/16"
+)
+
+// Bridge is the default bridge network: a Linux bridge whose address is
+// the containers' gateway.
+type Bridge struct {
+	Name    string       // the link's name, berth0
+	Subnet  netip.Prefix // the containers' addresses, 172.30.0.0/16
+	Gateway netip.Addr   // the bridge's own address, the subnet's first
+}
+
+// BridgeFromEnv is the bridge a root gets when it first needs one: the
+// defaults, or BERTH_BRIDGE and BERTH_BRIDGE_SUBNET.
+func BridgeFromEnv() (Bridge, error) {
+	name, subnet := os.Getenv("BERTH_BRIDGE"), os.Getenv("BERTH_BRIDGE_SUBNET")
+	if name == "" {
+		name = DefaultBridgeName
+	}
+	if subnet == "" {
+		subnet = DefaultBridgeSubnet
+	}
+	return NewBridge(name, subnet)
+}
+
+// NewBridge checks a bridge's name and subnet (an IPv4 prefix of /8 to
+// /29) and gives it the subnet's first address as its gateway.
+func NewBridge(name, subnet string) (Bridge, error) {
+	if len(name) == 0 || len(name) > 15 {
+		return Bridge{}, fmt.Errorf("bridge name %q: 1 to 15 characters", name)
+	}
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() < 8 || p.Bits() > 29 {
+		return Bridge{}, fmt.Errorf("bridge subnet %q: an IPv4 prefix from /8 to /29", subnet)
+	}
+	p = p.Masked()
+	return Bridge{Name: name, Subnet: p, Gateway: p.Addr().Next()}, nil
+}
+
+// Table is the name of berth's nftables table for bridge b: "berth" for
+// the default bridge, "berth_<bridge>" for another, so that a test's
+// bridge never touches the real one's rules.
+func (b Bridge) Table() string {
+	if b.Name == DefaultBridgeName {
+		return "berth"
+	}
+	return "berth_" + b.Name
+}
+
+// PublishedPort is one host port forwarded to a container: traffic to
+// HostIP:HostPort (HostIP 0.0.0.0 for every address of the host) goes to
+// ContainerIP:ContainerPort.
+type PublishedPort struct {
+	ContainerID   string
+	Proto         string // tcp, udp or sctp
+	HostIP        netip.Addr
+	HostPort      uint16
+	ContainerIP   netip.Addr
+	ContainerPort uint16
+}
+
+// Binding is a port a container asks to publish (from -p, or -P with the
+// image's EXPOSE): HostPortStart 0 for an ephemeral port; a range
+// HostPortStart..HostPortEnd picks the first free port of it.
+type Binding struct {
+	Proto         string
+	HostIP        netip.Addr // invalid (zero) for all addresses
+	HostPortStart uint16
+	HostPortEnd   uint16
+	ContainerPort uint16
+}
+
+// Endpoint is a container's place on the bridge.
+type Endpoint struct {
+	ContainerID string
+	Network     string // "bridge"
+	IP          netip.Addr
+	PrefixLen   int
+	Gateway     netip.Addr
+	MAC         string
+}
+
+// MACFor is the MAC address Docker derives from an IPv4 address:
+// 02:42 followed by the address's four bytes.
+func MACFor(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}

@@ -1,0 +1,152 @@
+package network
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Ruleset is berth's nftables table for one bridge: NAT out of the
+// bridge, the published ports, and the forwarding rules that keep the
+// containers unreachable from outside except through them.
+//
+// It lives in a table of its own (Bridge.Table), family ip, so it never
+// edits or depends on anyone else's rules; Script replaces the whole table
+// in one `nft -f` transaction, so a reader never sees half a ruleset.
+//
+// Published ports are two maps looked up by one rule each, whatever their
+// number: publish_ranges maps (address, protocol, port range) to the
+// container's address, the port kept (-p 9000-9999:9000-9999 is one
+// element); publish_ports maps (address, protocol, port) to the
+// container's address and port (-p 8080:80, ephemeral ports). An address
+// of 0.0.0.0 is published on every local address, as the interval
+// 0.0.0.0/0; the rules only look at packets to a local address.
+//
+// Locally generated connections (to 127.0.0.1:PORT or the host's own
+// addresses) are translated in the output hook. Their source stays a
+// loopback address, which the kernel would refuse to route out of lo:
+// the bridge gets route_localnet=1 and such packets are masqueraded to
+// the bridge's address, as Docker does without its userland proxy.
+//
+// Host input filtering (moby#22054): published traffic is translated in
+// prerouting and then forwarded, so rules in the host's input hook never
+// see it. berth does not pretend otherwise: its forward chain accepts
+// only what it translated (and replies), and because an nftables accept
+// is final only within its own table, a drop in any other table's forward
+// hook (a host firewall's) still applies to published ports. To publish
+// on one address only, use -p 127.0.0.1:8080:80.
+type Ruleset struct {
+	Bridge Bridge
+	Ports  []PublishedPort
+}
+
+// Script renders the table as an nft script that creates or replaces it.
+// The result depends only on the ruleset (ports are sorted), so it can be
+// golden-tested.
+func (r Ruleset) Script() string {
+	b := r.Bridge
+	ranges, singles := r.split()
+	var s strings.Builder
+	t := b.Table()
+	// Declaring the table first makes the delete succeed when it is new.
+	fmt.Fprintf(&s, "table ip %s\ndelete table ip %s\ntable ip %s {\n", t, t, t)
+	s.WriteString("\tmap publish_ranges {\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr\n\t\tflags interval\n")
+	writeElements(&s, ranges)
+	s.WriteString("\t}\n")
+	s.WriteString("\tmap publish_ports {\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n\t\tflags interval\n")
+	writeElements(&s, singles)
+	s.WriteString("\t}\n")
+	publish := "\t\tmeta l4proto { tcp, udp, sctp } fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @publish_ranges\n" +
+		"\t\tmeta l4proto { tcp, udp, sctp } fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @publish_ports\n"
+	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish + "\t}\n")
+	// The output hook has no "dstnat" keyword in nft; -100 is its value.
+	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish + "\t}\n")
+	fmt.Fprintf(&s, `	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr %[2]s oifname != %[1]q masquerade
+		oifname %[1]q ip saddr 127.0.0.0/8 masquerade
+		oifname %[1]q ct status dnat ip saddr %[2]s masquerade
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		oifname %[1]q ct state established,related accept
+		oifname %[1]q ct status dnat accept
+		oifname %[1]q iifname %[1]q accept
+		oifname %[1]q drop
+	}
+}
+`, b.Name, b.Subnet)
+	return s.String()
+}
+
+// element is one map entry: key => value.
+type element struct{ key, value string }
+
+func writeElements(s *strings.Builder, els []element) {
+	if len(els) == 0 {
+		return
+	}
+	s.WriteString("\t\telements = {\n")
+	for i, e := range els {
+		sep := ","
+		if i == len(els)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(s, "\t\t\t%s : %s%s\n", e.key, e.value, sep)
+	}
+	s.WriteString("\t\t}\n")
+}
+
+// split sorts the ports and turns runs of consecutive ports published on
+// the same port numbers (host port = container port) of one container,
+// address and protocol into range elements; the rest are single ports.
+func (r Ruleset) split() (ranges, singles []element) {
+	ports := slices.Clone(r.Ports)
+	slices.SortFunc(ports, func(a, b PublishedPort) int {
+		return cmp.Or(a.HostIP.Compare(b.HostIP), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.HostPort, b.HostPort))
+	})
+	addr := func(p PublishedPort) string {
+		if p.HostIP.IsUnspecified() || !p.HostIP.IsValid() {
+			return "0.0.0.0/0"
+		}
+		return p.HostIP.String()
+	}
+	for i := 0; i < len(ports); {
+		p := ports[i]
+		if p.HostPort != p.ContainerPort {
+			singles = append(singles, element{
+				key:   fmt.Sprintf("%s . %s . %d", addr(p), p.Proto, p.HostPort),
+				value: fmt.Sprintf("%s . %d", p.ContainerIP, p.ContainerPort),
+			})
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(ports) {
+			q := ports[j]
+			if q.HostIP != p.HostIP || q.Proto != p.Proto || q.ContainerIP != p.ContainerIP ||
+				q.HostPort != q.ContainerPort || int(q.HostPort) != int(p.HostPort)+(j-i) {
+				break
+			}
+			j++
+		}
+		last := ports[j-1].HostPort
+		port := fmt.Sprint(p.HostPort)
+		if last != p.HostPort {
+			port = fmt.Sprintf("%d-%d", p.HostPort, last)
+		}
+		ranges = append(ranges, element{
+			key:   fmt.Sprintf("%s . %s . %s", addr(p), p.Proto, port),
+			value: p.ContainerIP.String(),
+		})
+		i = j
+	}
+	return ranges, singles
+}
+
+// DeleteScript removes the table of bridge b (nothing when it is gone).
+func DeleteScript(b Bridge) string {
+	t := b.Table()
+	return fmt.Sprintf("table ip %s\ndelete table ip %s\n", t, t)
+}

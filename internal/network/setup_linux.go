@@ -1,0 +1,278 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Manager sets up and tears down the networking of one berth root's
+// containers. Every setup and teardown holds the root's network lock
+// (<root>/run/network.lock), so the nft table rendered from the store is
+// never written from a stale read; the lock goes with its holder, even
+// after a kill -9.
+type Manager struct {
+	Root  string
+	Store *Store
+	// Want is the bridge a root that has none yet is given (see
+	// BridgeFromEnv); a root keeps the one it was first given.
+	Want Bridge
+}
+
+// NetNSPath is where container id's network namespace is bind-mounted
+// while its network is set up: <root>/run/netns/<id>. Its presence is
+// the sign that there may be something to tear down.
+func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.Root, "run", "netns", id) }
+
+// Request is what a container's network is set up from.
+type Request struct {
+	ID         string
+	Mode       string    // ModeBridge, ModeNone or ModeHost
+	Bindings   []Binding // published ports (bridge only)
+	Hostname   string    // the container's host name (the host's with ModeHost)
+	Domainname string
+	ExtraHosts []string // --add-host name:address values
+	DNS        DNSOptions
+	// Dir receives the hosts, hostname and resolv.conf files the
+	// container's spec bind-mounts.
+	Dir string
+}
+
+// Result is what Setup did: the container's endpoint and published
+// ports (nil with ModeNone and ModeHost).
+type Result struct {
+	Endpoint *Endpoint
+	Ports    []PublishedPort
+}
+
+// Setup gives a container its network before it starts: for bridge, a
+// fresh namespace (see NetNSPath) joined to the bridge through a veth
+// pair, an address, its published ports in the nft table; for none, a
+// namespace with lo alone; for host, nothing. Then it writes the
+// container's hosts, hostname and resolv.conf. Whatever a container had
+// left from a crash is torn down first; a failure tears down what was
+// done.
+func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res = &Result{}
+	gateway := m.Want.Gateway
+	if b, ok, _ := m.Store.Bridge(ctx); ok {
+		gateway = b.Gateway
+	}
+	var extra []HostEntry
+	for _, h := range req.ExtraHosts {
+		e, err := ParseExtraHost(h, gateway)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, e)
+	}
+	if req.Mode == ModeHost {
+		return res, writeHostFiles(req, extra)
+	}
+	if err := m.teardownLocked(ctx, req.ID); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			m.teardownLocked(context.Background(), req.ID)
+		}
+	}()
+	if err := createNetNS(m.NetNSPath(req.ID)); err != nil {
+		return nil, err
+	}
+	if req.Mode == ModeNone {
+		return res, writeFiles(req, HostsFile(extra, nil))
+	}
+	b, err := m.Store.EnsureBridge(ctx, m.Want)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureBridge(b); err != nil {
+		return nil, err
+	}
+	orphans, err := m.Store.Orphans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range orphans {
+		if err := m.teardownLocked(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	res.Endpoint, res.Ports, err = m.Store.Allocate(ctx, b, req.ID, req.Bindings, HostPortFree)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.applyRules(ctx, b, ""); err != nil {
+		return nil, err
+	}
+	if err := setupVeth(b, res.Endpoint, m.NetNSPath(req.ID)); err != nil {
+		return nil, err
+	}
+	self := SelfEntry(res.Endpoint.IP, req.Hostname, req.Domainname)
+	return res, writeFiles(req, HostsFile(extra, self))
+}
+
+// applyRules renders bridge b's table from the store, leaving out the
+// ports of container except ("" for none), and applies it.
+func (m *Manager) applyRules(ctx context.Context, b Bridge, except string) error {
+	ports, err := m.Store.Ports(ctx)
+	if err != nil {
+		return err
+	}
+	kept := ports[:0]
+	for _, p := range ports {
+		if p.ContainerID != except {
+			kept = append(kept, p)
+		}
+	}
+	return applyNft(Ruleset{Bridge: b, Ports: kept}.Script())
+}
+
+// Teardown removes what Setup made for container id: its ports from the
+// nft table, its address and ports from the store, its veth pair and its
+// namespace (in that order, so that the namespace file is the last thing
+// to go). Nothing there is not an error.
+func (m *Manager) Teardown(ctx context.Context, id string) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.teardownLocked(ctx, id)
+}
+
+func (m *Manager) teardownLocked(ctx context.Context, id string) error {
+	ep, ports, err := m.Store.Endpoint(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(ports) > 0 {
+		if b, ok, err := m.Store.Bridge(ctx); err != nil {
+			return err
+		} else if ok {
+			if err := m.applyRules(ctx, b, id); err != nil {
+				return err
+			}
+		}
+	}
+	if ep != nil {
+		if _, err := m.Store.Release(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := deleteLink(VethName(id)); err != nil {
+		return fmt.Errorf("veth of %s: %w", id, err)
+	}
+	return removeNetNS(m.NetNSPath(id))
+}
+
+// HasState reports whether container id may have networking left to
+// tear down (its namespace file is there).
+func (m *Manager) HasState(id string) bool {
+	_, err := os.Lstat(m.NetNSPath(id))
+	return err == nil
+}
+
+// lock takes the root's network lock.
+func (m *Manager) lock() (func(), error) {
+	dir := filepath.Join(m.Root, "run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "network.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.SyscallError{Syscall: "flock network.lock", Err: err}
+	}
+	return func() { f.Close() }, nil
+}
+
+// DeleteRootBridge removes the bridge and nft table of the root whose
+// store is s, when it has one (tests clean up so).
+func DeleteRootBridge(ctx context.Context, s *Store) error {
+	b, ok, err := s.Bridge(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	return DeleteBridge(b)
+}
+
+// Teardown is Manager.Teardown for a process that has no engine (the
+// shim, once the container has stopped for good): it opens root's store.
+func Teardown(root, id string) error {
+	db, err := store.Open(filepath.Join(root, "meta.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m := &Manager{Root: root, Store: NewStore(db)}
+	return m.Teardown(context.Background(), id)
+}
+
+// Files a container's spec bind-mounts from its bundle directory.
+const (
+	HostsFileName    = "hosts"
+	HostnameFileName = "hostname"
+	ResolvFileName   = "resolv.conf"
+)
+
+func writeFiles(req Request, hosts []byte) error {
+	host, err := LoadHostResolvConf(HostResolvConfPath, ResolvedResolvConfPath)
+	if err != nil {
+		return err
+	}
+	return writeAll(req.Dir, hosts, []byte(req.Hostname+"\n"), ContainerResolvConf(host, req.DNS, false))
+}
+
+func writeHostFiles(req Request, extra []HostEntry) error {
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	host, err := LoadHostResolvConf(HostResolvConfPath, "")
+	if err != nil {
+		return err
+	}
+	return writeAll(req.Dir, HostHostsFile(hosts, extra), []byte(req.Hostname+"\n"), ContainerResolvConf(host, req.DNS, true))
+}
+
+func writeAll(dir string, hosts, hostname, resolv []byte) error {
+	for name, data := range map[string][]byte{HostsFileName: hosts, HostnameFileName: hostname, ResolvFileName: resolv} {
+		// In place: a running container's bind mount holds the inode.
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Gateway is the default bridge's address (for --add-host host-gateway):
+// the root's bridge, or the one it would get.
+func (m *Manager) Gateway(ctx context.Context) netip.Addr {
+	if b, ok, _ := m.Store.Bridge(ctx); ok {
+		return b.Gateway
+	}
+	return m.Want.Gateway
+}
