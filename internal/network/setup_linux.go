@@ -220,8 +220,13 @@ func DeleteRootBridge(ctx context.Context, s *Store) error {
 }
 
 // Teardown is Manager.Teardown for a process that has no engine (the
-// shim, once the container has stopped for good): it opens root's store.
+// shim, once the container has stopped for good): it opens root's store
+// when the container's namespace file says there is something to undo
+// (setup makes it first, teardown removes it last).
 func Teardown(root, id string) error {
+	if !(&Manager{Root: root}).HasState(id) {
+		return nil // --network host, or nothing left: no store to open
+	}
 	db, err := store.Open(filepath.Join(root, "meta.db"))
 	if err != nil {
 		return err
