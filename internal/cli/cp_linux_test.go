@@ -330,3 +330,42 @@ func TestCpToContainerEscapes(t *testing.T) {
 	}
 	// hostSecret's cleanup checks that the host directory is untouched.
 }
+
+// TestCpVolumes: cp reaches the volume or bind mounted over a path, as
+// Docker's does: through the container's own root while it runs, through
+// the mount's source when it is stopped; a read-only one is refused.
+func TestCpVolumes(t *testing.T) {
+	b := containerRoot(t)
+	src := t.TempDir()
+	in := filepath.Join(src, "in.txt")
+	if err := os.WriteFile(in, []byte("into the volume\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bind := t.TempDir()
+	b.ok(runArgs("-d", "--name", "cv", "-v", "cpvol:/data", "-v", bind+":/ro:ro", "busybox:test", "sleep", "1000")...)
+	b.ok("cp", in, "cv:/data/running.txt")
+	if got := b.ok("exec", "cv", "cat", "/data/running.txt"); got != "into the volume\n" {
+		t.Errorf("the container sees %q", got)
+	}
+	if errs := b.fails(1, "cp", in, "cv:/ro/x.txt"); errs == "" {
+		t.Error("cp into a read-only bind of a running container succeeded")
+	}
+	b.ok("stop", "-t", "0", "cv")
+	b.ok("cp", in, "cv:/data/stopped.txt")
+	if errs := b.fails(1, "cp", in, "cv:/ro/x.txt"); !strings.Contains(errs, "mounted volume is marked read-only") {
+		t.Errorf("cp into a read-only bind of a stopped container: %q", errs)
+	}
+	out := filepath.Join(t.TempDir(), "out.txt")
+	b.ok("cp", "cv:/data/running.txt", out)
+	if data, _ := os.ReadFile(out); string(data) != "into the volume\n" {
+		t.Errorf("copied out of the stopped container's volume: %q", data)
+	}
+	// The files are in the volume, not in the container's own layer.
+	b.ok("rm", "cv")
+	if got := b.ok(runArgs("--rm", "-v", "cpvol:/v", "busybox:test", "ls", "/v")...); got != "running.txt\nstopped.txt\n" {
+		t.Errorf("the volume holds %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(bind, "x.txt")); err == nil {
+		t.Error("a read-only bind was written")
+	}
+}

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
+
+	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
@@ -41,6 +45,41 @@ func (e *Engine) containerTree(ctx context.Context, c *container.Container, rw b
 	return dir, func() { unmount() }, nil
 }
 
+// copyRoot is where path p of container c is on the host for cp, as the
+// directory to resolve rel in: for a running container its root as its
+// processes see it (/proc/PID/root, its volumes, binds and tmpfs mounted
+// there); for a stopped one the source of the volume or bind mounted over
+// p, if any, else its tree (see containerTree). done releases it.
+func (e *Engine) copyRoot(ctx context.Context, c *container.Container, p string, rw bool) (root, rel string, done func(), err error) {
+	rel = archive.CleanCopyPath(p)
+	if c.Status == container.Running && c.Pid > 0 {
+		return fmt.Sprintf("/proc/%d/root", c.Pid), rel, func() {}, nil
+	}
+	var over *container.MountPoint
+	for i, mp := range c.Config.MountPoints {
+		dest := path.Clean("/" + mp.Destination)
+		if mp.Source == "" || (mp.Type != mount.TypeBind && mp.Type != mount.TypeVolume) {
+			continue
+		}
+		if (rel == dest || strings.HasPrefix(rel, strings.TrimSuffix(dest, "/")+"/")) && (over == nil || len(dest) > len(path.Clean("/"+over.Destination))) {
+			over = &c.Config.MountPoints[i]
+		}
+	}
+	if over != nil {
+		if rw && !over.RW {
+			return "", "", nil, fmt.Errorf("mounted volume is marked read-only")
+		}
+		dest := path.Clean("/" + over.Destination)
+		sub := strings.TrimPrefix(rel, dest)
+		if sub == "" {
+			sub = "/"
+		}
+		return over.Source, path.Clean(sub), func() {}, nil
+	}
+	root, done, err = e.containerTree(ctx, c, rw)
+	return root, rel, done, err
+}
+
 // ErrPathNotFound classifies a cp path missing in a container (wrapped in
 // Docker's message).
 var ErrPathNotFound = errors.New("no such file in the container")
@@ -60,12 +99,12 @@ func (e *Engine) ContainerStatPath(ctx context.Context, ref, p string) (*archive
 	if err != nil {
 		return nil, err
 	}
-	root, done, err := e.containerTree(ctx, c, false)
+	root, rel, done, err := e.copyRoot(ctx, c, p, false)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	st, err := archive.StatPath(root, archive.CleanCopyPath(p))
+	st, err := archive.StatPath(root, rel)
 	if err != nil {
 		return nil, notFoundIn(err, p, ref)
 	}
@@ -81,12 +120,11 @@ func (e *Engine) CopyFromContainer(ctx context.Context, ref, p string, follow bo
 	if err != nil {
 		return err
 	}
-	root, done, err := e.containerTree(ctx, c, false)
+	root, cp, done, err := e.copyRoot(ctx, c, p, false)
 	if err != nil {
 		return err
 	}
 	defer done()
-	cp := archive.CleanCopyPath(p)
 	st, err := archive.StatPath(root, cp)
 	if err != nil {
 		return notFoundIn(err, p, ref)
@@ -119,13 +157,13 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, dir string, r io.Read
 	if err != nil {
 		return err
 	}
-	root, done, err := e.containerTree(ctx, c, true)
+	root, rel, done, err := e.copyRoot(ctx, c, dir, true)
 	if err != nil {
 		return err
 	}
 	defer done()
 	o.AllowDevices = true
-	if err := archive.ExtractToDir(ctx, root, archive.CleanCopyPath(dir), r, o); err != nil {
+	if err := archive.ExtractToDir(ctx, root, rel, r, o); err != nil {
 		return notFoundIn(err, dir, ref)
 	}
 	e.emit(ctx, containerEvent(c, "extract-to-dir", nil))
