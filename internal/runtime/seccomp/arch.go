@@ -24,7 +24,7 @@ type archInfo struct {
 	// and x32, as libseccomp counts it) only the low half of each
 	// seccomp_data.args[i] is compared, with the rule value truncated.
 	bits    int
-	sysnums map[string]uint32
+	sysnums func() map[string]uint32 // built on first use
 	// owns lists the syscall numbers that belong to this ABI under its
 	// audit arch; a number nobody in the filter owns gets actBadArch.
 	owns []nrRange

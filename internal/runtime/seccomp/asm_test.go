@@ -13,8 +13,8 @@ import (
 // search tree at the top of the program is far more than 255 instructions
 // away from most argument blocks and returns.
 func bigConfig(n int) *specs.LinuxSeccomp {
-	names := make([]string, 0, len(sysnumX86_64))
-	for name := range sysnumX86_64 {
+	names := make([]string, 0, len(sysnumX86_64()))
+	for name := range sysnumX86_64() {
 		names = append(names, name)
 	}
 	sort.Strings(names)

@@ -104,7 +104,7 @@ func plans(abis []*archInfo, rules []rule) []*plan {
 	for _, a := range abis {
 		for _, r := range rules {
 			for _, name := range r.names {
-				nr, ok := a.sysnums[name]
+				nr, ok := a.sysnums()[name]
 				if !ok {
 					continue
 				}

@@ -127,7 +127,7 @@ func goldenProbes(t *testing.T, goarch string, cfg *specs.LinuxSeccomp) []golden
 			}
 		}
 		for _, n := range names {
-			nr, ok := a.sysnums[n]
+			nr, ok := a.sysnums()[n]
 			if !ok {
 				continue
 			}

@@ -306,7 +306,7 @@ func sameNumbers(name string) bool {
 	for _, a := range []*archInfo{archX86_64, archX86, archX32} {
 		arch, _ := libseccomp.GetArchFromString(map[*archInfo]string{archX86_64: "amd64", archX86: "x86", archX32: "x32"}[a])
 		theirs, err := libseccomp.GetSyscallFromNameByArch(name, arch)
-		ours, ok := a.sysnums[name]
+		ours, ok := a.sysnums()[name]
 		if a == archX32 {
 			ours &^= x32SyscallBit
 			theirs &^= x32SyscallBit

@@ -22,11 +22,11 @@ type modelABI struct {
 }
 
 var modelABIs = map[specs.Arch]modelABI{
-	specs.ArchX86_64:  {specs.ArchX86_64, 0xc000003e, 64, sysnumX86_64},
-	specs.ArchX32:     {specs.ArchX32, 0xc000003e, 32, sysnumX32},
-	specs.ArchX86:     {specs.ArchX86, 0x40000003, 32, sysnumX86},
-	specs.ArchAARCH64: {specs.ArchAARCH64, 0xc00000b7, 64, sysnumAArch64},
-	specs.ArchARM:     {specs.ArchARM, 0x40000028, 32, sysnumARM},
+	specs.ArchX86_64:  {specs.ArchX86_64, 0xc000003e, 64, sysnumX86_64()},
+	specs.ArchX32:     {specs.ArchX32, 0xc000003e, 32, sysnumX32()},
+	specs.ArchX86:     {specs.ArchX86, 0x40000003, 32, sysnumX86()},
+	specs.ArchAARCH64: {specs.ArchAARCH64, 0xc00000b7, 64, sysnumAArch64()},
+	specs.ArchARM:     {specs.ArchARM, 0x40000028, 32, sysnumARM()},
 }
 
 // modelPlatforms: the native ABI, then the ones a config may add.
