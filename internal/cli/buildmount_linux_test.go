@@ -128,7 +128,7 @@ RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=3 --mount=type=
 RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && touch /no-absent
 `})
 	b.buildOK(dir, "-t", "sec", "--secret", "id=tok,src="+secret)
-	got := b.ok(runArgs("--rm", "-e", "V="+value, "sec", "sh", "-c", `cat /mode /mode2 /len; ls /no-absent; ls -d /run/secrets /etc/app/key 2>&1 | wc -l; grep -rl "$V" /bin /etc /mode /len /root; echo $?`)...)
+	got := b.ok(runArgs("--rm", "-e", "V="+value, "sec", "sh", "-c", `cat /mode /mode2 /len; ls /no-absent; ls -d /run/secrets /etc/app/key 2>&1 | wc -l; grep -rl "$V" /etc /mode /len /root; echo $?`)...)
 	if got != "400 0\n440 3\n"+"17\n/no-absent\n2\n1\n" {
 		t.Errorf("image: %q", got)
 	}
