@@ -152,6 +152,7 @@ type mountSetup struct {
 	env    []string // secrets given as environment variables
 	stubs  []string // mount points made in the rootfs, top down
 	undo   []func()
+	locked map[string]bool // the cache mounts this RUN holds
 }
 
 // release removes the mount points the runtime made (when still empty)
@@ -323,9 +324,9 @@ func writableCopy(w *workdir, i int, src string, fi os.FileInfo) (string, error)
 }
 
 // cacheMount is the host directory of a cache mount, made (with the
-// mount's mode and owner) on first use. sharing=locked waits for other
-// builds' RUNs using it; sharing=private takes a fresh directory, dropped
-// after the RUN, when another holds it.
+// mount's mode and owner) on first use. sharing=locked waits until no
+// other RUN uses it; sharing=private takes a fresh directory, dropped
+// after the RUN, when another uses it.
 func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (string, error) {
 	m := rm.m
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%v\x00%v\x00%v", rm.cacheID, ptrVal(m.UID), ptrVal(m.GID), ptrVal(m.Mode))))
@@ -363,28 +364,38 @@ func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (strin
 	if err := makeDir(dir); err != nil {
 		return "", err
 	}
+	// Every user holds a lock on it (shared ones a shared lock), which
+	// also keeps `builder prune -a` off a mount in use. A RUN mounting
+	// the same cache twice locks it once.
+	if ms.locked[base] {
+		return dir, nil
+	}
+	f, err := os.Open(base)
+	if err != nil {
+		return "", err
+	}
+	how := unix.LOCK_SH
 	switch m.CacheSharing {
-	case instructions.MountSharingLocked, instructions.MountSharingPrivate:
-		f, err := os.Open(base)
-		if err != nil {
+	case instructions.MountSharingLocked:
+		how = unix.LOCK_EX
+	case instructions.MountSharingPrivate:
+		how = unix.LOCK_EX | unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if m.CacheSharing != instructions.MountSharingPrivate {
+			return "", &os.SyscallError{Syscall: "flock", Err: err}
+		}
+		priv := filepath.Join(w.dir, "cache-"+strconv.Itoa(i))
+		if err := makeDir(priv); err != nil {
 			return "", err
 		}
-		how := unix.LOCK_EX
-		if m.CacheSharing == instructions.MountSharingPrivate {
-			how |= unix.LOCK_NB
-		}
-		if err := unix.Flock(int(f.Fd()), how); err != nil {
-			f.Close()
-			if m.CacheSharing != instructions.MountSharingPrivate {
-				return "", &os.SyscallError{Syscall: "flock", Err: err}
-			}
-			priv := filepath.Join(w.dir, "cache-"+strconv.Itoa(i))
-			if err := makeDir(priv); err != nil {
-				return "", err
-			}
-			return priv, nil
-		}
-		ms.undo = append(ms.undo, func() { f.Close() })
+		return priv, nil
 	}
+	ms.undo = append(ms.undo, func() { f.Close() })
+	if ms.locked == nil {
+		ms.locked = map[string]bool{}
+	}
+	ms.locked[base] = true
 	return dir, nil
 }

@@ -6,10 +6,10 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"fmt"
-	"slices"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,23 +34,23 @@ func TestBuildRunMountCache(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
 RUN --mount=type=cache,target=/var/cache/app,id=app,uid=7,mode=0750 echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /count && stat -c "%u %a" /var/cache/app > /owner
-RUN --mount=type=cache,target=/c2,sharing=locked --mount=type=cache,target=/c3,sharing=private touch /c2/x /c3/y
+RUN --mount=type=cache,target=/c2,sharing=locked --mount=type=cache,target=/c3,sharing=private --mount=type=cache,target=/c4,id=/c2,sharing=locked touch /c2/x /c3/y && test -e /c4/x
 `})
 	b.buildOK(dir, "-t", "cm")
 	check := func(want string) {
 		t.Helper()
-		got := b.ok(runArgs("--rm", "cm", "sh", "-c", `cat /count /owner; ls -d /var/cache/app /c2 /c3 2>&1 | wc -l`)...)
+		got := b.ok(runArgs("--rm", "cm", "sh", "-c", `cat /count /owner; ls -d /var/cache/app /c2 /c3 /c4 2>&1 | wc -l`)...)
 		if got != want {
 			t.Errorf("image: %q, want %q", got, want)
 		}
 	}
-	// No mount point is left either: ls finds none of the three.
-	check("1\n7 750\n3\n")
+	// No mount point is left either: ls finds none of the four.
+	check("1\n7 750\n4\n")
 	if errs := b.buildOK(dir, "-t", "cm"); strings.Count(errs, "CACHED") != 2 {
 		t.Errorf("a rebuild runs again:\n%s", errs)
 	}
 	b.buildOK(dir, "-t", "cm", "--no-cache")
-	check("2\n7 750\n3\n")
+	check("2\n7 750\n4\n")
 
 	out := b.ok("builder", "prune", "-f")
 	if !strings.Contains(out, "Total reclaimed space: ") {
@@ -59,7 +59,7 @@ RUN --mount=type=cache,target=/c2,sharing=locked --mount=type=cache,target=/c3,s
 	if errs := b.buildOK(dir, "-t", "cm"); strings.Contains(errs, "CACHED") {
 		t.Errorf("the cache survived builder prune:\n%s", errs)
 	}
-	check("3\n7 750\n3\n") // the cache mount survives prune without -a
+	check("3\n7 750\n4\n") // the cache mount survives prune without -a
 	b.ok("builder", "prune", "-af")
 	if _, err := os.Stat(filepath.Join(b.root, "build", "cache-mounts")); err == nil {
 		ents, _ := os.ReadDir(filepath.Join(b.root, "build", "cache-mounts"))
@@ -68,7 +68,7 @@ RUN --mount=type=cache,target=/c2,sharing=locked --mount=type=cache,target=/c3,s
 		}
 	}
 	b.buildOK(dir, "-t", "cm")
-	check("1\n7 750\n3\n")
+	check("1\n7 750\n4\n")
 	if got := b.ok("system", "df", "--format", "{{.Type}} {{.TotalCount}}"); !strings.Contains(got, "Build Cache 5\n") {
 		t.Errorf("system df:\n%s", got)
 	}
