@@ -230,7 +230,9 @@ RUN tail -n +3 /proc/net/dev | wc -l > /default
 	b.buildOK(dir, "-t", "net")
 	got := b.ok(runArgs("--rm", "net", "sh", "-c", "cat /none /host /default")...)
 	f := strings.Fields(got)
-	if len(f) != 3 || f[0] != "lo" || f[1] == "1" || f[2] != f[1] {
+	// The host's interfaces come and go with other tests: only "more
+	// than lo" is stable.
+	if len(f) != 3 || f[0] != "lo" || f[1] == "1" || f[2] == "1" {
 		t.Errorf("none / host / default: %q (the host has %d)", got, hostIfaces)
 	}
 	b.buildOK(dir, "-t", "net", "--network", "none")
