@@ -87,6 +87,11 @@ type Options struct {
 	NoCache bool
 	// CgroupParent is the cgroup of RUN's containers ("" for berth's).
 	CgroupParent string
+	// Network is --network: RUN's network when it sets none itself,
+	// "none", or "host"/"default"/"" for the host's.
+	Network string
+	// Secrets are --secret values by id, for RUN --mount=type=secret.
+	Secrets map[string][]byte
 	// Progress receives the plain progress lines; nil for none.
 	Progress io.Writer
 }

@@ -36,8 +36,10 @@ func (e *runError) Error() string {
 // dispatchRun runs a command in a container on the stage's tree; what it
 // changes is the step's layer.
 func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructions.RunCommand) error {
-	if len(c.FlagsUsed) > 0 {
-		return fmt.Errorf("RUN --%s is not supported yet", strings.Join(c.FlagsUsed, ", --"))
+	for _, f := range c.FlagsUsed {
+		if f != "mount" && f != "network" {
+			return fmt.Errorf("RUN --%s is not supported yet", f)
+		}
 	}
 	args := c.CmdLine
 	if len(c.Files) > 0 {
@@ -72,17 +74,36 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	createdBy := "RUN " + runCommandString(args, st.args, env) + " # buildkit"
 	procEnv := slices.Clone(st.env)
 	user, wd := st.img.Config.User, st.img.Config.WorkingDir
-	key := cacheKey("run", st.chainID(), args, procEnv, user, wd, sandboxHostname)
+	keyParts := []any{st.chainID(), args, procEnv, user, wd, sandboxHostname}
+	rms, mountKey, err := r.planMounts(ctx, st, instructions.GetMounts(c))
+	if err != nil {
+		v.failed(err)
+		return err
+	}
+	if len(rms) > 0 {
+		keyParts = append(keyParts, "mounts", mountKey)
+	}
+	netns := r.runNetwork(instructions.GetNetwork(c))
+	if netns != oci.NetNSHost {
+		keyParts = append(keyParts, "network", "none")
+	}
+	key := cacheKey("run", keyParts...)
 	return r.layerStep(ctx, v, st, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
 		mounts, cleanup, err := sandboxFiles(rootfs, w.dir)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
+		setup, err := r.setupMounts(ctx, rootfs, w, rms)
+		if err != nil {
+			return err
+		}
+		defer setup.release(rootfs)
+		mounts = append(mounts, setup.mounts...)
 		spec, err := oci.Spec(nil, rootfs, oci.Options{
 			ContainerID: containerID(w.id), Cmd: args, EntrypointSet: true,
-			Env: procEnv, WorkingDir: wd, User: user, Hostname: sandboxHostname,
-			CgroupParent: r.o.CgroupParent, NetNS: oci.NetNSHost, Mounts: mounts,
+			Env: append(slices.Clone(procEnv), setup.env...), WorkingDir: wd, User: user, Hostname: sandboxHostname,
+			CgroupParent: r.o.CgroupParent, NetNS: netns, Mounts: mounts,
 		})
 		if err != nil {
 			return err
@@ -117,6 +138,19 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		}
 		return nil
 	})
+}
+
+// runNetwork is the network namespace of a RUN with --network=mode:
+// the host's (BuildKit's default with the docker driver), or a new empty
+// one for none. "default" is the build's --network.
+func (r *run) runNetwork(mode string) string {
+	if mode == "" || mode == instructions.NetworkDefault {
+		mode = r.o.Network
+	}
+	if mode == instructions.NetworkNone {
+		return ""
+	}
+	return oci.NetNSHost
 }
 
 // withShell is the shell form's command: SHELL's, else /bin/sh -c.

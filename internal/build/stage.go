@@ -133,21 +133,22 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 	if err := r.checkPlatform(s); err != nil {
 		return nil, err
 	}
-	// The stages COPY --from reads, first.
+	// The stages COPY --from and RUN --mount=from= read, first.
 	for _, cmd := range s.Commands {
-		c, ok := cmd.(*instructions.CopyCommand)
-		if !ok || c.From == "" {
-			continue
-		}
-		from, _, err := r.df.lex.ProcessWord(c.From, shell.EnvsFromSlice(r.globals))
-		if err != nil {
-			return nil, atLines(err, c.Location())
-		}
-		if dep := r.df.findStage(from, -1); dep != nil {
-			if dep.index >= s.index {
-				return nil, atLines(fmt.Errorf("cannot copy from stage %q, it needs to be defined before current stage %q", from, s.label), c.Location())
+		var froms []string
+		switch c := cmd.(type) {
+		case *instructions.CopyCommand:
+			froms = append(froms, c.From)
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				froms = append(froms, m.From)
 			}
-			if _, err := r.buildStage(ctx, dep); err != nil {
+		}
+		for _, f := range froms {
+			if f == "" {
+				continue
+			}
+			if err := r.buildFrom(ctx, s, cmd, f); err != nil {
 				return nil, err
 			}
 		}
@@ -188,6 +189,23 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 	}
 	s.built = st
 	return st, nil
+}
+
+// buildFrom builds the stage a --from of cmd in s names, if it is one.
+func (r *run) buildFrom(ctx context.Context, s *stage, cmd instructions.Command, f string) error {
+	from, _, err := r.df.lex.ProcessWord(f, shell.EnvsFromSlice(r.globals))
+	if err != nil {
+		return atLines(err, cmd.Location())
+	}
+	if dep := r.df.findStage(from, -1); dep != nil {
+		if dep.index >= s.index {
+			return atLines(fmt.Errorf("cannot copy from stage %q, it needs to be defined before current stage %q", from, s.label), cmd.Location())
+		}
+		if _, err := r.buildStage(ctx, dep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // countSteps is BuildKit's count of a stage's numbered steps.

@@ -74,6 +74,9 @@ func (b *Builder) sweep(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
+		if e.Name() == cacheMountsDir {
+			continue
+		}
 		dir := filepath.Join(b.cfg.StateDir, e.Name())
 		f, err := os.Open(dir)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/tonistiigi/go-csvvalue"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
@@ -13,9 +14,9 @@ import (
 
 // buildFlags are `build`'s flags as typed.
 type buildFlags struct {
-	file, target, iidfile, progress, cgroupParent string
-	tags, buildArgs, labels                       []string
-	noCache, quiet                                bool
+	file, target, iidfile, progress, cgroupParent, network string
+	tags, buildArgs, labels, secrets                       []string
+	noCache, quiet                                         bool
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -60,6 +61,8 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet"); all plain for now`)
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
+	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
+	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	return cmd
 }
 
@@ -104,8 +107,87 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 			o.Labels[k] = v
 		}
 	}
+	switch f.network {
+	case "default", "host", "none":
+		o.Network = f.network
+	default:
+		return o, fmt.Errorf("network mode %q not supported by berth's builder: use default, host or none", f.network)
+	}
+	for _, sec := range f.secrets {
+		id, data, err := readSecret(sec)
+		if err != nil {
+			return o, err
+		}
+		if o.Secrets == nil {
+			o.Secrets = map[string][]byte{}
+		}
+		o.Secrets[id] = data
+	}
 	if path == "-" && f.file == "-" {
 		return o, fmt.Errorf("invalid argument: can't use stdin for both build context and dockerfile")
 	}
 	return o, nil
+}
+
+// readSecret reads a --secret value as buildx does:
+// id=ID[,type=file|env][,src=PATH|,env=VAR]; with neither src nor env,
+// the variable named ID if set, else the file ID.
+func readSecret(value string) (string, []byte, error) {
+	fields, err := csvvalue.Fields(value, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to parse secret %q: %w", value, err)
+	}
+	var id, typ, src, env string
+	for _, field := range fields {
+		key, val, ok := strings.Cut(field, "=")
+		if !ok {
+			return "", nil, fmt.Errorf("invalid field '%s' must be a key=value pair", field)
+		}
+		switch strings.ToLower(key) {
+		case "type":
+			if val != "file" && val != "env" {
+				return "", nil, fmt.Errorf("unsupported secret type %q", val)
+			}
+			typ = val
+		case "id":
+			id = val
+		case "source", "src":
+			src = val
+		case "env":
+			env = val
+		default:
+			return "", nil, fmt.Errorf("unexpected key '%s' in '%s'", key, field)
+		}
+	}
+	if typ == "env" && env == "" {
+		env, src = src, ""
+	}
+	if id == "" {
+		id = src
+		if id == "" {
+			id = env
+		}
+	}
+	if id == "" {
+		return "", nil, fmt.Errorf("invalid secret %q: an id is required", value)
+	}
+	if src == "" && env == "" {
+		if _, ok := os.LookupEnv(id); ok {
+			env = id
+		} else {
+			src = id
+		}
+	}
+	if env != "" {
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", nil, fmt.Errorf("secret %s: environment variable %s is not set", id, env)
+		}
+		return id, []byte(v), nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to read secret %s: %w", id, err)
+	}
+	return id, data, nil
 }

@@ -135,6 +135,7 @@ func newRootCommand() *cobra.Command {
 		newEventsCommand(g),
 		newContainerCommand(g),
 		newBuildCommand(g),
+		newBuilderCommand(g),
 		newVolumeCommand(g),
 		newPortCommand(g),
 		newNetworkTeardownCommand(g),

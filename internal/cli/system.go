@@ -108,8 +108,13 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cu, err := e.BuildCacheUsage(cmd.Context())
+			if err != nil {
+				return err
+			}
+			bc := dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(cu.Count), Active: "0", Size: humanSize(cu.Size), Reclaimable: humanSize(cu.Size)}
 			return formatter{out: os.Stdout, format: format, def: "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-				headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.print([]any{row, volumesDfRow(vu)})
+				headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.print([]any{row, volumesDfRow(vu), bc})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")

@@ -72,3 +72,19 @@ func (r buildRunner) Delete(id string) {
 	r.rt.Kill(id, unix.SIGKILL, true)
 	r.rt.Delete(id, true)
 }
+
+// builder is a Builder for the cache's upkeep (no RUN).
+func (e *Engine) builder() *build.Builder {
+	return build.New(build.Config{Images: e.Images, DB: e.db, Runner: buildRunner{rt: e.runtime()}, StateDir: filepath.Join(e.cfg.Root, "build")})
+}
+
+// BuildCacheUsage is the build cache's row of `system df`.
+func (e *Engine) BuildCacheUsage(ctx context.Context) (build.CacheUsage, error) {
+	return e.builder().Usage(ctx)
+}
+
+// PruneBuildCache is `builder prune`: the cache's entries, and with all
+// its cache mounts.
+func (e *Engine) PruneBuildCache(ctx context.Context, all bool) (build.PruneResult, error) {
+	return e.builder().Prune(ctx, all)
+}

@@ -336,28 +336,53 @@ func (s *Service) deleteImage(ctx context.Context, tx *sql.Tx, id digest.Digest)
 // fails cleanly.
 func (s *Service) collect(ctx context.Context, img *Image) error {
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		// Layer snapshots, top down, while nothing else uses them.
-		for key := img.TopLayer; key != ""; {
-			info, err := s.snapshots.Stat(ctx, key)
-			if err != nil {
-				break
-			}
-			var users int
-			tx.QueryRow(`SELECT (SELECT count(*) FROM images WHERE top_layer = ?) + (SELECT count(*) FROM build_cache WHERE chain_id = ?)`, key, key).Scan(&users)
-			if users > 0 {
-				break
-			}
-			if err := s.snapshots.Remove(ctx, key); err != nil {
-				if errors.Is(err, snapshot.ErrInUse) {
-					break
-				}
-				return err
-			}
-			tx.Exec(`DELETE FROM layers WHERE chain_id = ?`, key)
-			key = info.Parent
+		if err := s.releaseChain(ctx, tx, img.TopLayer); err != nil {
+			return err
 		}
 		return s.collectBlobs(ctx, tx)
 	})
+}
+
+// ReleaseChains removes, as collect does for an image's, the layer
+// snapshots of the trees tops that no image nor build cache entry uses
+// any more (after the build cache dropped them), then the blobs no one
+// holds, and returns the bytes freed.
+func (s *Service) ReleaseChains(ctx context.Context, tops []string) (int64, error) {
+	before := s.diskBytes(ctx)
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, top := range tops {
+			if err := s.releaseChain(ctx, tx, top); err != nil {
+				return err
+			}
+		}
+		return s.collectBlobs(ctx, tx)
+	})
+	return max(0, before-s.diskBytes(ctx)), err
+}
+
+// releaseChain removes the layer snapshots from top down while nothing
+// else uses them.
+func (s *Service) releaseChain(ctx context.Context, tx *sql.Tx, top string) error {
+	for key := top; key != ""; {
+		info, err := s.snapshots.Stat(ctx, key)
+		if err != nil {
+			break
+		}
+		var users int
+		tx.QueryRow(`SELECT (SELECT count(*) FROM images WHERE top_layer = ?) + (SELECT count(*) FROM build_cache WHERE chain_id = ?)`, key, key).Scan(&users)
+		if users > 0 {
+			break
+		}
+		if err := s.snapshots.Remove(ctx, key); err != nil {
+			if errors.Is(err, snapshot.ErrInUse) {
+				break
+			}
+			return err
+		}
+		tx.Exec(`DELETE FROM layers WHERE chain_id = ?`, key)
+		key = info.Parent
+	}
+	return nil
 }
 
 // collectBlobs deletes the blobs no image holds.

@@ -1,0 +1,401 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RUN --mount: what each type gives the RUN's container, as BuildKit's
+// Dockerfile frontend does. None of them is part of the step's layer:
+// the mount points the runtime has to create are removed again after
+// the RUN when they are still empty (BuildKit's mount stubs). The cache
+// key holds what a mount is (its type, target, id, options) and, for a
+// bind mount, the content it shows; never a cache mount's content nor a
+// secret's.
+
+// CacheMountsDir is the directory of the cache mounts under a build
+// state directory: one directory per cache id (and uid/gid/mode).
+const cacheMountsDir = "cache-mounts"
+
+// runMount is one --mount of a RUN, checked and resolved.
+type runMount struct {
+	m      *instructions.Mount
+	target string // absolute in the container; "" for an env-only secret
+	// bind: the tree the source is in, and the source in it.
+	from   *tree
+	source string
+	// secret: its id and value (nil when not given and not required).
+	secretID string
+	secret   []byte
+	cacheID  string
+}
+
+// planMounts checks a RUN's mounts and returns them with the part of the
+// cache key they make.
+func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Mount) ([]*runMount, []any, error) {
+	var out []*runMount
+	var key []any
+	wd := st.img.Config.WorkingDir
+	for _, m := range ms {
+		rm := &runMount{m: m}
+		target := m.Target
+		if target != "" && !path.IsAbs(target) {
+			target = path.Join("/", wd, target)
+		}
+		if target != "" {
+			target = path.Clean(target)
+		}
+		rm.target = target
+		part := []any{string(m.Type), target, m.ReadOnly}
+		switch m.Type {
+		case instructions.MountTypeCache:
+			if target == "" {
+				return nil, nil, errors.New("mount type=cache: target is required")
+			}
+			if m.From != "" {
+				return nil, nil, errors.New("mount type=cache: from= is not supported yet")
+			}
+			rm.cacheID = m.CacheID
+			if rm.cacheID == "" {
+				rm.cacheID = target
+			}
+			part = append(part, rm.cacheID, string(m.CacheSharing), ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
+		case instructions.MountTypeTmpfs:
+			if target == "" {
+				return nil, nil, errors.New("mount type=tmpfs: target is required")
+			}
+			part = append(part, m.SizeLimit)
+		case instructions.MountTypeSecret:
+			id := m.CacheID
+			if id == "" {
+				id = m.Source
+			}
+			if id == "" {
+				id = path.Base(target)
+			}
+			rm.secretID = id
+			if target == "" && m.Env == nil {
+				rm.target = "/run/secrets/" + id
+			}
+			v, ok := r.o.Secrets[id]
+			if !ok && m.Required {
+				return nil, nil, fmt.Errorf("secret %s: not found", id)
+			}
+			if ok {
+				rm.secret = v
+			}
+			part = append(part, id, ok, ptrStr(m.Env), ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
+		case instructions.MountTypeBind:
+			if target == "" {
+				return nil, nil, errors.New("mount type=bind: target is required")
+			}
+			src := path.Clean("/" + m.Source)
+			rm.source = src
+			var contentKey string
+			if m.From == "" {
+				t := tree{root: r.ctx.dir, ctx: r.ctx}
+				sel, err := selectSources(t, []string{m.Source})
+				if err != nil {
+					return nil, nil, err
+				}
+				if contentKey, err = hashSources(ctx, t, sel); err != nil {
+					return nil, nil, err
+				}
+				rm.from = &t
+			} else {
+				t, err := r.fromTree(ctx, m.From)
+				if err != nil {
+					return nil, nil, err
+				}
+				rm.from = &t
+				contentKey = "tree:" + t.chainID
+			}
+			part = append(part, src, contentKey)
+		default:
+			return nil, nil, fmt.Errorf("mount type=%s is not supported yet", m.Type)
+		}
+		out = append(out, rm)
+		key = append(key, part)
+	}
+	return out, key, nil
+}
+
+func ptrVal(p *uint64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func ptrStr(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// mountSetup is what a RUN's mounts need while it runs.
+type mountSetup struct {
+	mounts []specs.Mount
+	env    []string // secrets given as environment variables
+	stubs  []string // mount points made in the rootfs, top down
+	undo   []func()
+	locked map[string]bool // the cache mounts this RUN holds
+}
+
+// release removes the mount points the runtime made (when still empty)
+// and unlocks the cache mounts.
+func (ms *mountSetup) release(rootfs string) {
+	for i := len(ms.stubs) - 1; i >= 0; i-- {
+		p, err := securejoin.SecureJoin(rootfs, ms.stubs[i])
+		if err != nil {
+			continue
+		}
+		fi, err := os.Lstat(p)
+		if err != nil || (fi.Mode().IsRegular() && fi.Size() != 0) || (!fi.IsDir() && !fi.Mode().IsRegular()) {
+			continue
+		}
+		os.Remove(p) // a directory only when empty
+	}
+	for i := len(ms.undo) - 1; i >= 0; i-- {
+		ms.undo[i]()
+	}
+}
+
+// setupMounts makes the mounts of a RUN in its workdir w over rootfs.
+func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []*runMount) (*mountSetup, error) {
+	ms := &mountSetup{}
+	stub := func(target string) error {
+		return missingDirs(rootfs, target, func(p string) error {
+			ms.stubs = append(ms.stubs, p)
+			return nil
+		})
+	}
+	fail := func(err error) (*mountSetup, error) {
+		ms.release(rootfs)
+		return nil, err
+	}
+	secretsDir := ""
+	for i, rm := range rms {
+		m := rm.m
+		if rm.target != "" {
+			if err := stub(rm.target); err != nil {
+				return fail(err)
+			}
+		}
+		switch m.Type {
+		case instructions.MountTypeCache:
+			dir, err := r.cacheMount(w, i, rm, ms)
+			if err != nil {
+				return fail(err)
+			}
+			opts := []string{"rbind"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: dir, Options: opts})
+		case instructions.MountTypeTmpfs:
+			opts := []string{"nosuid", "nodev", "strictatime"}
+			if m.SizeLimit > 0 {
+				opts = append(opts, "size="+strconv.FormatInt(m.SizeLimit, 10))
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "tmpfs", Source: "tmpfs", Options: opts})
+		case instructions.MountTypeSecret:
+			if rm.secret == nil {
+				continue // not given and not required: no mount
+			}
+			if m.Env != nil {
+				name := *m.Env
+				if name == "" {
+					name = rm.secretID
+				}
+				ms.env = append(ms.env, name+"="+string(rm.secret))
+			}
+			if rm.target == "" {
+				continue
+			}
+			if secretsDir == "" {
+				// The secrets live in memory only, for this RUN.
+				secretsDir = filepath.Join(w.dir, "secrets")
+				if err := os.Mkdir(secretsDir, 0o700); err != nil {
+					return fail(err)
+				}
+				if err := unix.Mount("tmpfs", secretsDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=16m"); err != nil {
+					return fail(&os.PathError{Op: "mount tmpfs", Path: secretsDir, Err: err})
+				}
+				ms.undo = append(ms.undo, func() { unix.Unmount(secretsDir, unix.MNT_DETACH) })
+			}
+			file := filepath.Join(secretsDir, strconv.Itoa(i))
+			mode := os.FileMode(0o400)
+			if m.Mode != nil {
+				mode = os.FileMode(*m.Mode & 0o7777)
+			}
+			if err := os.WriteFile(file, rm.secret, 0o600); err != nil {
+				return fail(err)
+			}
+			if err := os.Chown(file, int(ptrOr(m.UID, 0)), int(ptrOr(m.GID, 0))); err != nil {
+				return fail(err)
+			}
+			if err := os.Chmod(file, mode); err != nil {
+				return fail(err)
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: file, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}})
+		case instructions.MountTypeBind:
+			root := rm.from.root
+			if rm.from.ctx == nil {
+				var err error
+				if root, err = r.b.mountTree(ctx, w, "bind-"+strconv.Itoa(i), rm.from.chainID); err != nil {
+					return fail(err)
+				}
+			}
+			src, err := securejoin.SecureJoin(root, rm.source)
+			if err != nil {
+				return fail(err)
+			}
+			fi, err := os.Stat(src)
+			if err != nil {
+				return fail(fmt.Errorf("mount type=bind: source %s: %w", rm.source, errors.Unwrap(err)))
+			}
+			if !m.ReadOnly {
+				// Writes go to a copy-on-write layer dropped after the RUN.
+				if src, err = writableCopy(w, i, src, fi); err != nil {
+					return fail(err)
+				}
+			}
+			opts := []string{"rbind"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: src, Options: opts})
+		}
+	}
+	return ms, nil
+}
+
+func ptrOr(p *uint64, def uint64) uint64 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// writableCopy is a writable view of src for a rw bind mount: an overlay
+// over a directory, a copy of a file, both under the workdir.
+func writableCopy(w *workdir, i int, src string, fi os.FileInfo) (string, error) {
+	base := filepath.Join(w.dir, "rw-"+strconv.Itoa(i))
+	if err := os.Mkdir(base, 0o700); err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return "", err
+		}
+		dst := filepath.Join(base, "file")
+		if err := os.WriteFile(dst, data, fi.Mode().Perm()); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	opts := "lowerdir=" + src + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return "", &os.PathError{Op: "mount overlay", Path: merged, Err: err}
+	}
+	w.onRelease(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	return merged, nil
+}
+
+// cacheMount is the host directory of a cache mount, made (with the
+// mount's mode and owner) on first use. sharing=locked waits until no
+// other RUN uses it; sharing=private takes a fresh directory, dropped
+// after the RUN, when another uses it.
+func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (string, error) {
+	m := rm.m
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%v\x00%v\x00%v", rm.cacheID, ptrVal(m.UID), ptrVal(m.GID), ptrVal(m.Mode))))
+	base := filepath.Join(r.b.cfg.StateDir, cacheMountsDir, hex.EncodeToString(h[:]))
+	dir := filepath.Join(base, "data")
+	mode := os.FileMode(0o755)
+	if m.Mode != nil {
+		mode = os.FileMode(*m.Mode & 0o777)
+	}
+	makeDir := func(dir string) error {
+		if _, err := os.Stat(dir); err == nil {
+			return nil
+		}
+		tmp := dir + ".new"
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return err
+		}
+		if err := os.Mkdir(tmp, mode); err != nil {
+			return err
+		}
+		if err := os.Chown(tmp, int(ptrOr(m.UID, 0)), int(ptrOr(m.GID, 0))); err != nil {
+			return err
+		}
+		if err := os.Chmod(tmp, mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+			if _, serr := os.Stat(dir); serr != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := makeDir(dir); err != nil {
+		return "", err
+	}
+	// Every user holds a lock on it (shared ones a shared lock), which
+	// also keeps `builder prune -a` off a mount in use. A RUN mounting
+	// the same cache twice locks it once.
+	if ms.locked[base] {
+		return dir, nil
+	}
+	f, err := os.Open(base)
+	if err != nil {
+		return "", err
+	}
+	how := unix.LOCK_SH
+	switch m.CacheSharing {
+	case instructions.MountSharingLocked:
+		how = unix.LOCK_EX
+	case instructions.MountSharingPrivate:
+		how = unix.LOCK_EX | unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if m.CacheSharing != instructions.MountSharingPrivate {
+			return "", &os.SyscallError{Syscall: "flock", Err: err}
+		}
+		priv := filepath.Join(w.dir, "cache-"+strconv.Itoa(i))
+		if err := makeDir(priv); err != nil {
+			return "", err
+		}
+		return priv, nil
+	}
+	ms.undo = append(ms.undo, func() { f.Close() })
+	if ms.locked == nil {
+		ms.locked = map[string]bool{}
+	}
+	ms.locked[base] = true
+	return dir, nil
+}
