@@ -129,6 +129,17 @@ func TestRestartPolicy(t *testing.T) {
 		got := b.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}} {{.RestartCount}}", "k9")
 		return strings.HasPrefix(got, "running ") && !strings.Contains(got, " "+pid+" ") && strings.HasSuffix(got, " 1\n")
 	})
+	// The restarted container was created by a re-executed shim: it holds
+	// none of the shim's descriptors (the lock, the attach socket).
+	newPid := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", "k9"))
+	if fds, _ := os.ReadDir("/proc/" + newPid + "/fd"); len(fds) != 3 {
+		var names []string
+		for _, fd := range fds {
+			target, _ := os.Readlink("/proc/" + newPid + "/fd/" + fd.Name())
+			names = append(names, fd.Name()+"->"+target)
+		}
+		t.Errorf("the restarted container has descriptors beyond its stdio: %v", names)
+	}
 	b.ok("rm", "-f", "k9")
 	b.assertGone("k9")
 }

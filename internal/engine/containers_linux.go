@@ -316,7 +316,12 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	// container's until the shim runs (see releaseNetwork).
 	unlock, _ := e.lockStart(c.ID, true)
 	defer unlock()
-	if shim.Alive(e.containerDir(c.ID)) {
+	// A shim that recorded the exit may still be cleaning up (network,
+	// mounts): the next start waits for it.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = shim.Wait(wctx, e.containerDir(c.ID))
+	cancel()
+	if err != nil {
 		return fmt.Errorf("container %s is already running", c.ID[:12])
 	}
 	if err := e.setupNetwork(ctx, c); err != nil {

@@ -177,6 +177,12 @@ func Main() int {
 			fmt.Fprintln(os.Stderr, "berth shim: bad handoff:", err)
 			return 1
 		}
+		// Inherited across exec, they must not be inherited further: by
+		// the container's init, a probe, nft (the lock would outlive
+		// us, the attach socket would be the container's).
+		for _, fd := range h.fds() {
+			unix.CloseOnExec(fd)
+		}
 		if h.Pid == 0 {
 			return h.setup()
 		}
@@ -422,10 +428,14 @@ func (h *handoff) sendReady(r Ready) {
 
 // reexec replaces this process by `berth shim` with the handoff: the
 // same pid, so the container stays our child, and a fresh heap.
+// fds are the descriptors the handoff carries (-1 for none).
+func (h *handoff) fds() []int {
+	return append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
+}
+
 func (h *handoff) reexec() error {
 	h.closeDB()
-	fds := append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
-	for _, fd := range fds {
+	for _, fd := range h.fds() {
 		if fd >= 0 {
 			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
 				return &os.SyscallError{Syscall: "fcntl", Err: err}
