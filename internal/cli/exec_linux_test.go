@@ -230,13 +230,23 @@ func (r *ptyRun) waitOutput(t *testing.T, want string) {
 	waitFor(t, fmt.Sprintf("%q on the terminal", want), func() bool { return strings.Contains(r.output(), want) })
 }
 
-// wait returns berth's exit code once it has exited.
+// wait returns berth's exit code once it has exited and its last output
+// has been read.
 func (r *ptyRun) wait(t *testing.T) int {
 	t.Helper()
 	select {
 	case <-r.done:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("berth %v did not exit; terminal: %q", r.cmd.Args, r.output())
+	}
+	// What it wrote last may still be on its way through the master:
+	// read on until nothing more comes.
+	for last, deadline := -1, time.Now().Add(2*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		n := len(r.output())
+		if n == last {
+			break
+		}
+		last = n
 	}
 	return r.cmd.ProcessState.ExitCode()
 }
