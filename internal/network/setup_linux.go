@@ -34,11 +34,11 @@ func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.Root, "ru
 // Request is what a container's network is set up from.
 type Request struct {
 	ID         string
-	Mode       string    // ModeBridge, ModeNone or ModeHost
-	Network    string    // with ModeBridge: a user-defined network's name ("" for the default bridge)
+	Mode       string     // ModeBridge, ModeNone or ModeHost
+	Network    string     // with ModeBridge: a user-defined network's name ("" for the default bridge)
 	IP         netip.Addr // --ip on a user-defined network (zero: any)
-	Bindings   []Binding // published ports (bridge only)
-	Hostname   string    // the container's host name (the host's with ModeHost)
+	Bindings   []Binding  // published ports (bridge only)
+	Hostname   string     // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
 	DNS        DNSOptions
