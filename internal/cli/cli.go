@@ -136,6 +136,7 @@ func newRootCommand() *cobra.Command {
 		newContainerCommand(g),
 		newBuildCommand(g),
 		newVolumeCommand(g),
+		newNetworkCommand(g),
 		newPortCommand(g),
 		newNetworkTeardownCommand(g),
 	)

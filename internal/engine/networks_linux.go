@@ -46,7 +46,7 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 		}
 		req.Subnet = p
 	} else if o.Gateway != "" || o.IPRange != "" {
-		return nil, errors.New("cannot specify a gateway or an ip range without a subnet")
+		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
 	}
 	if o.Gateway != "" {
 		a, err := netip.ParseAddr(o.Gateway)

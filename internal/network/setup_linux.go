@@ -203,13 +203,20 @@ func (m *Manager) HasState(id string) bool {
 	return err == nil
 }
 
+// HostLockPath is the host-wide lock of network creation.
+const HostLockPath = "/run/berth/network-create.lock"
+
 // lock takes the root's network lock.
 func (m *Manager) lock() (func(), error) {
-	dir := filepath.Join(m.Root, "run")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return lockFile(filepath.Join(m.Root, "run", "network.lock"))
+}
+
+// lockFile takes an exclusive flock of path (made if missing).
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "network.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +228,7 @@ func (m *Manager) lock() (func(), error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, &os.SyscallError{Syscall: "flock network.lock", Err: err}
+		return nil, &os.SyscallError{Syscall: "flock " + path, Err: err}
 	}
 	return func() { f.Close() }, nil
 }
@@ -308,6 +315,14 @@ func (m *Manager) CreateNetwork(ctx context.Context, req CreateRequest) (*Networ
 		return nil, err
 	}
 	defer unlock()
+	// Other roots allocate from the same pools, seeing each other's
+	// networks only as the host's routes: one creation at a time on the
+	// host, until the new bridge's route is there.
+	unlockHost, err := lockFile(HostLockPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockHost()
 	routes, err := hostRoutes()
 	if err != nil {
 		return nil, err
