@@ -118,9 +118,11 @@ func TestNetworkUserDefined(t *testing.T) {
 	var nets []struct {
 		Name, Id, Scope, Driver string
 		Internal                bool
-		IPAM                    struct{ Config []struct{ Subnet, Gateway string } }
-		Containers              map[string]struct{ Name, IPv4Address, MacAddress string }
-		Labels                  map[string]string
+		IPAM                    struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Containers map[string]struct{ Name, IPv4Address, MacAddress string }
+		Labels     map[string]string
 	}
 	if err := json.Unmarshal([]byte(b.ok("network", "inspect", "net1")), &nets); err != nil || len(nets) != 1 {
 		t.Fatalf("network inspect: %v", err)
