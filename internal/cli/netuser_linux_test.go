@@ -110,6 +110,12 @@ func TestNetworkUserDefined(t *testing.T) {
 	if b.pings("u1", ip3) {
 		t.Error("a container of net1 reaches one of net2")
 	}
+	if errs := b.fails(125, runArgs("--rm", "--network", "net1", "--ip", fixed, "busybox:test", "true")...); errs != "Error: Address already in use\n" {
+		t.Errorf("--ip in use: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--rm", "--network", "net1", "--ip", "192.0.2.5", "busybox:test", "true")...); !strings.Contains(errs, "Invalid address 192.0.2.5: It does not belong to any of this network's subnets") {
+		t.Errorf("--ip off the subnet: %q", errs)
+	}
 	got := b.ok("inspect", "-f", `{{with .NetworkSettings.Networks.net1}}{{.NetworkID}} {{.Aliases}} {{.Gateway}}{{end}} {{.HostConfig.NetworkMode}}`, "u1")
 	if want := fmt.Sprintf("%s [web] %s1 net1", id1, prefix1); strings.TrimSpace(got) != want {
 		t.Errorf("container inspect: %q, want %q", got, want)

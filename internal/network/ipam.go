@@ -105,7 +105,7 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, id string, ip netip.A
 		addr := ip
 		if addr.IsValid() {
 			if !b.Subnet.Contains(addr) || addr == b.Gateway {
-				return fmt.Errorf("invalid address %s: it does not belong to any of this network's subnets", addr)
+				return fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets", addr)
 			}
 			if used[addr] {
 				return ErrAddressInUse
