@@ -171,12 +171,13 @@ func TestNetworkUserDefined(t *testing.T) {
 
 // TestNetworkInternal: containers of an --internal network reach each
 // other but have no default route and do not reach the host's address,
-// which a container of an ordinary network does.
+// which a container of an ordinary network (with -o …mtu=1400, which
+// its eth0 gets) does.
 func TestNetworkInternal(t *testing.T) {
 	b := containerRoot(t)
 	host := hostAddress(t)
 	b.createNetwork("inner", "--internal", "--subnet", testSubnet(t))
-	b.createNetwork("outer", "--subnet", testSubnet(t))
+	b.createNetwork("outer", "--subnet", testSubnet(t), "-o", "com.docker.network.driver.mtu=1400")
 	b.ok(runArgs("-d", "--name", "i1", "--network", "inner", "busybox:test", "sleep", "60")...)
 	b.ok(runArgs("-d", "--name", "i2", "--network", "inner", "busybox:test", "sleep", "60")...)
 	b.ok(runArgs("-d", "--name", "o1", "--network", "outer", "busybox:test", "sleep", "60")...)
@@ -185,6 +186,9 @@ func TestNetworkInternal(t *testing.T) {
 	}
 	if routes := b.ok("exec", "i1", "ip", "route"); strings.Contains(routes, "default") {
 		t.Errorf("an internal network's container has a default route:\n%s", routes)
+	}
+	if mtu := b.ok("exec", "o1", "cat", "/sys/class/net/eth0/mtu"); mtu != "1400\n" {
+		t.Errorf("-o com.docker.network.driver.mtu=1400: eth0's MTU is %q", mtu)
 	}
 	if !b.pings("o1", host) {
 		t.Fatalf("a container of an ordinary network does not reach the host's %s", host)
