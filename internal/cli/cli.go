@@ -137,6 +137,7 @@ func newRootCommand() *cobra.Command {
 		newBuildCommand(g),
 		newBuilderCommand(g),
 		newVolumeCommand(g),
+		newNetworkCommand(g),
 		newPortCommand(g),
 		newNetworkTeardownCommand(g),
 	)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,12 +223,18 @@ func TestNetworkModes(t *testing.T) {
 	if got := b.ok("inspect", "-f", "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}", strings.TrimSpace(b.ok(runArgs("-d", "--network", "none", "busybox:test", "true")...))); got != "none 1\n" {
 		t.Errorf("inspect of none: %q", got)
 	}
+	// Other tests on this machine add and remove veths meanwhile: only
+	// the interfaces there both before and after must be seen.
+	before, _ := net.Interfaces()
 	out, errs, code = b.runIn("ip -o link | cut -d: -f2", "--network", "host", "--add-host", "extra:192.0.2.9")
-	ifaces, _ := net.Interfaces()
+	after, _ := net.Interfaces()
 	if code != 0 {
 		t.Fatalf("--network host: %s", errs)
 	}
-	for _, i := range ifaces {
+	for _, i := range before {
+		if !slices.ContainsFunc(after, func(a net.Interface) bool { return a.Name == i.Name }) {
+			continue
+		}
 		if !strings.Contains(out, " "+i.Name+"\n") && !strings.Contains(out, " "+i.Name+"@") {
 			t.Errorf("--network host does not see %s: %q", i.Name, out)
 		}

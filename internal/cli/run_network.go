@@ -25,6 +25,8 @@ type networkFlags struct {
 	dns        []string
 	dnsSearch  []string
 	dnsOption  []string
+	ip         string
+	aliases    []string
 }
 
 func (n *networkFlags) addFlags(f *pflag.FlagSet) {
@@ -40,6 +42,10 @@ func (n *networkFlags) addFlags(f *pflag.FlagSet) {
 	f.StringArrayVar(&n.dnsOption, "dns-option", nil, "Set DNS options")
 	f.StringArrayVar(&n.dnsOption, "dns-opt", nil, "Set DNS options")
 	f.MarkHidden("dns-opt")
+	f.StringVar(&n.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	f.StringArrayVar(&n.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	f.StringArrayVar(&n.aliases, "net-alias", nil, "Add network-scoped alias for the container")
+	f.MarkHidden("net-alias")
 }
 
 func badFlag(flag, value string, err error) error {
@@ -50,6 +56,14 @@ func badFlag(flag, value string, err error) error {
 // them in cfg; the engine knows which networks exist.
 func (n *networkFlags) config(cfg *container.Config) error {
 	cfg.NetworkMode = n.network
+	if n.ip != "" {
+		a, err := netip.ParseAddr(n.ip)
+		if err != nil || !a.Is4() {
+			return badFlag("--ip", n.ip, fmt.Errorf("invalid IPv4 address: %s", n.ip))
+		}
+		cfg.IPv4Address = a.String()
+	}
+	cfg.NetworkAliases = n.aliases
 	for _, h := range n.addHost {
 		v, err := validateExtraHost(h)
 		if err != nil {

@@ -149,6 +149,10 @@ type Config struct {
 	DNS             []string            `json:"dns,omitempty"`
 	DNSSearch       []string            `json:"dnsSearch,omitempty"`
 	DNSOptions      []string            `json:"dnsOptions,omitempty"`
+	// On a user-defined network (NetworkMode is its name): --ip and
+	// --network-alias (the aliases are for the network's DNS resolver).
+	IPv4Address    string   `json:"ipv4Address,omitempty"`
+	NetworkAliases []string `json:"networkAliases,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

@@ -82,7 +82,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.planMounts(ctx, &o.Config, imgCfg); err != nil {
 		return nil, err
 	}
-	if err := checkNetwork(&o.Config); err != nil {
+	if err := e.checkNetwork(ctx, &o.Config); err != nil {
 		return nil, err
 	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)

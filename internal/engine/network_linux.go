@@ -47,17 +47,43 @@ func netMode(cfg container.Config) string {
 	return cfg.NetworkMode
 }
 
-// checkNetwork refuses an unknown network mode at create and bad DNS or
-// host entries that an API client could send past the CLI's checks.
-func checkNetwork(cfg *container.Config) error {
+// bridged says whether a network mode puts the container on a bridge:
+// the default one or a user-defined network.
+func bridged(mode string) bool { return mode != network.ModeHost && mode != network.ModeNone }
+
+// checkNetwork refuses an unknown network at create, --ip and
+// --network-alias off a user-defined network, and bad DNS or host
+// entries that an API client could send past the CLI's checks.
+func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error {
+	user := false
 	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
 	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
 	case m.IsContainer():
 		return errors.New("--network container:<name|id> is not supported yet")
 	default:
-		return ErrNetworkNotFound{cfg.NetworkMode}
+		n, err := e.net.Store.Network(ctx, cfg.NetworkMode)
+		var nf network.ErrNotFound
+		if errors.As(err, &nf) {
+			return ErrNetworkNotFound{cfg.NetworkMode}
+		}
+		if err != nil {
+			return err
+		}
+		cfg.NetworkMode, user = n.Name, true
 	}
 	cfg.NetworkMode = netMode(*cfg)
+	if cfg.IPv4Address != "" {
+		if !user {
+			return errors.New("user specified IP address is supported on user defined networks only")
+		}
+		a, err := netip.ParseAddr(cfg.IPv4Address)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address)
+		}
+	}
+	if len(cfg.NetworkAliases) > 0 && !user {
+		return errors.New("network-scoped alias is supported only for containers in user defined networks")
+	}
 	for _, s := range cfg.DNS {
 		if _, err := netip.ParseAddr(s); err != nil {
 			return fmt.Errorf("%s is not an ip address", s)
@@ -185,6 +211,14 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container) error
 	_, img := e.imageOf(ctx, c)
 	cfg := c.Config
 	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
+	if bridged(req.Mode) && req.Mode != network.ModeBridge {
+		req.Mode, req.Network = network.ModeBridge, cfg.NetworkMode
+		if cfg.IPv4Address != "" {
+			if req.IP, err = netip.ParseAddr(cfg.IPv4Address); err != nil {
+				return fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address)
+			}
+		}
+	}
 	if req.Hostname == "" {
 		req.Hostname = c.ID[:12]
 		if req.Mode == network.ModeHost {
@@ -311,15 +345,20 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
 	mode := netMode(c.Config)
 	running := c.Status == container.Running || c.Status == container.Restarting
-	if mode != network.ModeBridge {
+	if !bridged(mode) {
 		ns.Networks[mode] = &mobynetwork.EndpointSettings{}
 		if running && mode == network.ModeNone {
 			ns.SandboxKey = e.net.NetNSPath(c.ID)
 		}
 		return ns
 	}
-	es := &mobynetwork.EndpointSettings{}
-	ns.Networks[network.BridgeNetwork] = es
+	es := &mobynetwork.EndpointSettings{Aliases: c.Config.NetworkAliases}
+	if c.Config.IPv4Address != "" {
+		if a, err := netip.ParseAddr(c.Config.IPv4Address); err == nil {
+			es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: a}
+		}
+	}
+	ns.Networks[mode] = es
 	if !running {
 		return ns
 	}
@@ -329,7 +368,10 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	}
 	ns.SandboxID = c.ID
 	ns.SandboxKey = e.net.NetNSPath(c.ID)
-	es.NetworkID = network.BridgeNetwork
+	es.NetworkID = network.PredefinedID(network.BridgeNetwork)
+	if n, err := e.net.Store.Network(ctx, ep.Network); err == nil {
+		es.NetworkID = n.ID
+	}
 	es.EndpointID = c.ID
 	es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
 	if mac, err := net.ParseMAC(ep.MAC); err == nil {
@@ -349,7 +391,7 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 // container and its exposed ports that are not published.
 func (e *Engine) portSummaries(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) []containertypes.PortSummary {
 	out := []containertypes.PortSummary{}
-	if c.Status != container.Running && c.Status != container.Restarting || netMode(c.Config) != network.ModeBridge {
+	if c.Status != container.Running && c.Status != container.Restarting || !bridged(netMode(c.Config)) {
 		return out
 	}
 	_, ports, _ := e.net.Store.Endpoint(ctx, c.ID)

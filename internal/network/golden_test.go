@@ -61,6 +61,13 @@ func TestRulesetScript(t *testing.T) {
 			{ContainerID: "a", Proto: "tcp", HostIP: any, HostPort: 49200, ContainerIP: c1, ContainerPort: 443},
 		}},
 	}
+	// A user-defined network: its own bridge and table; an internal one
+	// has no masquerade and drops what crosses its bridge's edge.
+	ub := mustBridge(t, "br-0123456789ab", "172.18.0.0/16")
+	cases["user"] = Ruleset{Bridge: ub, Ports: []PublishedPort{
+		{ContainerID: "u", Proto: "tcp", HostIP: any, HostPort: 8088, ContainerIP: netip.MustParseAddr("172.18.0.2"), ContainerPort: 80},
+	}}
+	cases["internal"] = Ruleset{Bridge: ub, Internal: true}
 	for name, r := range cases {
 		script := r.Script()
 		golden(t, "nft-"+name+".nft", []byte(script))

@@ -85,14 +85,45 @@ var EphemeralRange = [2]uint16{49153, 60999}
 // a random start. free (nil: don't ask) also rules out ports the host
 // uses.
 func (s *Store) Allocate(ctx context.Context, b Bridge, id string, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
+	return s.AllocateOn(ctx, Network{Name: BridgeNetwork, Bridge: b}, id, netip.Addr{}, bindings, free)
+}
+
+// ErrAddressInUse is a --ip another container has.
+var ErrAddressInUse = errors.New("Address already in use")
+
+// AllocateOn is Allocate on network n: the address is ip when valid
+// (--ip; it must be in the subnet and free), else the lowest free one of
+// the network's --ip-range (or subnet).
+func (s *Store) AllocateOn(ctx context.Context, n Network, id string, ip netip.Addr, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
+	b := n.Bridge
 	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ep, ports = nil, nil
-		ip, err := freeAddress(tx, b)
+		used, err := usedAddresses(tx, n.Name)
 		if err != nil {
 			return err
 		}
-		ep = &Endpoint{ContainerID: id, Network: BridgeNetwork, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: MACFor(ip)}
-		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac) VALUES (?, ?, ?, ?)`, id, BridgeNetwork, ip.String(), ep.MAC); err != nil {
+		addr := ip
+		if addr.IsValid() {
+			if !b.Subnet.Contains(addr) || addr == b.Gateway {
+				return fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets", addr)
+			}
+			if used[addr] {
+				return ErrAddressInUse
+			}
+		} else {
+			pool := b.Subnet
+			if n.Settings.IPRange != "" {
+				if p, err := netip.ParsePrefix(n.Settings.IPRange); err == nil {
+					pool = p
+				}
+			}
+			if addr, err = freeAddress(used, b, pool); err != nil {
+				return err
+			}
+		}
+		ip := addr
+		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: MACFor(ip)}
+		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac) VALUES (?, ?, ?, ?)`, id, n.Name, ip.String(), ep.MAC); err != nil {
 			return fmt.Errorf("endpoint of %s: %w", id, err)
 		}
 		for _, bd := range bindings {
@@ -119,35 +150,38 @@ func (s *Store) Allocate(ctx context.Context, b Bridge, id string, bindings []Bi
 	return ep, ports, nil
 }
 
-// freeAddress is the lowest address of b's subnet that no endpoint has,
-// past the gateway and short of the broadcast address.
-func freeAddress(tx *sql.Tx, b Bridge) (netip.Addr, error) {
-	rows, err := tx.Query(`SELECT ip FROM endpoints WHERE network = ?`, BridgeNetwork)
+// usedAddresses are the addresses of network's endpoints.
+func usedAddresses(tx *sql.Tx, network string) (map[netip.Addr]bool, error) {
+	rows, err := tx.Query(`SELECT ip FROM endpoints WHERE network = ?`, network)
 	if err != nil {
-		return netip.Addr{}, err
+		return nil, err
 	}
+	defer rows.Close()
 	used := map[netip.Addr]bool{}
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return netip.Addr{}, err
+			return nil, err
 		}
 		if a, err := netip.ParseAddr(s); err == nil {
 			used[a] = true
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return netip.Addr{}, err
-	}
-	for a := b.Gateway.Next(); b.Subnet.Contains(a); a = a.Next() {
+	return used, rows.Err()
+}
+
+// freeAddress is the lowest address of pool (within b's subnet) that is
+// not used, not the gateway, not the subnet's network or broadcast
+// address.
+func freeAddress(used map[netip.Addr]bool, b Bridge, pool netip.Prefix) (netip.Addr, error) {
+	for a := pool.Masked().Addr(); pool.Contains(a); a = a.Next() {
 		if !b.Subnet.Contains(a.Next()) {
 			break // the broadcast address
 		}
-		if !used[a] {
-			return a, nil
+		if a == b.Subnet.Masked().Addr() || a == b.Gateway || used[a] {
+			continue
 		}
+		return a, nil
 	}
 	return netip.Addr{}, ErrNoAddress
 }
@@ -273,13 +307,10 @@ func (s *Store) EndpointIDs(ctx context.Context) ([]string, error) {
 // Endpoint returns container id's endpoint and ports (nil when it has
 // none).
 func (s *Store) Endpoint(ctx context.Context, id string) (*Endpoint, []PublishedPort, error) {
-	b, ok, err := s.Bridge(ctx)
-	if err != nil || !ok {
-		return nil, nil, err
-	}
-	var ip, mac string
-	err = s.db.View(ctx, func(q store.Querier) error {
-		return q.QueryRowContext(ctx, `SELECT ip, mac FROM endpoints WHERE container_id = ?`, id).Scan(&ip, &mac)
+	var ip, mac, name, subnet, gw string
+	err := s.db.View(ctx, func(q store.Querier) error {
+		return q.QueryRowContext(ctx, `SELECT e.ip, e.mac, e.network, n.subnet, n.gateway FROM endpoints e JOIN networks n ON n.name = e.network WHERE e.container_id = ?`, id).
+			Scan(&ip, &mac, &name, &subnet, &gw)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, nil
@@ -291,9 +322,22 @@ func (s *Store) Endpoint(ctx context.Context, id string) (*Endpoint, []Published
 	if err != nil {
 		return nil, nil, err
 	}
-	ep := &Endpoint{ContainerID: id, Network: BridgeNetwork, IP: addr, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: mac}
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := netip.ParseAddr(gw)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := &Endpoint{ContainerID: id, Network: name, IP: addr, PrefixLen: p.Bits(), Gateway: g, MAC: mac}
 	ports, err := s.ports(ctx, `WHERE p.container_id = ?`, id)
 	return ep, ports, err
+}
+
+// NetworkPorts lists the published ports of network name's containers.
+func (s *Store) NetworkPorts(ctx context.Context, name string) ([]PublishedPort, error) {
+	return s.ports(ctx, `WHERE e.network = ?`, name)
 }
 
 // Ports lists every published port.

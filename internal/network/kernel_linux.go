@@ -21,7 +21,7 @@ import (
 // there, brings it up, and lets it route loopback-sourced packets (for
 // published ports reached at 127.0.0.1). A new bridge's subnet must not
 // overlap a route the host has.
-func ensureBridge(b Bridge) error {
+func ensureBridge(b Bridge, mtu int) error {
 	l, err := netlink.LinkByName(b.Name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -31,7 +31,7 @@ func ensureBridge(b Bridge) error {
 		if err := checkOverlap(b); err != nil {
 			return err
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name, MTU: mtu}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", b.Name, err)
 		}
@@ -58,6 +58,26 @@ func ensureBridge(b Bridge) error {
 		}
 	}
 	return nil
+}
+
+// hostRoutes are the destinations of the host's IPv4 routes other than
+// default routes.
+func hostRoutes() ([]netip.Prefix, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("host routes: %w", err)
+	}
+	var out []netip.Prefix
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok && ones > 0 {
+			out = append(out, netip.PrefixFrom(a, ones).Masked())
+		}
+	}
+	return out, nil
 }
 
 // checkOverlap refuses a subnet that overlaps one of the host's routes
@@ -196,8 +216,9 @@ func VethName(id string) string { return "veth" + id[:min(11, len(id))] }
 
 // setupVeth connects the namespace at nsPath to bridge b: a veth pair
 // whose host end is on the bridge and whose other end is the container's
-// eth0, with its address, MAC and default route through the bridge.
-func setupVeth(b Bridge, ep *Endpoint, nsPath string) error {
+// eth0, with its address, MAC and (defaultRoute) default route through
+// the bridge.
+func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return fmt.Errorf("network namespace %s: %w", nsPath, err)
@@ -237,8 +258,12 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string) error {
 	if err := h.LinkSetUp(eth0); err != nil {
 		return fmt.Errorf("eth0 up: %w", err)
 	}
-	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
-		return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
+	// An internal network's containers get no default route: no way out
+	// but the bridge's subnet.
+	if defaultRoute {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
+			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
+		}
 	}
 	host, err := netlink.LinkByName(name)
 	if err != nil {

@@ -36,9 +36,20 @@ import (
 // is final only within its own table, a drop in any other table's forward
 // hook (a host firewall's) still applies to published ports. To publish
 // on one address only, use -p 127.0.0.1:8080:80.
+//
+// Isolation between networks (the default bridge and user-defined ones,
+// each with its own bridge and table): a table's forward chain drops
+// every new connection into its bridge that comes from another interface
+// and was not translated for a published port, so containers of two
+// networks never reach each other, whatever order the tables run in.
+// An Internal network has no way out either: no masquerade, and its
+// forward chain drops whatever leaves or enters the bridge from another
+// interface (its containers also get no default route); nothing is
+// published from it.
 type Ruleset struct {
-	Bridge Bridge
-	Ports  []PublishedPort
+	Bridge   Bridge
+	Internal bool
+	Ports    []PublishedPort
 }
 
 // Script renders the table as an nft script that creates or replaces it.
@@ -62,6 +73,20 @@ func (r Ruleset) Script() string {
 	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish + "\t}\n")
 	// The output hook has no "dstnat" keyword in nft; -100 is its value.
 	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish + "\t}\n")
+	if r.Internal {
+		fmt.Fprintf(&s, `	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname %[1]q oifname %[1]q accept
+		iifname %[1]q drop
+		oifname %[1]q drop
+	}
+}
+`, b.Name)
+		return s.String()
+	}
 	fmt.Fprintf(&s, `	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr %[2]s oifname != %[1]q masquerade

@@ -34,9 +34,11 @@ func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.Root, "ru
 // Request is what a container's network is set up from.
 type Request struct {
 	ID         string
-	Mode       string    // ModeBridge, ModeNone or ModeHost
-	Bindings   []Binding // published ports (bridge only)
-	Hostname   string    // the container's host name (the host's with ModeHost)
+	Mode       string     // ModeBridge, ModeNone or ModeHost
+	Network    string     // with ModeBridge: a user-defined network's name ("" for the default bridge)
+	IP         netip.Addr // --ip on a user-defined network (zero: any)
+	Bindings   []Binding  // published ports (bridge only)
+	Hostname   string     // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
 	DNS        DNSOptions
@@ -95,11 +97,11 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 	if req.Mode == ModeNone {
 		return res, writeFiles(req, HostsFile(extra, nil))
 	}
-	b, err := m.Store.EnsureBridge(ctx, m.Want)
+	n, err := m.network(ctx, req.Network)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureBridge(b); err != nil {
+	if err := ensureBridge(n.Bridge, n.Settings.MTU); err != nil {
 		return nil, err
 	}
 	orphans, err := m.Store.Orphans(ctx)
@@ -111,24 +113,41 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 			return nil, err
 		}
 	}
-	res.Endpoint, res.Ports, err = m.Store.Allocate(ctx, b, req.ID, req.Bindings, HostPortFree)
+	bindings := req.Bindings
+	if n.Settings.Internal {
+		bindings = nil // nothing is published from an internal network, as in Docker
+	}
+	res.Endpoint, res.Ports, err = m.Store.AllocateOn(ctx, *n, req.ID, req.IP, bindings, HostPortFree)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.applyRules(ctx, b, ""); err != nil {
+	if err := m.applyRules(ctx, *n, ""); err != nil {
 		return nil, err
 	}
-	if err := setupVeth(b, res.Endpoint, m.NetNSPath(req.ID)); err != nil {
+	if err := setupVeth(n.Bridge, res.Endpoint, m.NetNSPath(req.ID), !n.Settings.Internal); err != nil {
 		return nil, err
 	}
 	self := SelfEntry(res.Endpoint.IP, req.Hostname, req.Domainname)
 	return res, writeFiles(req, HostsFile(extra, self))
 }
 
-// applyRules renders bridge b's table from the store, leaving out the
+// network is the network a bridge-mode container joins: the default
+// bridge (recorded on first use), or user-defined network name.
+func (m *Manager) network(ctx context.Context, name string) (*Network, error) {
+	if name == "" || name == BridgeNetwork {
+		b, err := m.Store.EnsureBridge(ctx, m.Want)
+		if err != nil {
+			return nil, err
+		}
+		return &Network{Name: BridgeNetwork, Bridge: b}, nil
+	}
+	return m.Store.Network(ctx, name)
+}
+
+// applyRules renders network n's table from the store, leaving out the
 // ports of container except ("" for none), and applies it.
-func (m *Manager) applyRules(ctx context.Context, b Bridge, except string) error {
-	ports, err := m.Store.Ports(ctx)
+func (m *Manager) applyRules(ctx context.Context, n Network, except string) error {
+	ports, err := m.Store.NetworkPorts(ctx, n.Name)
 	if err != nil {
 		return err
 	}
@@ -138,7 +157,7 @@ func (m *Manager) applyRules(ctx context.Context, b Bridge, except string) error
 			kept = append(kept, p)
 		}
 	}
-	return applyNft(Ruleset{Bridge: b, Ports: kept}.Script())
+	return applyNft(Ruleset{Bridge: n.Bridge, Internal: n.Settings.Internal, Ports: kept}.Script())
 }
 
 // Teardown removes what Setup made for container id: its ports from the
@@ -160,12 +179,10 @@ func (m *Manager) teardownLocked(ctx context.Context, id string) error {
 		return err
 	}
 	if len(ports) > 0 {
-		if b, ok, err := m.Store.Bridge(ctx); err != nil {
+		if n, err := m.Store.Network(ctx, ep.Network); err != nil {
 			return err
-		} else if ok {
-			if err := m.applyRules(ctx, b, id); err != nil {
-				return err
-			}
+		} else if err := m.applyRules(ctx, *n, id); err != nil {
+			return err
 		}
 	}
 	if ep != nil {
@@ -186,13 +203,20 @@ func (m *Manager) HasState(id string) bool {
 	return err == nil
 }
 
+// HostLockPath is the host-wide lock of network creation.
+const HostLockPath = "/run/berth/network-create.lock"
+
 // lock takes the root's network lock.
 func (m *Manager) lock() (func(), error) {
-	dir := filepath.Join(m.Root, "run")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return lockFile(filepath.Join(m.Root, "run", "network.lock"))
+}
+
+// lockFile takes an exclusive flock of path (made if missing).
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "network.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +228,7 @@ func (m *Manager) lock() (func(), error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, &os.SyscallError{Syscall: "flock network.lock", Err: err}
+		return nil, &os.SyscallError{Syscall: "flock " + path, Err: err}
 	}
 	return func() { f.Close() }, nil
 }
@@ -280,4 +304,58 @@ func (m *Manager) Gateway(ctx context.Context) netip.Addr {
 		return b.Gateway
 	}
 	return m.Want.Gateway
+}
+
+// CreateNetwork records a user-defined network (see Store.CreateNetwork)
+// and makes its bridge and nft table at once, as Docker does, so that
+// the subnet shows in the host's routes for whoever allocates next.
+func (m *Manager) CreateNetwork(ctx context.Context, req CreateRequest) (*Network, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Other roots allocate from the same pools, seeing each other's
+	// networks only as the host's routes: one creation at a time on the
+	// host, until the new bridge's route is there.
+	unlockHost, err := lockFile(HostLockPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockHost()
+	routes, err := hostRoutes()
+	if err != nil {
+		return nil, err
+	}
+	n, err := m.Store.CreateNetwork(ctx, req, routes)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.bringUp(ctx, *n); err != nil {
+		m.Store.DeleteNetwork(context.Background(), n)
+		DeleteBridge(n.Bridge)
+		return nil, err
+	}
+	return n, nil
+}
+
+func (m *Manager) bringUp(ctx context.Context, n Network) error {
+	if err := ensureBridge(n.Bridge, n.Settings.MTU); err != nil {
+		return err
+	}
+	return m.applyRules(ctx, n, "")
+}
+
+// RemoveNetwork removes user-defined network n: its record (refused
+// while containers are on it), then its bridge and nft table.
+func (m *Manager) RemoveNetwork(ctx context.Context, n *Network) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := m.Store.DeleteNetwork(ctx, n); err != nil {
+		return err
+	}
+	return DeleteBridge(n.Bridge)
 }

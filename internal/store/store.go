@@ -156,6 +156,11 @@ var schema = []string{
 		PRIMARY KEY (proto, host_ip, host_port)
 	)`,
 	`CREATE INDEX published_ports_container ON published_ports(container_id)`,
+	// User-defined networks (network create): their ID (64 hex
+	// characters; '' for the default bridge) and the rest of their
+	// settings as JSON (driver, ip range, internal, labels, options).
+	`ALTER TABLE networks ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE networks ADD COLUMN config TEXT NOT NULL DEFAULT '{}'`,
 }
 
 // Open opens (creating and migrating) the database at path.

@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	mobynetwork "github.com/moby/moby/api/types/network"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/engine"
+)
+
+// newNetworkCommand is `berth network …`.
+func newNetworkCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Manage networks"}
+	cmd.AddCommand(newNetworkCreateCommand(g), newNetworkLsCommand(g), newNetworkInspectCommand(g),
+		newNetworkRmCommand(g), newNetworkPruneCommand(g))
+	return cmd
+}
+
+func newNetworkCreateCommand(g *globalOptions) *cobra.Command {
+	var o engine.NetworkCreateOptions
+	var subnets, gateways, ranges, labels, opts []string
+	var ipv6 bool
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if len(subnets) > 1 || len(gateways) > 1 || len(ranges) > 1 {
+				return errors.New("berth supports one --subnet, --gateway and --ip-range per network")
+			}
+			if len(gateways) > len(subnets) || len(ranges) > len(subnets) {
+				return errors.New("every ip-range or gateway must have a corresponding subnet")
+			}
+			if ipv6 {
+				return errors.New("IPv6 networks are not supported yet")
+			}
+			first := func(s []string) string {
+				if len(s) == 0 {
+					return ""
+				}
+				return s[0]
+			}
+			o.Subnet, o.Gateway, o.IPRange = first(subnets), first(gateways), first(ranges)
+			var err error
+			if o.Labels, err = parseLabels(nil, labels); err != nil {
+				return err
+			}
+			if o.Labels == nil {
+				o.Labels = map[string]string{}
+			}
+			o.Options = map[string]string{}
+			for _, kv := range opts {
+				k, v, _ := strings.Cut(kv, "=")
+				o.Options[k] = v
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			n, err := e.CreateNetwork(cmd.Context(), o)
+			if err != nil {
+				return daemonError(err)
+			}
+			fmt.Println(n.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Driver, "driver", "d", "bridge", "Driver to manage the Network")
+	f.StringArrayVar(&subnets, "subnet", nil, "Subnet in CIDR format that represents a network segment")
+	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 Gateway for the master subnet")
+	f.StringArrayVar(&ranges, "ip-range", nil, "Allocate container ip from a sub-range")
+	f.BoolVar(&o.Internal, "internal", false, "Restrict external access to the network")
+	f.StringArrayVar(&labels, "label", nil, "Set metadata on a network")
+	f.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
+	f.BoolVar(&ipv6, "ipv6", false, "Enable or disable IPv6 networking")
+	f.Bool("attachable", false, "Enable manual container attachment")
+	f.MarkHidden("attachable")
+	return cmd
+}
+
+// networkRow is a network as `network ls --format` sees it (Docker's
+// network formatter).
+type networkRow struct {
+	n     *mobynetwork.Inspect
+	trunc bool
+}
+
+func (r networkRow) ID() string {
+	if r.trunc {
+		return r.n.ID[:12]
+	}
+	return r.n.ID
+}
+func (r networkRow) Name() string      { return r.n.Name }
+func (r networkRow) Driver() string    { return r.n.Driver }
+func (r networkRow) Scope() string     { return r.n.Scope }
+func (r networkRow) IPv4() string      { return strconv.FormatBool(r.n.EnableIPv4) }
+func (r networkRow) IPv6() string      { return strconv.FormatBool(r.n.EnableIPv6) }
+func (r networkRow) Internal() string  { return strconv.FormatBool(r.n.Internal) }
+func (r networkRow) CreatedAt() string { return r.n.Created.String() }
+func (r networkRow) Label(name string) string {
+	return r.n.Labels[name]
+}
+func (r networkRow) Labels() string {
+	var kv []string
+	for k, v := range r.n.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, ",")
+}
+
+// MarshalJSON is `--format json`: every placeholder by name.
+func (r networkRow) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(map[string]string{
+		"CreatedAt": r.CreatedAt(), "Driver": r.Driver(), "ID": r.ID(), "IPv4": r.IPv4(), "IPv6": r.IPv6(),
+		"Internal": r.Internal(), "Labels": r.Labels(), "Name": r.Name(), "Scope": r.Scope(),
+	})
+	return bytes.TrimSpace(b.Bytes()), err
+}
+
+var networkHeaders = headerMap{
+	"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
+	"Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+}
+
+func newNetworkLsCommand(g *globalOptions) *cobra.Command {
+	var quiet, noTrunc bool
+	var format string
+	var filters []string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := engine.ParseFilters(filters)
+			if err != nil {
+				return err
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			ns, err := e.ListNetworks(cmd.Context(), f)
+			if err != nil {
+				return daemonError(err)
+			}
+			if quiet && format == "" {
+				format = "{{.ID}}"
+			}
+			rows := make([]any, len(ns))
+			for i, n := range ns {
+				rows[i] = networkRow{n: n, trunc: !noTrunc}
+			}
+			return formatter{out: os.Stdout, format: format, def: "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", headers: networkHeaders}.print(rows)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
+	f.BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
+	f.StringVar(&format, "format", "", "Format output using a custom template")
+	f.StringArrayVarP(&filters, "filter", "f", nil, `Provide filter values (e.g. "driver=bridge")`)
+	return cmd
+}
+
+func newNetworkInspectCommand(g *globalOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
+		Short: "Display detailed information on one or more networks",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "" && format != "json" {
+				if _, err := parseTemplate(format); err != nil {
+					return err
+				}
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			var out []any
+			var errs []string
+			for _, ref := range args {
+				n, err := e.InspectNetwork(cmd.Context(), ref)
+				if err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+				out = append(out, n)
+			}
+			if err := printInspect(out, format); err != nil {
+				errs = append(errs, err.Error())
+			}
+			for _, e := range errs {
+				fmt.Fprintln(os.Stderr, "Error response from daemon:", e)
+			}
+			if len(errs) > 0 {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
+	cmd.Flags().BoolP("verbose", "v", false, "Verbose output for diagnostics")
+	return cmd
+}
+
+func newNetworkRmCommand(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more networks",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			failed := false
+			for _, ref := range args {
+				if err := e.RemoveNetwork(cmd.Context(), ref); err != nil {
+					if force && errors.As(err, new(engine.ErrNetworkNotFound)) {
+						continue
+					}
+					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
+					failed = true
+					continue
+				}
+				fmt.Println(ref)
+			}
+			if failed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")
+	return cmd
+}
+
+func newNetworkPruneCommand(g *globalOptions) *cobra.Command {
+	var force bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all unused networks",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := engine.ParseFilters(filters)
+			if err != nil {
+				return err
+			}
+			if !force && !ask("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ") {
+				return nil
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			deleted, err := e.PruneNetworks(cmd.Context(), f)
+			if err != nil {
+				return daemonError(err)
+			}
+			if len(deleted) > 0 {
+				fmt.Println("Deleted Networks:")
+				for _, name := range deleted {
+					fmt.Println(name)
+				}
+				fmt.Println()
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, `Provide filter values (e.g. "until=<timestamp>")`)
+	return cmd
+}

@@ -1,0 +1,311 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Network is a bridge network: the default one ("bridge") or a
+// user-defined one (network create). Each has a Linux bridge and an nft
+// table of its own (Bridge.Table).
+type Network struct {
+	ID       string // 64 hex characters
+	Name     string
+	Created  time.Time
+	Bridge   Bridge
+	Settings Settings
+}
+
+// Settings are a user-defined network's options beyond its bridge.
+type Settings struct {
+	Driver   string            `json:"driver,omitempty"` // bridge
+	IPRange  string            `json:"ipRange,omitempty"`
+	Internal bool              `json:"internal,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Options  map[string]string `json:"options,omitempty"` // -o, as given
+	MTU      int               `json:"mtu,omitempty"`
+}
+
+// Options of -o that berth understands (Docker's names).
+const (
+	OptBridgeName = "com.docker.network.bridge.name"
+	OptMTU        = "com.docker.network.driver.mtu"
+)
+
+// Predefined are the networks every root has, in `network ls` order.
+var Predefined = []string{BridgeNetwork, ModeHost, ModeNone}
+
+// PredefinedID is the ID of a predefined network: fixed, derived from
+// its name, so that it is the same in every listing.
+func PredefinedID(name string) string {
+	sum := sha256.Sum256([]byte("berth network " + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// ErrNotFound is an unknown network; the message is Docker's.
+type ErrNotFound struct{ Name string }
+
+func (e ErrNotFound) Error() string { return fmt.Sprintf("network %s not found", e.Name) }
+
+// ErrInUse is a network with containers on it (rm refuses it).
+type ErrInUse struct{ Name, ID string }
+
+func (e ErrInUse) Error() string {
+	return fmt.Sprintf("error while removing network: network %s id %s has active endpoints", e.Name, e.ID)
+}
+
+// ErrPoolOverlap is a --subnet overlapping another network's.
+var ErrPoolOverlap = errors.New("invalid pool request: Pool overlaps with other one on this address space")
+
+// Pools are where subnets come from when network create has no --subnet,
+// as Docker's defaults: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s.
+func Pools() []netip.Prefix {
+	var out []netip.Prefix
+	for i := 17; i <= 31; i++ {
+		out = append(out, netip.MustParsePrefix(fmt.Sprintf("172.%d.0.0/16", i)))
+	}
+	for i := 0; i < 256; i += 16 {
+		out = append(out, netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/20", i)))
+	}
+	return out
+}
+
+// CreateRequest is what network create asks for; a zero Subnet takes a
+// free one of Pools, a zero Gateway the subnet's first address.
+type CreateRequest struct {
+	Name     string
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	Settings Settings
+}
+
+// NewNetwork checks req and makes its network record (not stored yet):
+// taken are the prefixes its subnet must not overlap (other networks',
+// the host's routes).
+func NewNetwork(req CreateRequest, taken []netip.Prefix) (*Network, error) {
+	n := &Network{Name: req.Name, Created: time.Now(), Settings: req.Settings}
+	if n.Settings.Driver == "" {
+		n.Settings.Driver = "bridge"
+	}
+	id := make([]byte, 32)
+	rand.Read(id)
+	n.ID = hex.EncodeToString(id)
+	bridge := "br-" + n.ID[:12]
+	for k, v := range req.Settings.Options {
+		switch k {
+		case OptBridgeName:
+			bridge = v
+		case OptMTU:
+			mtu, err := strconv.Atoi(v)
+			if err != nil || mtu < 68 {
+				return nil, fmt.Errorf("invalid MTU number: %s", v)
+			}
+			n.Settings.MTU = mtu
+		}
+	}
+	subnet := req.Subnet.Masked()
+	overlaps := func(p netip.Prefix) bool {
+		return slices.ContainsFunc(taken, func(t netip.Prefix) bool { return t.Overlaps(p) })
+	}
+	if !req.Subnet.IsValid() {
+		for _, p := range Pools() {
+			if !overlaps(p) {
+				subnet = p
+				break
+			}
+		}
+		if !subnet.IsValid() {
+			return nil, errors.New("all predefined address pools have been fully subnetted")
+		}
+	} else if overlaps(subnet) {
+		return nil, ErrPoolOverlap
+	}
+	b, err := NewBridge(bridge, subnet.String())
+	if err != nil {
+		return nil, err
+	}
+	if req.Gateway.IsValid() {
+		if !subnet.Contains(req.Gateway) {
+			return nil, fmt.Errorf("invalid pool request: gateway %s is not in subnet %s", req.Gateway, subnet)
+		}
+		b.Gateway = req.Gateway
+	}
+	if r := req.Settings.IPRange; r != "" {
+		p, err := netip.ParsePrefix(r)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("invalid CIDR address: %s", r)
+		}
+		if !subnet.Contains(p.Addr()) || p.Bits() < subnet.Bits() {
+			return nil, fmt.Errorf("invalid pool request: ip range %s is not in subnet %s", r, subnet)
+		}
+		n.Settings.IPRange = p.Masked().String()
+	}
+	n.Bridge = b
+	return n, nil
+}
+
+// CreateNetwork allocates and records a user-defined network in one
+// transaction: a name taken, or a subnet overlapping another network's
+// or one of hostRoutes, is refused.
+func (s *Store) CreateNetwork(ctx context.Context, req CreateRequest, hostRoutes []netip.Prefix) (*Network, error) {
+	var n *Network
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		nets, err := s.Networks(ctx)
+		if err != nil {
+			return err
+		}
+		taken := slices.Clone(hostRoutes)
+		for _, o := range nets {
+			if o.Name == req.Name {
+				return fmt.Errorf("network with name %s already exists", req.Name)
+			}
+			taken = append(taken, o.Bridge.Subnet)
+		}
+		if want, err := BridgeFromEnv(); err == nil && !slices.ContainsFunc(nets, func(o Network) bool { return o.Name == BridgeNetwork }) {
+			taken = append(taken, want.Subnet) // the default bridge's, once made
+		}
+		if slices.Contains(Predefined, req.Name) {
+			return fmt.Errorf("network with name %s already exists", req.Name)
+		}
+		if n, err = NewNetwork(req, taken); err != nil {
+			return err
+		}
+		for _, o := range nets {
+			if o.Bridge.Name == n.Bridge.Name {
+				return fmt.Errorf("bridge name %s is already in use by network %s", n.Bridge.Name, o.Name)
+			}
+		}
+		cfg, err := json.Marshal(n.Settings)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO networks (name, bridge, subnet, gateway, created, id, config) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			n.Name, n.Bridge.Name, n.Bridge.Subnet.String(), n.Bridge.Gateway.String(), n.Created.UnixNano(), n.ID, string(cfg))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Networks lists the recorded networks (the default bridge once it has
+// been set up, and the user-defined ones), by name.
+func (s *Store) Networks(ctx context.Context) ([]Network, error) {
+	var out []Network
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT name, bridge, subnet, gateway, created, id, config FROM networks ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n Network
+			var subnet, gw, cfg string
+			var created int64
+			if err := rows.Scan(&n.Name, &n.Bridge.Name, &subnet, &gw, &created, &n.ID, &cfg); err != nil {
+				return err
+			}
+			if n.Bridge.Subnet, err = netip.ParsePrefix(subnet); err != nil {
+				return err
+			}
+			if n.Bridge.Gateway, err = netip.ParseAddr(gw); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(cfg), &n.Settings); err != nil {
+				return fmt.Errorf("network %s: %w", n.Name, err)
+			}
+			if n.Settings.Driver == "" {
+				n.Settings.Driver = "bridge"
+			}
+			if n.ID == "" {
+				n.ID = PredefinedID(n.Name)
+			}
+			n.Created = time.Unix(0, created)
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Network finds a recorded network by name, ID or unique ID prefix.
+func (s *Store) Network(ctx context.Context, ref string) (*Network, error) {
+	nets, err := s.Networks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nets {
+		if n.Name == ref || n.ID == ref {
+			return &n, nil
+		}
+	}
+	var found []Network
+	for _, n := range nets {
+		if ref != "" && strings.HasPrefix(n.ID, ref) {
+			found = append(found, n)
+		}
+	}
+	if len(found) == 1 {
+		return &found[0], nil
+	}
+	if len(found) > 1 {
+		return nil, fmt.Errorf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(found))
+	}
+	return nil, ErrNotFound{ref}
+}
+
+// DeleteNetwork forgets network name, refused while a container has an
+// endpoint on it.
+func (s *Store) DeleteNetwork(ctx context.Context, n *Network) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var count int
+		if err := tx.QueryRow(`SELECT count(*) FROM endpoints WHERE network = ?`, n.Name).Scan(&count); err != nil {
+			return err
+		}
+		if count > 0 {
+			return ErrInUse{n.Name, n.ID}
+		}
+		_, err := tx.Exec(`DELETE FROM networks WHERE name = ?`, n.Name)
+		return err
+	})
+}
+
+// Endpoints lists the endpoints on network name.
+func (s *Store) Endpoints(ctx context.Context, name string) ([]Endpoint, error) {
+	var out []Endpoint
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT container_id, ip, mac FROM endpoints WHERE network = ? ORDER BY container_id`, name)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ep Endpoint
+			var ip string
+			if err := rows.Scan(&ep.ContainerID, &ip, &ep.MAC); err != nil {
+				return err
+			}
+			if ep.IP, err = netip.ParseAddr(ip); err != nil {
+				return err
+			}
+			ep.Network = name
+			out = append(out, ep)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
