@@ -116,6 +116,15 @@ func TestNetworkUserDefined(t *testing.T) {
 	if errs := b.fails(125, runArgs("--rm", "--network", "net1", "--ip", "192.0.2.5", "busybox:test", "true")...); !strings.Contains(errs, "Invalid address 192.0.2.5: It does not belong to any of this network's subnets") {
 		t.Errorf("--ip off the subnet: %q", errs)
 	}
+	// ps --filter network= takes a name or an ID prefix.
+	for _, ref := range []string{"net1", id1[:12]} {
+		if got := b.ok("ps", "--format", "{{.Names}}", "--filter", "network="+ref); got != "u2\nu1\n" {
+			t.Errorf("ps --filter network=%s: %q", ref, got)
+		}
+	}
+	if got := b.ok("ps", "--format", "{{.Names}}", "--filter", "network=bridge"); got != "u4\n" {
+		t.Errorf("ps --filter network=bridge: %q", got)
+	}
 	got := b.ok("inspect", "-f", `{{with .NetworkSettings.Networks.net1}}{{.NetworkID}} {{.Aliases}} {{.Gateway}}{{end}} {{.HostConfig.NetworkMode}}`, "u1")
 	if want := fmt.Sprintf("%s [web] %s1 net1", id1, prefix1); strings.TrimSpace(got) != want {
 		t.Errorf("container inspect: %q, want %q", got, want)

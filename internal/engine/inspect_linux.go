@@ -395,8 +395,16 @@ type ListOptions struct {
 // ListContainers is `docker ps`: the containers that pass o, newest first.
 func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]containertypes.Summary, error) {
 	f := o.Filters
-	if err := f.validate("ancestor", "before", "exited", "health", "id", "label", "name", "status", "since", "volume"); err != nil {
+	if err := f.validate("ancestor", "before", "exited", "health", "id", "label", "name", "network", "since", "status", "volume"); err != nil {
 		return nil, err
+	}
+	// --filter network= is a name, or a network's ID or its prefix.
+	networks := map[string]bool{}
+	for _, v := range f["network"] {
+		networks[v] = true
+		if n, err := e.net.Store.Network(ctx, v); err == nil {
+			networks[n.Name] = true
+		}
 	}
 	for _, v := range f["health"] {
 		if err := containertypes.ValidateHealthStatus(containertypes.HealthStatus(v)); err != nil {
@@ -482,6 +490,9 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 			continue
 		}
 		if len(f["ancestor"]) > 0 && !images[c.ImageID] {
+			continue
+		}
+		if len(networks) > 0 && !networks[netMode(c.Config)] {
 			continue
 		}
 		if len(f["volume"]) > 0 && !mountsVolume(c, f["volume"]) {
