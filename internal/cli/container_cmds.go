@@ -84,7 +84,7 @@ func newPauseCommand(g *globalOptions) *cobra.Command {
 		Short: "Pause all processes within one or more containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.PauseContainer(cmd.Context(), ref)
 			})
 		},
@@ -97,7 +97,7 @@ func newUnpauseCommand(g *globalOptions) *cobra.Command {
 		Short: "Unpause all processes within one or more containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.UnpauseContainer(cmd.Context(), ref)
 			})
 		},

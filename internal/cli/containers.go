@@ -84,28 +84,13 @@ func newRmCommand(g *globalOptions, use string) *cobra.Command {
 		Short: "Remove one or more containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			failed := false
-			for _, ref := range args {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				err := e.RemoveContainerWith(cmd.Context(), ref, engine.RemoveOptions{Force: force, Volumes: volumes})
 				if errors.Is(err, container.ErrNotFound) && force {
-					continue // Docker's rm -f ignores missing containers
+					return errSkipArg // Docker's rm -f ignores missing containers
 				}
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
-					failed = true
-					continue
-				}
-				fmt.Println(ref)
-			}
-			if failed {
-				return exitError{code: 1}
-			}
-			return nil
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")

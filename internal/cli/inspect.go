@@ -59,23 +59,23 @@ func newContainerInspectCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// runInspect prints what every name is (of type typ, or a container
-// else an image), then the errors for the names that were not found.
-func runInspect(ctx context.Context, g *globalOptions, names []string, format, typ string, size bool) error {
+// inspectEach prints (as JSON, or with format) what one finds for every
+// name, and returns the error lines of the names it did not; err is a
+// bad format or an engine that would not open.
+func inspectEach(g *globalOptions, names []string, format string, one func(*engine.Engine, string) (any, error)) (errs []string, err error) {
 	if format != "" && format != "json" {
 		if _, err := parseTemplate(format); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	e, err := g.engine()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer e.Close()
 	var out []any
-	var errs []string
 	for _, name := range names {
-		obj, err := inspectOne(ctx, e, name, typ, size)
+		obj, err := one(e, name)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -84,6 +84,29 @@ func runInspect(ctx context.Context, g *globalOptions, names []string, format, t
 	}
 	if err := printInspect(out, format); err != nil {
 		errs = append(errs, err.Error())
+	}
+	return errs, nil
+}
+
+// daemonErrors prints errs as Docker's client does and exits 1 if any.
+func daemonErrors(errs []string) error {
+	for _, e := range errs {
+		fmt.Fprintln(os.Stderr, "Error response from daemon:", e)
+	}
+	if len(errs) > 0 {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// runInspect prints what every name is (of type typ, or a container
+// else an image), then the errors for the names that were not found.
+func runInspect(ctx context.Context, g *globalOptions, names []string, format, typ string, size bool) error {
+	errs, err := inspectEach(g, names, format, func(e *engine.Engine, name string) (any, error) {
+		return inspectOne(ctx, e, name, typ, size)
+	})
+	if err != nil {
+		return err
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "\nError: "))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -12,9 +13,13 @@ import (
 	"github.com/berth-dev/berth/internal/shim"
 )
 
-// eachContainer runs fn for every argument, printing the argument on
-// success and Docker's error line on failure; any failure exits 1.
-func eachContainer(g *globalOptions, cmd *cobra.Command, args []string, fn func(e *engine.Engine, ref string) error) error {
+// errSkipArg from eachArg's fn passes over an argument silently (a
+// missing one that rm -f ignores).
+var errSkipArg = errors.New("skipped")
+
+// eachArg runs fn for every argument, printing the argument on success
+// and Docker's error line on failure; any failure exits 1.
+func eachArg(g *globalOptions, cmd *cobra.Command, args []string, fn func(e *engine.Engine, ref string) error) error {
 	e, err := g.engine()
 	if err != nil {
 		return err
@@ -22,7 +27,9 @@ func eachContainer(g *globalOptions, cmd *cobra.Command, args []string, fn func(
 	defer e.Close()
 	failed := false
 	for _, ref := range args {
-		if err := fn(e, ref); err != nil {
+		if err := fn(e, ref); errors.Is(err, errSkipArg) {
+			continue
+		} else if err != nil {
 			fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
 			failed = true
 			continue
@@ -46,7 +53,7 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("invalid signal: %s", signal)
 			}
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.KillContainer(cmd.Context(), ref, sig)
 			})
 		},
@@ -94,7 +101,7 @@ func newStopCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.Stop(cmd.Context(), ref, o)
 			})
 		},
@@ -114,7 +121,7 @@ func newRestartCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				return e.RestartContainer(cmd.Context(), ref, o)
 			})
 		},
@@ -154,7 +161,7 @@ func newStartCommand(g *globalOptions) *cobra.Command {
 				}
 				return session(cmd.Context(), e, c, att, o)
 			}
-			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				c, err := e.Container(cmd.Context(), ref)
 				if err != nil {
 					return err

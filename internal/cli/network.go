@@ -186,36 +186,13 @@ func newNetworkInspectCommand(g *globalOptions) *cobra.Command {
 		Short: "Display detailed information on one or more networks",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "" && format != "json" {
-				if _, err := parseTemplate(format); err != nil {
-					return err
-				}
-			}
-			e, err := g.engine()
+			errs, err := inspectEach(g, args, format, func(e *engine.Engine, ref string) (any, error) {
+				return e.InspectNetwork(cmd.Context(), ref)
+			})
 			if err != nil {
 				return err
 			}
-			defer e.Close()
-			var out []any
-			var errs []string
-			for _, ref := range args {
-				n, err := e.InspectNetwork(cmd.Context(), ref)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				out = append(out, n)
-			}
-			if err := printInspect(out, format); err != nil {
-				errs = append(errs, err.Error())
-			}
-			for _, e := range errs {
-				fmt.Fprintln(os.Stderr, "Error response from daemon:", e)
-			}
-			if len(errs) > 0 {
-				return exitError{code: 1}
-			}
-			return nil
+			return daemonErrors(errs)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
@@ -231,27 +208,13 @@ func newNetworkRmCommand(g *globalOptions) *cobra.Command {
 		Short:   "Remove one or more networks",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			failed := false
-			for _, ref := range args {
-				if err := e.RemoveNetwork(cmd.Context(), ref); err != nil {
-					if force && errors.As(err, new(engine.ErrNetworkNotFound)) {
-						continue
-					}
-					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
-					failed = true
-					continue
+			return eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
+				err := e.RemoveNetwork(cmd.Context(), ref)
+				if force && errors.As(err, new(engine.ErrNetworkNotFound)) {
+					return errSkipArg
 				}
-				fmt.Println(ref)
-			}
-			if failed {
-				return exitError{code: 1}
-			}
-			return nil
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")

@@ -50,7 +50,7 @@ func newUpdateCommand(g *globalOptions) *cobra.Command {
 				o.Restart = &p
 			}
 			var warnings []string
-			err := eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+			err := eachArg(g, cmd, args, func(e *engine.Engine, ref string) error {
 				w, err := e.UpdateContainer(cmd.Context(), ref, o)
 				warnings = append(warnings, w...)
 				return err

@@ -169,36 +169,13 @@ func newVolumeInspectCommand(g *globalOptions) *cobra.Command {
 		Short: "Display detailed information on one or more volumes",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "" && format != "json" {
-				if _, err := parseTemplate(format); err != nil {
-					return err
-				}
-			}
-			e, err := g.engine()
+			errs, err := inspectEach(g, args, format, func(e *engine.Engine, ref string) (any, error) {
+				return e.InspectVolume(cmd.Context(), ref)
+			})
 			if err != nil {
 				return err
 			}
-			defer e.Close()
-			var out []any
-			var errs []string
-			for _, name := range args {
-				v, err := e.InspectVolume(cmd.Context(), name)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				out = append(out, v)
-			}
-			if err := printInspect(out, format); err != nil {
-				errs = append(errs, err.Error())
-			}
-			for _, e := range errs {
-				fmt.Fprintln(os.Stderr, "Error response from daemon:", e)
-			}
-			if len(errs) > 0 {
-				return exitError{code: 1}
-			}
-			return nil
+			return daemonErrors(errs)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
@@ -213,24 +190,9 @@ func newVolumeRmCommand(g *globalOptions) *cobra.Command {
 		Short:   "Remove one or more volumes",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			failed := false
-			for _, name := range args {
-				if err := e.RemoveVolume(cmd.Context(), name, force); err != nil {
-					fmt.Fprintln(os.Stderr, "Error response from daemon:", err)
-					failed = true
-					continue
-				}
-				fmt.Println(name)
-			}
-			if failed {
-				return exitError{code: 1}
-			}
-			return nil
+			return eachArg(g, cmd, args, func(e *engine.Engine, name string) error {
+				return e.RemoveVolume(cmd.Context(), name, force)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of one or more volumes")
