@@ -109,6 +109,16 @@ func (f formatter) print(rows []any) error {
 }
 
 // humanSize is Docker's size format: 4.26MB.
+// placeholdersJSON is a row's `--format json`: its placeholders by name,
+// with <, > and & as they are (as Docker prints them).
+func placeholdersJSON(fields map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(fields)
+	return bytes.TrimSpace(b.Bytes()), err
+}
+
 func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
 
 // since is Docker's CREATED column: "3 days ago".

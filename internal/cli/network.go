@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -123,14 +121,10 @@ func (r networkRow) Labels() string {
 
 // MarshalJSON is `--format json`: every placeholder by name.
 func (r networkRow) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(map[string]string{
+	return placeholdersJSON(map[string]string{
 		"CreatedAt": r.CreatedAt(), "Driver": r.Driver(), "ID": r.ID(), "IPv4": r.IPv4(), "IPv6": r.IPv6(),
 		"Internal": r.Internal(), "Labels": r.Labels(), "Name": r.Name(), "Scope": r.Scope(),
 	})
-	return bytes.TrimSpace(b.Bytes()), err
 }
 
 var networkHeaders = headerMap{

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -215,14 +213,10 @@ func (r *psRow) Networks() string {
 
 // MarshalJSON is `--format json`: every placeholder by name.
 func (r *psRow) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(map[string]string{
+	return placeholdersJSON(map[string]string{
 		"ID": r.ID(), "Names": r.Names(), "Image": r.Image(), "Command": r.Command(),
 		"CreatedAt": r.CreatedAt(), "RunningFor": r.RunningFor(), "Ports": r.Ports(),
 		"State": r.State(), "Status": r.Status(), "Size": r.Size(), "Labels": r.Labels(),
 		"Mounts": r.Mounts(), "LocalVolumes": r.LocalVolumes(), "Networks": r.Networks(),
 	})
-	return bytes.TrimSpace(b.Bytes()), err
 }

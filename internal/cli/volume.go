@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,15 +103,11 @@ func (r volumeRow) Labels() string {
 
 // MarshalJSON is `--format json`: every placeholder by name.
 func (r volumeRow) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(map[string]string{
+	return placeholdersJSON(map[string]string{
 		"Availability": r.Availability(), "Driver": r.Driver(), "Group": r.Group(), "Labels": r.Labels(),
 		"Links": r.Links(), "Mountpoint": r.Mountpoint(), "Name": r.Name(), "Scope": r.Scope(),
 		"Size": r.Size(), "Status": r.Status(),
 	})
-	return bytes.TrimSpace(b.Bytes()), err
 }
 
 var volumeHeaders = headerMap{
