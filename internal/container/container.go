@@ -418,24 +418,8 @@ func (s *Store) UsesImage(ctx context.Context, imageID string) (bool, error) {
 // UsingVolume returns the IDs of the containers (any state) that mount
 // volume name, oldest first (in the transaction ctx carries, if any).
 func (s *Store) UsingVolume(ctx context.Context, name string) ([]string, error) {
-	var ids []string
-	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT DISTINCT c.id FROM containers c, json_each(c.config, '$.mountPoints') m
+	return s.db.Strings(ctx, `SELECT DISTINCT c.id FROM containers c, json_each(c.config, '$.mountPoints') m
 			WHERE json_extract(m.value, '$.type') = 'volume' AND json_extract(m.value, '$.name') = ? ORDER BY c.created`, name)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
-	return ids, err
 }
 
 // SetCommand records what the container runs (known once its spec is built).

@@ -264,44 +264,12 @@ func (s *Store) Release(ctx context.Context, id string) (had bool, err error) {
 // Orphans lists the containers that have an endpoint but no record any
 // more (a crash in the middle of rm).
 func (s *Store) Orphans(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT container_id FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
-	return ids, err
+	return s.db.Strings(ctx, `SELECT container_id FROM endpoints WHERE container_id NOT IN (SELECT id FROM containers)`)
 }
 
 // EndpointIDs lists the containers that have an endpoint.
 func (s *Store) EndpointIDs(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT container_id FROM endpoints`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
-	return ids, err
+	return s.db.Strings(ctx, `SELECT container_id FROM endpoints`)
 }
 
 // Endpoint returns container id's endpoint and ports (nil when it has

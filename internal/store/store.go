@@ -277,6 +277,28 @@ type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// Strings runs query, which selects one column of text, through View
+// and returns its rows.
+func (d *DB) Strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	var out []string
+	err := d.View(ctx, func(q Querier) error {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // Setting returns a settings value ("" when unset).
 func (d *DB) Setting(ctx context.Context, name string) (string, error) {
 	var v string
