@@ -324,7 +324,8 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err != nil {
 		return fmt.Errorf("container %s is already running", c.ID[:12])
 	}
-	if err := e.setupNetwork(ctx, c); err != nil {
+	_, imgCfg := e.imageOf(ctx, c)
+	if err := e.setupNetwork(ctx, c, imgCfg); err != nil {
 		e.net.Teardown(context.Background(), c.ID)
 		return err
 	}
@@ -353,7 +354,6 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 			return err
 		}
 	}
-	_, imgCfg := e.imageOf(ctx, c)
 	cfg := c.Config
 	_, err = p.Start(shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,

@@ -193,7 +193,7 @@ func bindings(cfg container.Config, img *dockerspec.DockerOCIImage) ([]network.B
 
 // setupNetwork sets container c's network up for a start (see
 // network.Manager.Setup).
-func (e *Engine) setupNetwork(ctx context.Context, c *container.Container) error {
+func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) error {
 	want, err := network.BridgeFromEnv()
 	if err != nil {
 		return err
@@ -208,7 +208,6 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container) error
 			}
 		}
 	}
-	_, img := e.imageOf(ctx, c)
 	cfg := c.Config
 	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
 	if bridged(req.Mode) && req.Mode != network.ModeBridge {
