@@ -1,7 +1,7 @@
 // Package build builds images from Dockerfiles, as `docker build` does
 // with BuildKit: BuildKit's parser, instruction and shell-lexer packages
-// read the Dockerfile; the stages the target needs are built in
-// dependency order; each RUN runs in a container of berth's own runtime
+// read the Dockerfile; the stages the target needs are built as a graph
+// (graph.go), independent ones in parallel; each RUN runs in a container of berth's own runtime
 // on an overlay snapshot of the step before, and each RUN, COPY, ADD and
 // WORKDIR makes a layer taken from the snapshot's changes (see
 // snapshot.Diff), stored and unpacked through the image service. A step
@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distribution/reference"
@@ -48,8 +49,9 @@ type Config struct {
 	Images *image.Service
 	DB     *store.DB
 	Runner Runner
-	// ResolveImage finds a base image by name: in the store, or pulled.
-	ResolveImage func(ctx context.Context, name string) (*image.Image, error)
+	// ResolveImage finds a base image by name: in the store, or pulled;
+	// with pull, pulled in any case (build --pull).
+	ResolveImage func(ctx context.Context, name string, pull bool) (*image.Image, error)
 	// StateDir holds the build's working directories (bundles, mount
 	// points, contexts read from stdin).
 	StateDir string
@@ -85,6 +87,11 @@ type Options struct {
 	Target string
 	// NoCache runs every step (and records the results).
 	NoCache bool
+	// Pull pulls every base image, even one the store has (--pull).
+	Pull bool
+	// Platform is --platform: "" or the host's, or the platform of the
+	// base images.
+	Platform string
 	// CgroupParent is the cgroup of RUN's containers ("" for berth's).
 	CgroupParent string
 	// Network is --network: RUN's network when it sets none itself,
@@ -135,6 +142,9 @@ type run struct {
 	df      *dockerfile
 	ctx     *buildContext
 	globals []string // the ARGs before FROM, and the predefined ones
+	sched   *scheduler
+	mu      sync.Mutex
+	bases   map[string]*baseImage // by name
 	// cleanups run when the build ends.
 	cleanups []func()
 }
@@ -152,7 +162,10 @@ func (r *run) build(ctx context.Context) (*Result, error) {
 	if err := r.metaArgs(target); err != nil {
 		return nil, err
 	}
-	st, err := r.buildStage(ctx, target)
+	if err := r.link(); err != nil {
+		return nil, err
+	}
+	st, err := r.buildTarget(ctx, target)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/oci"
 )
 
@@ -70,7 +71,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		kind = "ADD"
 	}
 	env := shell.EnvsFromSlice(st.env)
-	v := r.p.vertex(r.stepName(s, st, uppercaseCmd(processCmdEnv(r.df.lex, op.cmd, env))))
+	v := r.p.vertex(r.stepName(s, st, uppercaseCmd(processCmdEnv(s.lex, op.cmd, env))))
 	fail := func(err error) error {
 		v.failed(err)
 		return err
@@ -111,7 +112,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			return fail(err)
 		}
 	} else {
-		from, _, err := r.df.lex.ProcessWord(op.from, shell.EnvsFromSlice(r.globals))
+		from, _, err := s.lex.ProcessWord(op.from, shell.EnvsFromSlice(r.globals))
 		if err != nil {
 			return fail(err)
 		}
@@ -192,24 +193,20 @@ func trailingSlash(p string) string {
 // fromTree is the tree of --from: a stage (built before this one) or an
 // image.
 func (r *run) fromTree(ctx context.Context, from string) (tree, error) {
+	var layers []image.Layer
 	if dep := r.df.findStage(from, -1); dep != nil && dep.built != nil {
-		if err := r.b.cfg.Images.EnsureLayers(ctx, dep.built.layers); err != nil {
-			return tree{}, err
+		layers = dep.built.layers
+	} else {
+		b, err := r.baseImage(ctx, from)
+		if err != nil {
+			return tree{}, fmt.Errorf("--from=%s: %w", from, err)
 		}
-		return tree{chainID: dep.built.chainID()}, nil
-	}
-	img, err := r.b.cfg.ResolveImage(ctx, from)
-	if err != nil {
-		return tree{}, fmt.Errorf("--from=%s: %w", from, err)
-	}
-	layers, err := r.b.cfg.Images.ImageLayers(img)
-	if err != nil {
-		return tree{}, err
+		layers = b.layers
 	}
 	if err := r.b.cfg.Images.EnsureLayers(ctx, layers); err != nil {
 		return tree{}, err
 	}
-	return tree{chainID: img.TopLayer}, nil
+	return tree{chainID: (&state{layers: layers}).chainID()}, nil
 }
 
 // selectSources expands each source (wildcards match one path component

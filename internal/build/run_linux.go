@@ -69,7 +69,7 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		args = withShell(st, args)
 	}
 	env := shell.EnvsFromSlice(st.env)
-	name := r.stepName(s, st, uppercaseCmd(processCmdEnv(r.df.lex, c.String(), env)))
+	name := r.stepName(s, st, uppercaseCmd(processCmdEnv(s.lex, c.String(), env)))
 	v := r.p.vertex(name)
 	createdBy := "RUN " + runCommandString(args, st.args, env) + " # buildkit"
 	procEnv := slices.Clone(st.env)

@@ -14,9 +14,9 @@ import (
 
 // buildFlags are `build`'s flags as typed.
 type buildFlags struct {
-	file, target, iidfile, progress, cgroupParent, network string
-	tags, buildArgs, labels, secrets                       []string
-	noCache, quiet                                         bool
+	file, target, iidfile, progress, cgroupParent, network, platform string
+	tags, buildArgs, labels, secrets                                 []string
+	noCache, quiet, pull                                             bool
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -57,6 +57,8 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringArrayVar(&f.labels, "label", nil, "Set metadata for an image")
 	fl.StringVar(&f.target, "target", "", "Set the target build stage to build")
 	fl.BoolVar(&f.noCache, "no-cache", false, "Do not use cache when building the image")
+	fl.BoolVar(&f.pull, "pull", false, "Always attempt to pull all referenced images")
+	fl.StringVar(&f.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set target platform for build")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet"); all plain for now`)
@@ -71,6 +73,7 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 	o := engine.BuildOptions{
 		ContextDir: path, Dockerfile: f.file, Stdin: os.Stdin, Target: f.target,
 		NoCache: f.noCache, CgroupParent: f.cgroupParent, Progress: os.Stderr,
+		Pull: f.pull, Platform: f.platform,
 	}
 	switch f.progress {
 	case "auto", "plain", "tty":

@@ -34,11 +34,14 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (*build.Result, erro
 	return res, nil
 }
 
-// buildImage is a build's base image: the store's, else pulled.
-func (e *Engine) buildImage(ctx context.Context, name string) (*image.Image, error) {
-	img, err := e.Images.Get(ctx, name)
-	if err == nil || !errors.Is(err, image.ErrNotFound) {
-		return img, err
+// buildImage is a build's base image: the store's, else pulled; with
+// pull (build --pull), pulled in any case.
+func (e *Engine) buildImage(ctx context.Context, name string, pull bool) (*image.Image, error) {
+	if !pull {
+		img, err := e.Images.Get(ctx, name)
+		if err == nil || !errors.Is(err, image.ErrNotFound) {
+			return img, err
+		}
 	}
 	res, err := e.Pull(ctx, name, PullOptions{Progress: image.NoProgress{}})
 	if err != nil {

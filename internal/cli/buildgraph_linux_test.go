@@ -1,0 +1,118 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBuildParallelStages: two stages that don't depend on each other
+// build at the same time. Each writes its marker into a cache mount both
+// share and then waits for the other's: built one after the other, the
+// first would give up waiting and fail the build. A stage may COPY
+// --from a stage defined after it.
+func TestBuildParallelStages(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	wait := func(mine, other string) string {
+		return `RUN --mount=type=cache,target=/meet,id=meet touch /meet/` + mine +
+			` && i=0; while [ ! -e /meet/` + other + ` ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; ` +
+			`test -e /meet/` + other + ` && echo ` + mine + ` > /` + mine + "\n"
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test AS final
+COPY --from=left /left /left
+COPY --from=right /right /right
+
+FROM busybox:test AS left
+` + wait("left", "right") + `
+FROM busybox:test AS right
+` + wait("right", "left") + `
+FROM final
+`})
+	errs := b.buildOK(dir, "-t", "par")
+	if got := b.ok(runArgs("--rm", "par", "cat", "/left", "/right")...); got != "left\nright\n" {
+		t.Errorf("the stages' files: %q\n%s", got, errs)
+	}
+	for _, want := range []string{"[left 2/2] RUN --mount=type=cache", "[right 2/2] RUN --mount=type=cache", "[final 2/3] COPY --from=left /left /left"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errs)
+		}
+	}
+}
+
+// TestBuildStageGraphErrors: a cycle between stages and a --from of a
+// stage index that does not exist, as BuildKit words them; nothing runs.
+func TestBuildStageGraphErrors(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ dockerfile, want string }{
+		{"FROM busybox:test AS a\nRUN echo ran-a\nCOPY --from=b /x /x\nFROM busybox:test AS b\nCOPY --from=a /y /y\n",
+			"Error: failed to solve: circular dependency detected on stage: a\n"},
+		{"FROM busybox:test AS a\nRUN --mount=from=a,target=/a echo ran-a\n",
+			"Error: failed to solve: circular dependency detected on stage: a\n"},
+		{"FROM busybox:test\nRUN echo ran-a\nCOPY --from=3 /x /x\n",
+			"Error: failed to solve: invalid stage index 3\n"},
+	} {
+		writeFiles(t, dir, map[string]string{"Dockerfile": c.dockerfile})
+		errs := b.fails(1, buildArgs("-t", "cyc", "--progress", "plain", dir)...)
+		if !strings.HasSuffix(errs, c.want) || strings.Contains(errs, "#3 ") {
+			t.Errorf("%q: stderr\n%s\nwant it to end with %q and no step started", c.dockerfile, errs, c.want)
+		}
+	}
+	if got := b.ok("images", "-q", "cyc"); got != "" {
+		t.Errorf("a failed build tagged an image: %q", got)
+	}
+}
+
+// TestBuildOnbuild: the ONBUILD triggers of a base image run in the
+// child, first, in the order recorded, and are not inherited; a trigger
+// may COPY --from a stage of the child's Dockerfile; a base stage's
+// ONBUILD instructions run in the stages built on it; chained ONBUILD,
+// ONBUILD FROM and ONBUILD MAINTAINER are refused.
+func TestBuildOnbuild(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
+RUN echo parent > /parent
+ONBUILD COPY trigger.txt /trigger.txt
+ONBUILD RUN echo "onbuild ran in $(cat /trigger.txt)" > /onbuild
+ONBUILD COPY --from=assets /asset /asset
+`})
+	b.buildOK(dir, "-t", "parent:1")
+	if got := b.ok("image", "inspect", "--format", "{{json .Config.OnBuild}}", "parent:1"); got != `["COPY trigger.txt /trigger.txt","RUN echo \"onbuild ran in $(cat /trigger.txt)\" > /onbuild","COPY --from=assets /asset /asset"]`+"\n" {
+		t.Errorf("the parent's OnBuild: %s", got)
+	}
+	child := t.TempDir()
+	writeFiles(t, child, map[string]string{
+		"trigger.txt": "child",
+		"Dockerfile":  "FROM busybox:test AS assets\nRUN echo asset > /asset\n\nFROM parent:1\nRUN cat /onbuild /asset > /seen\n",
+	})
+	errs := b.buildOK(child, "-t", "child:1")
+	for _, want := range []string{"[stage-1 2/5] ONBUILD COPY trigger.txt /trigger.txt", "[stage-1 3/5] ONBUILD RUN echo", "[stage-1 5/5] RUN cat /onbuild"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errs)
+		}
+	}
+	if got := b.ok(runArgs("--rm", "child:1", "cat", "/seen")...); got != "onbuild ran in child\nasset\n" {
+		t.Errorf("the child's tree: %q", got)
+	}
+	if got := b.ok("image", "inspect", "--format", "{{json .Config.OnBuild}}", "child:1"); got != "null\n" {
+		t.Errorf("the child inherited OnBuild: %s", got)
+	}
+
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test AS base\nONBUILD RUN echo from-stage > /st\nFROM base\nRUN cat /st > /seen\n"})
+	b.buildOK(dir, "-t", "stagetrig")
+	if got := b.ok(runArgs("--rm", "stagetrig", "cat", "/seen")...); got != "from-stage\n" {
+		t.Errorf("a base stage's trigger: %q", got)
+	}
+
+	for df, want := range map[string]string{
+		"FROM busybox:test\nONBUILD ONBUILD RUN true\n": "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+		"FROM busybox:test\nONBUILD FROM busybox\n":     "FROM isn't allowed as an ONBUILD trigger",
+		"FROM busybox:test\nONBUILD MAINTAINER me\n":    "MAINTAINER isn't allowed as an ONBUILD trigger",
+	} {
+		writeFiles(t, dir, map[string]string{"Dockerfile": df})
+		if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, want) {
+			t.Errorf("%q: %q, want %q", df, errs, want)
+		}
+	}
+}
