@@ -22,6 +22,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/patternmatcher"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
@@ -32,11 +33,16 @@ import (
 type copyOp struct {
 	cmd          string // the instruction's text
 	add, unpack  bool
+	unpackURL    bool // ADD --unpack=true: a download is unpacked too
 	srcs         []string
 	contents     []instructions.SourceContent // heredocs
 	dest         string
 	chown, chmod string
 	from         string // --from: a stage or an image; "" for the context
+	link         bool   // --link: the layer is made on an empty tree
+	parents      bool   // --parents: sources keep their directories
+	exclude      []string
+	checksum     string // ADD --checksum of a URL
 }
 
 // tree is where a COPY reads from: the build context (with its ignore
@@ -97,18 +103,35 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		mode = int(m)
 	}
 
+	checksum, err := checkRemoteSources(op.add, op.srcs, op.checksum)
+	if err != nil {
+		return fail(err)
+	}
+	var local, urls []string
+	for _, s := range op.srcs {
+		if isHTTPSource(s) {
+			urls = append(urls, s)
+		} else {
+			local = append(local, s)
+		}
+	}
+	excl, err := excludeMatcher(op.exclude)
+	if err != nil {
+		return fail(err)
+	}
+
 	// The tree the sources come from; the cache key needs the content of
 	// the context's files, but only the chain ID of another tree.
 	var src tree
-	var sel []selected
+	var sel []placed
 	var contentKey string
 	if op.from == "" {
 		src = tree{root: r.ctx.dir, ctx: r.ctx}
 		var err error
-		if sel, err = selectSources(src, op.srcs); err != nil {
+		if sel, err = placeSources(src, local, dest, op.parents); err != nil {
 			return fail(err)
 		}
-		if contentKey, err = hashSources(ctx, src, sel); err != nil {
+		if contentKey, err = hashSources(ctx, src, selectedOf(sel)); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -121,12 +144,50 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		contentKey = "tree:" + src.chainID
 	}
+	// Downloads: without a checksum, their content is part of the key;
+	// with one, they are made in the step, on a cache miss.
+	var dls []*download
+	if len(urls) > 0 && checksum == "" {
+		w, err := r.b.newWorkdir()
+		if err != nil {
+			return fail(err)
+		}
+		defer w.release()
+		for _, u := range urls {
+			d, err := fetchURL(ctx, u, w.dir, "")
+			if err != nil {
+				return fail(err)
+			}
+			dls = append(dls, d)
+		}
+	}
 	var heredocs []string
 	for _, c := range op.contents {
 		heredocs = append(heredocs, c.Path, c.Data)
 	}
-	key := cacheKey(strings.ToLower(kind), st.chainID(), op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey)
+	parent := st.chainID()
+	if op.link {
+		parent = ""
+	}
+	keyParts := []any{parent, op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey}
+	if op.link || op.parents || len(op.exclude) > 0 {
+		keyParts = append(keyParts, "options", op.link, op.parents, op.exclude)
+	}
+	if len(urls) > 0 {
+		var urlKey []any
+		for _, d := range dls {
+			urlKey = append(urlKey, d.url, d.digest, d.modTime.UnixNano())
+		}
+		keyParts = append(keyParts, "urls", urls, checksum, op.unpackURL, urlKey)
+	}
+	key := cacheKey(strings.ToLower(kind), keyParts...)
 	createdBy := kind
+	if op.link {
+		createdBy += " --link"
+	}
+	if op.parents {
+		createdBy += " --parents"
+	}
 	if op.chown != "" {
 		createdBy += " --chown=" + op.chown
 	}
@@ -141,15 +202,28 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	}
 	createdBy += " " + op.dest + " # buildkit"
 
-	return r.layerStep(ctx, v, st, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+	on := st
+	if op.link {
+		on = &state{}
+	}
+	return r.layerStepOn(ctx, v, st, on, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
 		if src.ctx == nil {
 			root, err := r.b.mountTree(ctx, w, "from", src.chainID)
 			if err != nil {
 				return err
 			}
 			src.root = root
-			if sel, err = selectSources(src, op.srcs); err != nil {
+			if sel, err = placeSources(src, local, dest, op.parents); err != nil {
 				return err
+			}
+		}
+		if checksum != "" {
+			for _, u := range urls {
+				d, err := fetchURL(ctx, u, w.dir, checksum)
+				if err != nil {
+					return err
+				}
+				dls = append(dls, d)
 			}
 		}
 		uid, gid := -1, -1 // keep a tree's owners
@@ -163,10 +237,22 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			}
 			uid, gid = u, g
 		}
-		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack}
-		multi := len(sel)+len(op.contents) > 1 || destIsDir
-		for _, s := range sel {
-			if err := c.copySource(ctx, src, s, dest, multi); err != nil {
+		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack, exclude: excl}
+		multi := len(sel)+len(dls)+len(op.contents) > 1 || destIsDir
+		for _, p := range sel {
+			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {
+				return err
+			}
+		}
+		// Downloads are root's unless --chown, and unpacked only when
+		// asked.
+		dc := &copier{rootfs: rootfs, uid: max(uid, 0), gid: max(gid, 0), mode: mode, add: op.unpackURL}
+		for _, d := range dls {
+			fi, err := os.Lstat(d.file)
+			if err != nil {
+				return err
+			}
+			if err := dc.copySource(ctx, tree{root: filepath.Dir(d.file)}, selected{rel: d.name, host: d.file, fi: fi}, dest, multi); err != nil {
 				return err
 			}
 		}
@@ -431,6 +517,7 @@ type copier struct {
 	uid, gid int  // -1: the source's
 	mode     int  // --chmod, -1 for the source's
 	add      bool // ADD: a local archive is unpacked
+	exclude  *patternmatcher.PatternMatcher
 }
 
 func (c *copier) isDir(p string) bool {
@@ -447,8 +534,16 @@ func (c *copier) isDir(p string) bool {
 func (c *copier) copySource(ctx context.Context, t tree, s selected, dest string, multi bool) error {
 	if s.fi.IsDir() {
 		return c.write(ctx, dest, func(tw *tar.Writer) error {
-			return walk(t, s, func(e fileEntry) error { return c.entry(tw, path.Join(dest, e.rel), e) })
+			return walk(t, s, func(e fileEntry) error {
+				if c.excluded(e.rel) {
+					return nil
+				}
+				return c.entry(tw, path.Join(dest, e.rel), e)
+			})
 		})
+	}
+	if c.excluded(path.Base(s.rel)) {
+		return nil
 	}
 	target := dest
 	if multi || c.isDir(dest) {

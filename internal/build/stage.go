@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 
@@ -357,29 +358,20 @@ func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instruction
 	case *instructions.RunCommand:
 		return r.dispatchRun(ctx, s, st, c)
 	case *instructions.CopyCommand:
-		if len(c.ExcludePatterns) > 0 || c.Parents || c.Link {
-			return unsupported(c.Name(), "--exclude, --parents and --link")
-		}
 		return r.dispatchCopy(ctx, s, st, copyOp{
 			cmd: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-			chown: c.Chown, chmod: c.Chmod, from: c.From,
+			chown: c.Chown, chmod: c.Chmod, from: c.From, link: c.Link, parents: c.Parents, exclude: c.ExcludePatterns,
 		})
 	case *instructions.AddCommand:
-		if len(c.ExcludePatterns) > 0 || c.Link || c.Checksum != "" || c.KeepGitDir != nil {
-			return unsupported(c.Name(), "--exclude, --link, --checksum and --keep-git-dir")
-		}
-		for _, src := range c.SourcePaths {
-			if isRemote(src) {
-				return fmt.Errorf("ADD %s: adding from a URL or git repository is not supported yet", src)
-			}
-		}
-		unpack := true
+		// A local archive is unpacked unless --unpack=false; a download
+		// only with --unpack=true.
+		unpack, unpackURL := true, false
 		if c.Unpack != nil {
-			unpack = *c.Unpack
+			unpack, unpackURL = *c.Unpack, *c.Unpack
 		}
 		return r.dispatchCopy(ctx, s, st, copyOp{
-			cmd: c.String(), add: true, unpack: unpack, srcs: c.SourcePaths, contents: c.SourceContents,
-			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod,
+			cmd: c.String(), add: true, unpack: unpack, unpackURL: unpackURL, srcs: c.SourcePaths, contents: c.SourceContents,
+			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum,
 		})
 	case *instructions.WorkdirCommand:
 		return r.dispatchWorkdir(ctx, s, st, c)
@@ -559,6 +551,13 @@ func (r *run) dispatchWorkdir(ctx context.Context, s *stage, st *state, c *instr
 // it made: do gets the tree of st mounted at rootfs, and its changes
 // become the step's layer.
 func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
+	return r.layerStepOn(ctx, v, st, st, key, createdBy, do)
+}
+
+// layerStepOn is layerStep with do run on the tree of on: st's, or an
+// empty one for a layer independent of what is below it (COPY --link),
+// which is then added on top of st.
+func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
 	if !r.o.NoCache {
 		if e, ok := r.b.cache.get(ctx, key); ok {
 			v.cached()
@@ -566,13 +565,18 @@ func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Di
 			return nil
 		}
 	}
-	e, err := r.b.execute(ctx, st, do)
+	e, err := r.b.execute(ctx, on, do)
 	if err != nil {
 		v.failed(err)
 		return err
 	}
 	st.history(createdBy, &e)
-	if err := r.b.cache.put(ctx, key, e, st.chainID()); err != nil {
+	// The tree the entry's layer was stored on top of.
+	top := st.chainID()
+	if on != st && !e.empty() {
+		top = (&state{layers: append(slices.Clone(on.layers), e.layer)}).chainID()
+	}
+	if err := r.b.cache.put(ctx, key, e, top); err != nil {
 		return err
 	}
 	v.done()

@@ -1,0 +1,136 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
+	"github.com/opencontainers/go-digest"
+)
+
+// ADD of an http(s) URL, as BuildKit's HTTP source does it: the file is
+// named after the URL's path (not Content-Disposition, as the Dockerfile
+// front end names it), mode 0600, its mtime the Last-Modified header's
+// (else the epoch), never unpacked unless --unpack. Without --checksum
+// it is downloaded to compute the step's cache key (its content); with
+// one, the checksum is the key and the download happens on a miss, and
+// must match.
+
+// isHTTPSource reports an ADD source that is an http(s) URL (and not a
+// git repository).
+func isHTTPSource(src string) bool {
+	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
+		return false
+	}
+	return !isGitSource(src)
+}
+
+// isGitSource reports a source that names a git repository, by
+// BuildKit's rules.
+func isGitSource(src string) bool {
+	ref, isGit, _ := dfgitutil.ParseGitRef(src)
+	return ref != nil && isGit
+}
+
+// urlFilename is the name a downloaded file gets.
+func urlFilename(src string) string {
+	if u, err := url.Parse(src); err == nil {
+		if base := path.Base(u.Path); base != "." && base != "/" {
+			return base
+		}
+	}
+	return "__unnamed__"
+}
+
+// download is one fetched URL.
+type download struct {
+	url, name string
+	file      string // where it is on the host
+	digest    digest.Digest
+	modTime   time.Time
+}
+
+// fetchURL downloads src into dir (as its filename) and checks it
+// against checksum when given. Errors are BuildKit's.
+func fetchURL(ctx context.Context, src, dir string, checksum digest.Digest) (*download, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load cache key: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load cache key: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return nil, fmt.Errorf("failed to load cache key: invalid response status %d", resp.StatusCode)
+	}
+	d := &download{url: src, name: urlFilename(src), modTime: time.Unix(0, 0)}
+	if lm := resp.Header.Get("Last-Modified"); lm != "" {
+		if t, err := http.ParseTime(lm); err == nil {
+			d.modTime = t
+		}
+	}
+	sub, err := os.MkdirTemp(dir, "url-")
+	if err != nil {
+		return nil, err
+	}
+	d.file = filepath.Join(sub, d.name)
+	f, err := os.OpenFile(d.file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to load cache key: %s: %w", src, err)
+	}
+	d.digest = digest.NewDigest(digest.SHA256, h)
+	if checksum != "" && d.digest != checksum {
+		return nil, fmt.Errorf("digest mismatch for %s: %s (expected: %s)", src, d.digest, checksum)
+	}
+	if err := os.Chtimes(d.file, d.modTime, d.modTime); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkRemoteSources checks an ADD's URL sources and --checksum as
+// BuildKit's front end does, and returns the checksum parsed.
+func checkRemoteSources(add bool, srcs []string, checksum string) (digest.Digest, error) {
+	remote := 0
+	for _, s := range srcs {
+		switch {
+		case isGitSource(s):
+			return "", fmt.Errorf("ADD %s: adding a git repository is not supported yet", s)
+		case isHTTPSource(s):
+			if !add {
+				return "", errors.New("source can't be a URL for COPY")
+			}
+			remote++
+		}
+	}
+	if checksum == "" {
+		return "", nil
+	}
+	if len(srcs) != 1 {
+		return "", errors.New("checksum can't be specified for multiple sources")
+	}
+	if remote == 0 {
+		return "", errors.New("checksum requires HTTP(S) or Git sources")
+	}
+	return digest.Parse(checksum)
+}
