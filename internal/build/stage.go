@@ -279,11 +279,11 @@ func (r *run) checkPlatform(s *stage, cfg *dockerspec.DockerOCIImage) error {
 	if cfg != nil && cfg.OS == p.OS && cfg.Architecture == p.Architecture {
 		return nil
 	}
-	what := "the image"
-	if cfg == nil {
-		what = "scratch"
+	err = fmt.Errorf("%s=%s: only the host's platform (%s) can be built", flag, v, image.FormatPlatform(host))
+	if cfg != nil {
+		err = fmt.Errorf("%s=%s: only the host's platform (%s) or the base image's (%s/%s) can be built", flag, v, image.FormatPlatform(host), cfg.OS, cfg.Architecture)
 	}
-	return atLines(fmt.Errorf("%s=%s: only this host's platform (%s) can be built, and %s is not %s", flag, v, image.FormatPlatform(host), what, image.FormatPlatform(p)), s.Location)
+	return atLines(err, s.Location)
 }
 
 // baseImage is an image FROM names, resolved once per build however

@@ -1,8 +1,11 @@
 package cli_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // TestBuildParallelStages: two stages that don't depend on each other
@@ -114,5 +117,55 @@ ONBUILD COPY --from=assets /asset /asset
 		if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, want) {
 			t.Errorf("%q: %q, want %q", df, errs, want)
 		}
+	}
+}
+
+// TestBuildPullAndPlatform: --pull takes a base image from its registry
+// even when the store has one of that name, and fails clearly when the
+// registry can't be reached; --platform and FROM --platform accept the
+// host's platform and refuse another; the predefined platform and
+// TARGETSTAGE args are set.
+func TestBuildPullAndPlatform(t *testing.T) {
+	b := containerRoot(t)
+	reg := testutil.StartRegistry(t, testutil.RegistryOptions{})
+	pushBusybox(t, reg, "test/busybox:1")
+	name := reg.Host + "/test/busybox:1"
+	dir := t.TempDir()
+	// The store's image of that name is another one, with /which.
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN echo local > /which\n"})
+	b.buildOK(dir, "-t", name)
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + name + "\nRUN (cat /which 2>/dev/null || echo registry) > /from\n"})
+	b.buildOK(dir, "-t", "pulled")
+	if got := b.ok(runArgs("--rm", "pulled", "cat", "/from")...); got != "local\n" {
+		t.Errorf("without --pull: %q", got)
+	}
+	b.buildOK(dir, "-t", "pulled", "--pull")
+	if got := b.ok(runArgs("--rm", "pulled", "cat", "/from")...); got != "registry\n" {
+		t.Errorf("with --pull: %q", got)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM 127.0.0.1:1/nothing:1\n"})
+	if errs := b.fails(1, buildArgs("-q", "--pull", dir)...); !strings.Contains(errs, "Error: failed to solve: 127.0.0.1:1/nothing:1: ") || !strings.Contains(errs, "connection refused") {
+		t.Errorf("--pull with no registry: %q", errs)
+	}
+
+	host, other := "linux/"+runtime.GOARCH, "linux/arm64"
+	if runtime.GOARCH == "arm64" {
+		host, other = "linux/arm64/v8", "linux/amd64"
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM --platform=$BUILDPLATFORM busybox:test AS tools
+FROM busybox:test AS final
+ARG TARGETPLATFORM TARGETOS TARGETARCH BUILDPLATFORM TARGETSTAGE
+RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM $TARGETSTAGE" > /args
+`})
+	b.buildOK(dir, "-t", "plat", "--platform", host)
+	if got, want := b.ok(runArgs("--rm", "plat", "cat", "/args")...), host+" linux "+runtime.GOARCH+" "+host+" final\n"; got != want {
+		t.Errorf("the predefined args: %q, want %q", got, want)
+	}
+	if errs := b.fails(1, buildArgs("-q", "--platform", other, dir)...); !strings.Contains(errs, "Error: failed to solve: --platform="+other+": only the host's platform ("+host+") or the base image's") {
+		t.Errorf("--platform %s: %q", other, errs)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM --platform=" + other + " scratch\n"})
+	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, "Error: failed to solve: FROM --platform="+other+": only the host's platform ("+host+") can be built") {
+		t.Errorf("FROM --platform=%s: %q", other, errs)
 	}
 }
