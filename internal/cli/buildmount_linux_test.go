@@ -195,7 +195,7 @@ RUN --mount=type=bind,target=/w,rw echo new > /w/written && cat /w/ctx.txt > /go
 	}
 
 	for _, c := range []struct{ line, want string }{
-		{"RUN --mount=type=cache,target=/c,from=busybox:test true", "mount type=cache: from= is not supported yet"},
+		{"RUN --mount=type=cache,target=/c,from=busybox:test,source=/nope true", "mount type=cache: source /nope: no such file or directory"},
 		{"RUN --mount=type=tmpfs,target=/t,mode=0700 true", `mode not allowed for "tmpfs" type mounts`},
 		{"RUN --mount=type=bind,source=nope,target=/n true", `"/nope": not found`},
 		{"RUN --mount=type=cache true", "mount type=cache: target is required"},
@@ -242,5 +242,37 @@ RUN tail -n +3 /proc/net/dev | wc -l > /default
 	}
 	if errs := b.fails(1, buildArgs("--network", "bridge", dir)...); !strings.Contains(errs, `Error: network mode "bridge" not supported`) {
 		t.Errorf("--network bridge: %q", errs)
+	}
+}
+
+// TestBuildRunMountCacheFromAndIgnore: a cache mount with from= starts
+// as a copy of source in that stage (owners kept) and then keeps what
+// RUNs add; a bind mount of the context hides what .dockerignore hides,
+// read-only or rw.
+func TestBuildRunMountCacheFromAndIgnore(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		".dockerignore": "secret.txt\nlogs\n!logs/keep.log\n",
+		"secret.txt":    "s", "public.txt": "p", "logs/drop.log": "d", "logs/keep.log": "k",
+		"Dockerfile": `FROM busybox:test AS seed
+RUN mkdir -p /seed/sub && echo seeded > /seed/sub/f && chown -R 7:8 /seed/sub
+
+FROM busybox:test
+RUN --mount=type=bind,target=/ctx find /ctx -type f | sort > /seen-ro
+RUN --mount=type=bind,target=/ctx,rw rm /ctx/public.txt && find /ctx -type f | sort > /seen-rw
+RUN --mount=type=cache,target=/c,from=seed,source=/seed,id=seeded cat /c/sub/f > /cache-seen && stat -c %u:%g /c/sub/f >> /cache-seen && echo more > /c/added
+RUN --mount=type=cache,target=/c,from=seed,source=/seed,id=seeded ls /c > /cache-again
+`})
+	b.buildOK(dir, "-t", "mounts2")
+	got := b.ok(runArgs("--rm", "mounts2", "cat", "/seen-ro", "/seen-rw", "/cache-seen", "/cache-again")...)
+	want := "/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/logs/keep.log\n/ctx/public.txt\n" +
+		"/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/logs/keep.log\n" +
+		"seeded\n7:8\n" + "added\nsub\n"
+	if got != want {
+		t.Errorf("what the RUNs saw:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "public.txt")); err != nil {
+		t.Errorf("a rw bind mount changed the context: %v", err)
 	}
 }
