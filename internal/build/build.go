@@ -99,8 +99,11 @@ type Options struct {
 	Network string
 	// Secrets are --secret values by id, for RUN --mount=type=secret.
 	Secrets map[string][]byte
-	// Progress receives the plain progress lines; nil for none.
+	// Progress receives the progress; nil for none.
 	Progress io.Writer
+	// TTY shows the progress as a live view (Progress is a terminal)
+	// rather than plain lines.
+	TTY bool
 }
 
 // Result is what a build made.
@@ -116,8 +119,9 @@ func (b *Builder) Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	b.sweep(ctx)
-	r := &run{b: b, o: o, p: &progress{w: o.Progress}}
+	r := &run{b: b, o: o, p: newProgress(o.Progress, o.TTY)}
 	res, err := r.build(ctx)
+	r.p.close()
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
 		r.cleanups[i]()
 	}

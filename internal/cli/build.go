@@ -61,7 +61,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringVar(&f.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set target platform for build")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
-	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet"); all plain for now`)
+	fl.StringVar(&f.progress, "progress", progressDefault(), `Set type of progress output ("auto", "plain", "tty", "quiet")`)
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
 	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
@@ -76,7 +76,11 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 		Pull: f.pull, Platform: f.platform,
 	}
 	switch f.progress {
-	case "auto", "plain", "tty":
+	case "auto":
+		o.TTY = isTerminal(os.Stderr)
+	case "tty":
+		o.TTY = true
+	case "plain":
 	case "quiet":
 		f.quiet = true
 	default:
@@ -193,4 +197,13 @@ func readSecret(value string) (string, []byte, error) {
 		return "", nil, fmt.Errorf("failed to read secret %s: %w", id, err)
 	}
 	return id, data, nil
+}
+
+// progressDefault is --progress's default: $BUILDKIT_PROGRESS, as buildx
+// reads it, else auto.
+func progressDefault() string {
+	if v := os.Getenv("BUILDKIT_PROGRESS"); v != "" {
+		return v
+	}
+	return "auto"
 }

@@ -1,9 +1,17 @@
 package cli_test
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -167,5 +175,105 @@ RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM $TARGETSTAGE" > /
 	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM --platform=" + other + " scratch\n"})
 	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, "Error: failed to solve: FROM --platform="+other+": only the host's platform ("+host+") can be built") {
 		t.Errorf("FROM --platform=%s: %q", other, errs)
+	}
+}
+
+// TestBuildProgressTTY: --progress tty draws BuildKit's live view (a
+// header, a line per step with its time, the running step's last output
+// lines, redrawn in place) and ends it with FINISHED; a failure ends
+// with the failing step's output and the Dockerfile's lines below it.
+func TestBuildProgressTTY(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"a.txt":      "a",
+		"Dockerfile": "FROM busybox:test\nCOPY a.txt /a\nRUN echo hello-tty && sleep 1\n",
+	})
+	build := func(code int) string {
+		t.Helper()
+		_, errs, got := b.run("", buildArgs("--progress", "tty", "-t", "tty", dir)...)
+		if got != code {
+			t.Fatalf("build: exit %d, want %d\n%s", got, code, errs)
+		}
+		return errs
+	}
+	errs := build(0)
+	for _, want := range []string{
+		"\x1b[2K[+] Building ", "\x1b[2K => [internal] load build definition from Dockerfile ",
+		"\x1b[2K => [3/3] RUN echo hello-tty && sleep 1 ", "\x1b[2K => => # ", " hello-tty\n",
+		" => => writing image sha256:", ") FINISHED\n",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the view lacks %q:\n%q", want, errs)
+		}
+	}
+	if !regexp.MustCompile(`\x1b\[\d+A`).MatchString(errs) || strings.Contains(errs, "#1 ") {
+		t.Errorf("not drawn in place:\n%q", errs)
+	}
+	if errs := build(0); !strings.Contains(errs, " => CACHED [2/3] COPY a.txt /a ") {
+		t.Errorf("a rebuild's view:\n%q", errs)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN echo doomed; exit 3\n"})
+	errs = build(1)
+	final := errs[strings.LastIndex(errs, "[+] Building"):]
+	for _, want := range []string{
+		") FINISHED\n", " => ERROR [2/2] RUN echo doomed; exit 3 ",
+		"s\n------\n > [2/2] RUN echo doomed; exit 3:\n", " doomed\n------\nDockerfile:2\n",
+		"Error: failed to solve: process \"/bin/sh -c echo doomed; exit 3\" did not complete successfully: exit code: 3\n",
+	} {
+		if !strings.Contains(final, want) {
+			t.Errorf("the failure's last view lacks %q:\n%q", want, final)
+		}
+	}
+}
+
+// TestBuildProgressAutoOnTerminal: with the default --progress (auto),
+// a build whose stderr is a terminal shows the live view, sized to it.
+func TestBuildProgressAutoOnTerminal(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN true\n"})
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	read := make(chan struct{})
+	go func() {
+		io.Copy(&out, master) // until EIO, once no one holds the slave
+		close(read)
+	}()
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, buildArgs(dir)...)...)
+	cmd.Env, cmd.Stderr = b.env, slave
+	err = cmd.Run()
+	slave.Close()
+	<-read
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.ReplaceAll(out.String(), "\r\n", "\n"), "\n")
+	var view []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "\x1b[2K => [2/2] RUN true") {
+			view = append(view, l)
+		}
+	}
+	if len(view) == 0 || len(strings.TrimPrefix(view[len(view)-1], "\x1b[2K")) != 100 || !strings.Contains(out.String(), "FINISHED") {
+		t.Errorf("no live view 100 columns wide on the terminal:\n%q", out.String())
 	}
 }
