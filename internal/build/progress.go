@@ -2,6 +2,8 @@ package build
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -62,6 +64,7 @@ const (
 	done
 	cached
 	failed
+	canceled
 )
 
 const tailLines = 10
@@ -127,6 +130,11 @@ func (v *vertex) cached() { v.finish(cached, "CACHED") }
 // failing step: its name and the tail of its output (on a terminal,
 // below the view once it is closed).
 func (v *vertex) failed(err error) {
+	if errors.Is(err, context.Canceled) {
+		// Another stage failed (or the build was interrupted).
+		v.finish(canceled, "CANCELED")
+		return
+	}
 	v.finish(failed, fmt.Sprintf("ERROR: %v", err))
 	v.p.mu.Lock()
 	defer v.p.mu.Unlock()

@@ -101,6 +101,8 @@ func (t *ttyView) draw(final bool) {
 			prefix += "CACHED "
 		case failed:
 			prefix += "ERROR "
+		case canceled:
+			prefix += "CANCELED "
 		}
 		lines = append(lines, timed(prefix+v.name, end.Sub(v.start), width))
 		for _, s := range v.status {
