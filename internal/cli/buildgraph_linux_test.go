@@ -70,6 +70,23 @@ func TestBuildStageGraphErrors(t *testing.T) {
 		}
 	}
 	b.untagged("cyc")
+
+	// A failing stage stops the one running beside it, and its error is
+	// the build's.
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test AS slow
+RUN sleep 60
+FROM busybox:test AS failing
+RUN echo failing; exit 3
+FROM busybox:test
+COPY --from=slow /etc/passwd /a
+COPY --from=failing /etc/passwd /b
+`})
+	errs := b.fails(1, buildArgs("-t", "cyc", "--progress", "plain", dir)...)
+	if !regexp.MustCompile(`(?m)^#(\d+) \[slow 2/2\] RUN sleep 60$`).MatchString(errs) || !strings.Contains(errs, "CANCELED\n") ||
+		!strings.HasSuffix(errs, "Error: failed to solve: process \"/bin/sh -c echo failing; exit 3\" did not complete successfully: exit code: 3\n") {
+		t.Errorf("a failure beside a running stage:\n%s", errs)
+	}
+	b.untagged("cyc")
 }
 
 // TestBuildOnbuild: the ONBUILD triggers of a base image run in the
