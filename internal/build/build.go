@@ -99,6 +99,8 @@ type Options struct {
 	Network string
 	// Secrets are --secret values by id, for RUN --mount=type=secret.
 	Secrets map[string][]byte
+	// SSH are the --ssh agents by id, for RUN --mount=type=ssh.
+	SSH map[string]SSHAgent
 	// Progress receives the progress; nil for none.
 	Progress io.Writer
 	// TTY shows the progress as a live view (Progress is a terminal)

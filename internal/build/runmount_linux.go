@@ -46,6 +46,8 @@ type runMount struct {
 	secretID string
 	secret   []byte
 	cacheID  string
+	// ssh: the agent (nil when not forwarded); secretID is its id.
+	ssh *sshForward
 }
 
 // planMounts checks a RUN's mounts and returns them with the part of the
@@ -54,6 +56,7 @@ func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Moun
 	var out []*runMount
 	var key []any
 	wd := st.img.Config.WorkingDir
+	sshCount := 0
 	for _, m := range ms {
 		rm := &runMount{m: m}
 		target := m.Target
@@ -110,6 +113,12 @@ func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Moun
 				rm.secret = v
 			}
 			part = append(part, id, ok, ptrStr(m.Env), ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
+		case instructions.MountTypeSSH:
+			if err := r.sshMount(rm, sshCount); err != nil {
+				return nil, nil, err
+			}
+			sshCount++
+			part = append(part, rm.secretID, rm.target, rm.ssh != nil, ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
 		case instructions.MountTypeBind:
 			if target == "" {
 				return nil, nil, errors.New("mount type=bind: target is required")
@@ -201,6 +210,7 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 		return nil, err
 	}
 	secretsDir := ""
+	sshEnv := false
 	for i, rm := range rms {
 		m := rm.m
 		if rm.target != "" {
@@ -265,6 +275,19 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 				return fail(err)
 			}
 			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: file, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}})
+		case instructions.MountTypeSSH:
+			if rm.ssh == nil {
+				continue // not forwarded and not required: no mount
+			}
+			sock, err := sshSocket(w, i, rm)
+			if err != nil {
+				return fail(err)
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: sock, Options: []string{"bind", "nosuid", "nodev", "noexec"}})
+			if !sshEnv {
+				sshEnv = true
+				ms.env = append(ms.env, "SSH_AUTH_SOCK="+rm.target)
+			}
 		case instructions.MountTypeBind:
 			root := rm.from.root
 			if rm.from.ctx == nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // buildFlags are `build`'s flags as typed.
 type buildFlags struct {
 	file, target, iidfile, progress, cgroupParent, network, platform string
-	tags, buildArgs, labels, secrets                                 []string
+	tags, buildArgs, labels, secrets, ssh                            []string
 	noCache, quiet, pull                                             bool
 }
 
@@ -65,6 +66,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
 	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	return cmd
 }
 
@@ -129,6 +131,16 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 			o.Secrets = map[string][]byte{}
 		}
 		o.Secrets[id] = data
+	}
+	for _, v := range f.ssh {
+		id, a, err := readSSH(v)
+		if err != nil {
+			return o, err
+		}
+		if o.SSH == nil {
+			o.SSH = map[string]engine.SSHAgent{}
+		}
+		o.SSH[id] = a
 	}
 	if path == "-" && f.file == "-" {
 		return o, fmt.Errorf("invalid argument: can't use stdin for both build context and dockerfile")
@@ -206,4 +218,33 @@ func progressDefault() string {
 		return v
 	}
 	return "auto"
+}
+
+// readSSH reads an --ssh value as buildx does: ID alone forwards
+// $SSH_AUTH_SOCK; ID=SOCKET an agent's socket; ID=KEY[,KEY] key files.
+func readSSH(value string) (string, engine.SSHAgent, error) {
+	id, paths, _ := strings.Cut(value, "=")
+	if id == "" {
+		return "", engine.SSHAgent{}, fmt.Errorf("invalid ssh value %q: an id is required", value)
+	}
+	if paths == "" {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return "", engine.SSHAgent{}, errors.New("invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set")
+		}
+		return id, engine.SSHAgent{Socket: sock}, nil
+	}
+	list := strings.Split(paths, ",")
+	if fi, err := os.Stat(list[0]); len(list) == 1 && err == nil && fi.Mode()&os.ModeSocket != 0 {
+		return id, engine.SSHAgent{Socket: list[0]}, nil
+	}
+	var a engine.SSHAgent
+	for _, p := range list {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", a, fmt.Errorf("failed to read ssh key %s: %w", p, err)
+		}
+		a.Keys = append(a.Keys, data)
+	}
+	return id, a, nil
 }

@@ -4,14 +4,22 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // buildOK builds dir with args and fails the test unless it succeeds;
@@ -274,5 +282,101 @@ RUN --mount=type=cache,target=/c,from=seed,source=/seed,id=seeded ls /c > /cache
 	}
 	if _, err := os.Stat(filepath.Join(dir, "public.txt")); err != nil {
 		t.Errorf("a rw bind mount changed the context: %v", err)
+	}
+}
+
+// agentLister is a static program that asks the agent at $SSH_AUTH_SOCK
+// for its identities and prints how many it has ("2 keys").
+const agentLister = `package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.Dial("unix", os.Getenv("SSH_AUTH_SOCK"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	c.Write([]byte{0, 0, 0, 1, 11}) // SSH_AGENTC_REQUEST_IDENTITIES
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[4] != 12 {
+		fmt.Println("no identities answer", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%d keys\n", binary.BigEndian.Uint32(hdr[5:]))
+}
+`
+
+// TestBuildRunMountSSH: --ssh forwards keys (served by berth) or an
+// agent's socket; a RUN's type=ssh mount reaches it at its target
+// (default /run/buildkit/ssh_agent.0, named by SSH_AUTH_SOCK) with its
+// mode and owner; an id not forwarded is left out, or fails the build
+// when required; nothing of it is in the image.
+func TestBuildRunMountSSH(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{"go.mod": "module agentls\n\ngo 1.21\n", "main.go": agentLister})
+	gobuild := exec.Command("go", "build", "-o", filepath.Join(dir, "agentls"), ".")
+	gobuild.Dir, gobuild.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	newKey := func() []byte {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := ssh.MarshalPrivateKey(priv, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(blk)
+	}
+	keyFile := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(keyFile, newKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An agent of the test's own with two keys, on a socket.
+	kr := agent.NewKeyring()
+	for range 2 {
+		k, _ := ssh.ParseRawPrivateKey(newKey())
+		kr.Add(agent.AddedKey{PrivateKey: k})
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { agent.ServeAgent(kr, c); c.Close() }()
+		}
+	}()
+
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
+RUN --mount=type=bind,source=agentls,target=/agentls --mount=type=ssh echo "$SSH_AUTH_SOCK" > /sock && stat -c "%a %u" $SSH_AUTH_SOCK >> /sock && /agentls > /default-keys
+RUN --mount=type=bind,source=agentls,target=/agentls --mount=type=ssh,id=other,target=/other.sock,mode=0660,uid=5 SSH_AUTH_SOCK=/other.sock /agentls > /other-keys && stat -c "%a %u" /other.sock >> /other-keys
+RUN --mount=type=ssh,id=absent (ls /run/buildkit 2>/dev/null || echo none) > /absent
+`})
+	b.buildOK(dir, "-t", "sshm", "--ssh", "default="+keyFile, "--ssh", "other="+sock)
+	got := b.ok(runArgs("--rm", "sshm", "sh", "-c", "cat /sock /default-keys /other-keys /absent; ls /run/buildkit /other.sock /agentls 2>&1 | wc -l")...)
+	if want := "/run/buildkit/ssh_agent.0\n600 0\n1 keys\n2 keys\n660 5\nnone\n3\n"; got != want {
+		t.Errorf("what the RUNs saw:\n%s\nwant:\n%s", got, want)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=ssh,id=nope,required true\n"})
+	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, `Error: failed to solve: no SSH key "nope" forwarded from the client`) {
+		t.Errorf("a required ssh id not forwarded: %q", errs)
 	}
 }

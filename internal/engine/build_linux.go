@@ -16,6 +16,9 @@ import (
 // BuildOptions are build's flags.
 type BuildOptions = build.Options
 
+// SSHAgent is what build --ssh forwards under one id.
+type SSHAgent = build.SSHAgent
+
 // Build builds an image from a Dockerfile (see package build): RUN steps
 // run in containers of berth's runtime, base images come from the store
 // or are pulled.
