@@ -23,6 +23,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
@@ -42,7 +43,8 @@ type copyOp struct {
 	link         bool   // --link: the layer is made on an empty tree
 	parents      bool   // --parents: sources keep their directories
 	exclude      []string
-	checksum     string // ADD --checksum of a URL
+	checksum     string // ADD --checksum of a URL or a git repository
+	keepGitDir   *bool  // ADD --keep-git-dir
 }
 
 // tree is where a COPY reads from: the build context (with its ignore
@@ -108,10 +110,19 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		return fail(err)
 	}
 	var local, urls []string
+	var gits []*gitSource
 	for _, s := range op.srcs {
-		if isHTTPSource(s) {
+		switch {
+		case isHTTPSource(s):
 			urls = append(urls, s)
-		} else {
+		case isGitSource(s):
+			// The commit the ref names now is the cache key.
+			g, err := resolveGit(ctx, s, op.keepGitDir, checksum)
+			if err != nil {
+				return fail(err)
+			}
+			gits = append(gits, g)
+		default:
 			local = append(local, s)
 		}
 	}
@@ -180,6 +191,9 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		keyParts = append(keyParts, "urls", urls, checksum, op.unpackURL, urlKey)
 	}
+	for _, g := range gits {
+		keyParts = append(keyParts, "git", g.remote, g.commit, g.subdir, g.keep)
+	}
 	key := cacheKey(strings.ToLower(kind), keyParts...)
 	createdBy := kind
 	if op.link {
@@ -219,7 +233,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		if checksum != "" {
 			for _, u := range urls {
-				d, err := fetchURL(ctx, u, w.dir, checksum)
+				d, err := fetchURL(ctx, u, w.dir, digest.Digest(checksum))
 				if err != nil {
 					return err
 				}
@@ -238,7 +252,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			uid, gid = u, g
 		}
 		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack, exclude: excl}
-		multi := len(sel)+len(dls)+len(op.contents) > 1 || destIsDir
+		multi := len(sel)+len(dls)+len(gits)+len(op.contents) > 1 || destIsDir
 		for _, p := range sel {
 			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {
 				return err
@@ -253,6 +267,11 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 				return err
 			}
 			if err := dc.copySource(ctx, tree{root: filepath.Dir(d.file)}, selected{rel: d.name, host: d.file, fi: fi}, dest, multi); err != nil {
+				return err
+			}
+		}
+		for i, g := range gits {
+			if err := copyGit(ctx, w, i, g, dc, dest); err != nil {
 				return err
 			}
 		}

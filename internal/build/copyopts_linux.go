@@ -1,15 +1,21 @@
 package build
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/patternmatcher"
 )
 
 // COPY --parents and --exclude, as BuildKit's Dockerfile front end has
-// them (no longer behind the labs syntax in its parser).
+// them (no longer behind the labs syntax in its parser), and the copy of
+// an ADD's git checkout.
 
 // placed is a selected source and the directory or file it is copied to.
 type placed struct {
@@ -82,4 +88,25 @@ func (c *copier) excluded(rel string) bool {
 	}
 	m, err := c.exclude.MatchesOrParentMatches(rel)
 	return err == nil && m
+}
+
+// copyGit checks g out in the step's workdir w and copies its tree (or
+// subdirectory) into dest with c.
+func copyGit(ctx context.Context, w *workdir, i int, g *gitSource, c *copier, dest string) error {
+	dir := filepath.Join(w.dir, "git-"+strconv.Itoa(i))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	if err := g.checkout(ctx, dir); err != nil {
+		return err
+	}
+	root, err := securejoin.SecureJoin(dir, g.subdir)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(root)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("ADD %s: %s is not a directory of the repository", g.src, g.subdir)
+	}
+	return c.copySource(ctx, tree{root: dir}, selected{rel: strings.TrimPrefix(path.Clean("/"+g.subdir), "/"), host: root, fi: fi}, dest, false)
 }

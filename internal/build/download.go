@@ -108,14 +108,18 @@ func fetchURL(ctx context.Context, src, dir string, checksum digest.Digest) (*do
 	return d, nil
 }
 
-// checkRemoteSources checks an ADD's URL sources and --checksum as
-// BuildKit's front end does, and returns the checksum parsed.
-func checkRemoteSources(add bool, srcs []string, checksum string) (digest.Digest, error) {
+// checkRemoteSources checks an ADD's URL and git sources and --checksum
+// as BuildKit's front end does, and returns the checksum: a digest for a
+// URL, a commit (or its prefix) for a git repository.
+func checkRemoteSources(add bool, srcs []string, checksum string) (string, error) {
 	remote := 0
 	for _, s := range srcs {
 		switch {
 		case isGitSource(s):
-			return "", fmt.Errorf("ADD %s: adding a git repository is not supported yet", s)
+			if !add {
+				return "", errors.New("source can't be a git ref for COPY")
+			}
+			remote++
 		case isHTTPSource(s):
 			if !add {
 				return "", errors.New("source can't be a URL for COPY")
@@ -132,5 +136,9 @@ func checkRemoteSources(add bool, srcs []string, checksum string) (digest.Digest
 	if remote == 0 {
 		return "", errors.New("checksum requires HTTP(S) or Git sources")
 	}
-	return digest.Parse(checksum)
+	if isGitSource(srcs[0]) {
+		return checksum, nil
+	}
+	d, err := digest.Parse(checksum)
+	return string(d), err
 }

@@ -372,6 +372,7 @@ func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instruction
 		return r.dispatchCopy(ctx, s, st, copyOp{
 			cmd: c.String(), add: true, unpack: unpack, unpackURL: unpackURL, srcs: c.SourcePaths, contents: c.SourceContents,
 			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum,
+			keepGitDir: c.KeepGitDir,
 		})
 	case *instructions.WorkdirCommand:
 		return r.dispatchWorkdir(ctx, s, st, c)

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -120,4 +123,73 @@ func TestBuildCopyOptions(t *testing.T) {
 func stepCached(progress, name string) bool {
 	m := regexp.MustCompile(`(?m)^#(\d+) \[[^]]*\] ` + regexp.QuoteMeta(name) + `$`).FindStringSubmatch(progress)
 	return m != nil && strings.Contains(progress, "\n#"+m[1]+" CACHED\n")
+}
+
+// TestBuildAddGit: ADD of a git repository (served over HTTP by the
+// test) copies the tree of the ref it names (HEAD, a tag, a branch with
+// a subdirectory) without .git unless --keep-git-dir=true; the commit is
+// the cache key, so a new commit on the branch runs the step again; a
+// ref the repository lacks fails the build.
+func TestBuildAddGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	b := containerRoot(t)
+	work, served := t.TempDir(), t.TempDir()
+	repo := filepath.Join(work, "repo")
+	gitRun := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	writeFiles(t, repo, map[string]string{"a.txt": "v1", "sub/b.txt": "b"})
+	gitRun(work, "init", "-q", "-b", "main", repo)
+	gitRun(repo, "add", ".")
+	gitRun(repo, "commit", "-q", "-m", "one")
+	gitRun(repo, "tag", "-a", "-m", "v1", "v1")
+	writeFiles(t, repo, map[string]string{"a.txt": "v2"})
+	gitRun(repo, "commit", "-q", "-am", "two")
+	publish := func() {
+		t.Helper()
+		os.RemoveAll(filepath.Join(served, "repo.git"))
+		gitRun(work, "clone", "-q", "--bare", repo, filepath.Join(served, "repo.git"))
+		gitRun(filepath.Join(served, "repo.git"), "update-server-info")
+	}
+	publish()
+	srv := httptest.NewServer(http.FileServer(http.Dir(served)))
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/repo.git"
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\n" +
+		"ADD " + url + "#v1 /v1/\n" +
+		"ADD --keep-git-dir=true " + url + "#v1 /kept/\n" +
+		"ADD " + url + " /head/\n" +
+		"ADD " + url + "#main:sub /sub/\n"})
+	b.buildOK(dir, "-t", "gitadd")
+	script := "cat /head/a.txt /v1/a.txt /sub/b.txt; echo; ls -A /head; ls -A /sub; test -d /kept/.git && echo kept"
+	if got, want := b.ok(runArgs("--rm", "gitadd", "sh", "-c", script)...), "v2v1b\na.txt\nsub\nb.txt\nkept\n"; got != want {
+		t.Errorf("the checkouts:\n%s\nwant:\n%s", got, want)
+	}
+	if errs := b.buildOK(dir, "-t", "gitadd"); strings.Count(errs, "CACHED") != 4 {
+		t.Errorf("a rebuild with the same commits:\n%s", errs)
+	}
+	writeFiles(t, repo, map[string]string{"a.txt": "v3"})
+	gitRun(repo, "commit", "-q", "-am", "three")
+	publish()
+	errs := b.buildOK(dir, "-t", "gitadd")
+	if stepCached(errs, "ADD "+url+" /head/") || !stepCached(errs, "ADD --keep-git-dir=true "+url+"#v1 /kept/") {
+		t.Errorf("after a new commit on main:\n%s", errs)
+	}
+	if got := b.ok(runArgs("--rm", "gitadd", "cat", "/head/a.txt")...); got != "v3" {
+		t.Errorf("after a new commit: %q", got)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nADD " + url + "#nope /x/\n"})
+	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, "Error: failed to solve: failed to load cache key: repository does not contain ref nope\n") {
+		t.Errorf("a missing ref: %q", errs)
+	}
 }
