@@ -133,7 +133,7 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { release() }() // the slot held at the end
 
 	var st *state
 	var base *baseImage
