@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -352,6 +353,11 @@ func imageConfig(cfg *dockerspec.DockerOCIImage) dockerspec.DockerOCIImage {
 	img.Config.Cmd = append([]string(nil), cfg.Config.Cmd...)
 	img.Config.Entrypoint = append([]string(nil), cfg.Config.Entrypoint...)
 	img.Config.OnBuild = append([]string(nil), cfg.Config.OnBuild...)
+	img.Config.Shell = append([]string(nil), cfg.Config.Shell...)
+	// Stages built on the same stage, at once, change their own maps.
+	img.Config.Labels = maps.Clone(cfg.Config.Labels)
+	img.Config.ExposedPorts = maps.Clone(cfg.Config.ExposedPorts)
+	img.Config.Volumes = maps.Clone(cfg.Config.Volumes)
 	img.History = append([]ocispec.History(nil), cfg.History...)
 	return img
 }

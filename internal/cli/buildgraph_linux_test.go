@@ -300,3 +300,28 @@ func (b *berthRoot) untagged(ref string) {
 		b.t.Errorf("a failed build tagged %s: %q", ref, got)
 	}
 }
+
+// TestBuildSiblingStages: two stages built on one stage each change only
+// their own config (labels, ports), not the base's nor each other's.
+func TestBuildSiblingStages(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test AS base
+LABEL base=1
+EXPOSE 80
+
+FROM base AS one
+LABEL one=1
+EXPOSE 81
+RUN true
+
+FROM base
+COPY --from=one /etc/passwd /x
+LABEL two=1
+`})
+	b.buildOK(dir, "-t", "siblings")
+	cfg := b.imageConfig("siblings")
+	if got := fmt.Sprint(cfg["Labels"], cfg["ExposedPorts"]); got != "map[base:1 two:1] map[80/tcp:map[]]" {
+		t.Errorf("the last stage's labels and ports: %s", got)
+	}
+}
