@@ -177,8 +177,9 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		heredocs = append(heredocs, c.Path, c.Data)
 	}
 	parent := st.chainID()
-	if op.link {
-		parent = ""
+	byName := op.chown != "" && !numericChown(op.chown)
+	if op.link && !byName {
+		parent = "" // a --chown by name reads the tree's /etc/passwd
 	}
 	keyParts := []any{parent, op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey}
 	if op.link || op.parents || len(op.exclude) > 0 {
@@ -245,7 +246,19 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			uid, gid = 0, 0
 		}
 		if op.chown != "" {
-			u, g, err := lookupChown(rootfs, op.chown, true)
+			users := rootfs
+			if op.link && byName {
+				// The names are the tree's below, which --link doesn't
+				// copy onto.
+				if err := r.b.cfg.Images.EnsureLayers(ctx, st.layers); err != nil {
+					return err
+				}
+				var err error
+				if users, err = r.b.mountTree(ctx, w, "users", st.chainID()); err != nil {
+					return err
+				}
+			}
+			u, g, err := lookupChown(users, op.chown, true)
 			if err != nil {
 				return err
 			}

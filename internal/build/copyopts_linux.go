@@ -110,3 +110,14 @@ func copyGit(ctx context.Context, w *workdir, i int, g *gitSource, c *copier, de
 	}
 	return c.copySource(ctx, tree{root: dir}, selected{rel: strings.TrimPrefix(path.Clean("/"+g.subdir), "/"), host: root, fi: fi}, dest, false)
 }
+
+// numericChown reports a --chown of numbers only (uid[:gid]), which
+// needs no /etc/passwd.
+func numericChown(spec string) bool {
+	for _, part := range strings.SplitN(spec, ":", 2) {
+		if _, err := strconv.Atoi(part); err != nil {
+			return false
+		}
+	}
+	return true
+}
