@@ -176,10 +176,12 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	for _, c := range op.contents {
 		heredocs = append(heredocs, c.Path, c.Data)
 	}
+	// A --link layer doesn't depend on the tree below, unless a --chown
+	// by name reads its /etc/passwd.
 	parent := st.chainID()
 	byName := op.chown != "" && !numericChown(op.chown)
 	if op.link && !byName {
-		parent = "" // a --chown by name reads the tree's /etc/passwd
+		parent = ""
 	}
 	keyParts := []any{parent, op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey}
 	if op.link || op.parents || len(op.exclude) > 0 {
@@ -196,10 +198,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		keyParts = append(keyParts, "git", g.remote, g.commit, g.subdir, g.keep)
 	}
 	key := cacheKey(strings.ToLower(kind), keyParts...)
-	createdBy := kind
-	if op.link {
-		createdBy += " --link"
-	}
+	createdBy := kind // BuildKit's words: no --link
 	if op.parents {
 		createdBy += " --parents"
 	}
