@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
@@ -198,7 +199,16 @@ func (r *run) prepare(ctx context.Context) error {
 			return err
 		}
 	} else if isRemote(dir) {
-		return fmt.Errorf("unable to prepare context: remote contexts (%s) are not supported yet", dir)
+		var err error
+		if dir, stdinDockerfile, err = r.remoteContext(ctx, dir); err != nil {
+			return fmt.Errorf("unable to prepare context: %w", err)
+		}
+		if o.Dockerfile != "" && o.Dockerfile != "-" {
+			// -f names a file of the remote context.
+			if o.Dockerfile, err = securejoin.SecureJoin(dir, o.Dockerfile); err != nil {
+				return err
+			}
+		}
 	} else if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("unable to prepare context: path %q not found", dir)
 	}

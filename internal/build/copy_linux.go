@@ -165,7 +165,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		defer w.release()
 		for _, u := range urls {
-			d, err := fetchURL(ctx, u, w.dir, "")
+			d, err := fetchForAdd(ctx, u, w.dir, "")
 			if err != nil {
 				return fail(err)
 			}
@@ -233,7 +233,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		if checksum != "" {
 			for _, u := range urls {
-				d, err := fetchURL(ctx, u, w.dir, digest.Digest(checksum))
+				d, err := fetchForAdd(ctx, u, w.dir, digest.Digest(checksum))
 				if err != nil {
 					return err
 				}

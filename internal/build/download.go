@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	"github.com/opencontainers/go-digest"
 )
@@ -61,19 +62,19 @@ type download struct {
 }
 
 // fetchURL downloads src into dir (as its filename) and checks it
-// against checksum when given. Errors are BuildKit's.
+// against checksum when given.
 func fetchURL(ctx context.Context, src, dir string, checksum digest.Digest) (*download, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load cache key: %w", err)
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load cache key: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return nil, fmt.Errorf("failed to load cache key: invalid response status %d", resp.StatusCode)
+		return nil, fmt.Errorf("invalid response status %d", resp.StatusCode)
 	}
 	d := &download{url: src, name: urlFilename(src), modTime: time.Unix(0, 0)}
 	if lm := resp.Header.Get("Last-Modified"); lm != "" {
@@ -96,16 +97,31 @@ func fetchURL(ctx context.Context, src, dir string, checksum digest.Digest) (*do
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to load cache key: %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	d.digest = digest.NewDigest(digest.SHA256, h)
 	if checksum != "" && d.digest != checksum {
-		return nil, fmt.Errorf("digest mismatch for %s: %s (expected: %s)", src, d.digest, checksum)
+		return nil, &mismatchError{fmt.Sprintf("digest mismatch for %s: %s (expected: %s)", src, d.digest, checksum)}
 	}
 	if err := os.Chtimes(d.file, d.modTime, d.modTime); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// mismatchError is a download that is not what --checksum says.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+// fetchForAdd is fetchURL for ADD, its failures in BuildKit's words.
+func fetchForAdd(ctx context.Context, src, dir string, checksum digest.Digest) (*download, error) {
+	d, err := fetchURL(ctx, src, dir, checksum)
+	var me *mismatchError
+	if err != nil && !errors.As(err, &me) {
+		err = fmt.Errorf("failed to load cache key: %w", err)
+	}
+	return d, err
 }
 
 // checkRemoteSources checks an ADD's URL and git sources and --checksum
@@ -141,4 +157,53 @@ func checkRemoteSources(add bool, srcs []string, checksum string) (string, error
 	}
 	d, err := digest.Parse(checksum)
 	return string(d), err
+}
+
+// remoteContext fetches a build context given as a URL, as docker build
+// does: a git repository (its ref's tree, or subdirectory, without
+// .git), or an http(s) URL of a tar of the context (plain or
+// compressed) or of a Dockerfile alone (returned, with an empty
+// context). It returns the context's directory, which the build's
+// cleanups remove.
+func (r *run) remoteContext(ctx context.Context, src string) (string, []byte, error) {
+	w, err := r.b.newWorkdir()
+	if err != nil {
+		return "", nil, err
+	}
+	r.cleanups = append(r.cleanups, w.release)
+	dir := filepath.Join(w.dir, "context")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	switch {
+	case isGitSource(src):
+		g, err := resolveGit(ctx, src, nil, "")
+		if err != nil {
+			return "", nil, err
+		}
+		if err := g.checkout(ctx, dir); err != nil {
+			return "", nil, err
+		}
+		sub, err := securejoin.SecureJoin(dir, g.subdir)
+		if err != nil {
+			return "", nil, err
+		}
+		if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+			return "", nil, fmt.Errorf("%s: %s is not a directory of the repository", src, g.subdir)
+		}
+		return sub, nil, nil
+	case isHTTPSource(src):
+		d, err := fetchURL(ctx, src, w.dir, "")
+		if err != nil {
+			return "", nil, fmt.Errorf("unable to download remote context %s: %w", src, err)
+		}
+		f, err := os.Open(d.file)
+		if err != nil {
+			return "", nil, err
+		}
+		defer f.Close()
+		df, err := readStdin(ctx, f, dir)
+		return dir, df, err
+	}
+	return "", nil, fmt.Errorf("remote context %s: not a git repository or an http(s) URL", src)
 }

@@ -19,13 +19,15 @@ import (
 // the URL, mode 0600, owned by root, its mtime the Last-Modified time,
 // not unpacked), --chown/--chmod apply, --checksum is checked; the
 // cache is keyed by the content; a failing URL or a wrong checksum fails
-// the build with BuildKit's message and tags nothing.
+// the build with BuildKit's message and tags nothing. A URL of a tar or a
+// Dockerfile is a build context.
 func TestBuildAddURL(t *testing.T) {
 	b := containerRoot(t)
 	var mu sync.Mutex
 	body := "hello from http\n"
 	lastMod := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
 	archive := string(tarOf(t, map[string]string{"inside": "x"}))
+	ctxTar := string(tarOf(t, map[string]string{"Dockerfile": "FROM busybox:test\nCOPY f /f\n", "f": "from-tar-context\n"}))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -35,6 +37,10 @@ func TestBuildAddURL(t *testing.T) {
 			fmt.Fprint(w, body)
 		case "/files/a.tar":
 			fmt.Fprint(w, archive)
+		case "/ctx.tar":
+			fmt.Fprint(w, ctxTar)
+		case "/Dockerfile":
+			fmt.Fprint(w, "FROM busybox:test\nRUN echo dockerfile-only > /df\n")
 		default:
 			http.NotFound(w, r)
 		}
@@ -66,6 +72,16 @@ func TestBuildAddURL(t *testing.T) {
 	b.buildOK(dir, "-t", "addurl")
 	if got := b.ok(runArgs("--rm", "addurl", "cat", "/seen")...); got != "changed\n" {
 		t.Errorf("after the content changed: %q", got)
+	}
+
+	// A URL as the build's context: a tar of it, or a Dockerfile alone.
+	b.buildOK(srv.URL+"/ctx.tar", "-t", "urlctx")
+	b.buildOK(srv.URL+"/Dockerfile", "-t", "urldf")
+	if got := b.ok(runArgs("--rm", "urlctx", "cat", "/f")...) + b.ok(runArgs("--rm", "urldf", "cat", "/df")...); got != "from-tar-context\ndockerfile-only\n" {
+		t.Errorf("built from URL contexts: %q", got)
+	}
+	if errs := b.fails(1, buildArgs("-q", srv.URL+"/nothing.tar")...); !strings.Contains(errs, "Error: unable to prepare context: unable to download remote context "+srv.URL+"/nothing.tar: invalid response status 404\n") {
+		t.Errorf("a missing URL context: %q", errs)
 	}
 
 	for _, c := range []struct{ dockerfile, want string }{
@@ -130,7 +146,8 @@ func stepCached(progress, name string) bool {
 // test) copies the tree of the ref it names (HEAD, a tag, a branch with
 // a subdirectory) without .git unless --keep-git-dir=true; the commit is
 // the cache key, so a new commit on the branch runs the step again; a
-// ref the repository lacks fails the build.
+// ref the repository lacks fails the build. A repository is a build
+// context.
 func TestBuildAddGit(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
@@ -147,7 +164,7 @@ func TestBuildAddGit(t *testing.T) {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	writeFiles(t, repo, map[string]string{"a.txt": "v1", "sub/b.txt": "b"})
+	writeFiles(t, repo, map[string]string{"a.txt": "v1", "sub/b.txt": "b", "sub/Dockerfile": "FROM busybox:test\nCOPY b.txt /ctx-b\n"})
 	gitRun(work, "init", "-q", "-b", "main", repo)
 	gitRun(repo, "add", ".")
 	gitRun(repo, "commit", "-q", "-m", "one")
@@ -173,7 +190,7 @@ func TestBuildAddGit(t *testing.T) {
 		"ADD " + url + "#main:sub /sub/\n"})
 	b.buildOK(dir, "-t", "gitadd")
 	script := "cat /head/a.txt /v1/a.txt /sub/b.txt; echo; ls -A /head; ls -A /sub; test -d /kept/.git && echo kept"
-	if got, want := b.ok(runArgs("--rm", "gitadd", "sh", "-c", script)...), "v2v1b\na.txt\nsub\nb.txt\nkept\n"; got != want {
+	if got, want := b.ok(runArgs("--rm", "gitadd", "sh", "-c", script)...), "v2v1b\na.txt\nsub\nDockerfile\nb.txt\nkept\n"; got != want {
 		t.Errorf("the checkouts:\n%s\nwant:\n%s", got, want)
 	}
 	if errs := b.buildOK(dir, "-t", "gitadd"); strings.Count(errs, "CACHED") != 4 {
@@ -188,6 +205,11 @@ func TestBuildAddGit(t *testing.T) {
 	}
 	if got := b.ok(runArgs("--rm", "gitadd", "cat", "/head/a.txt")...); got != "v3" {
 		t.Errorf("after a new commit: %q", got)
+	}
+	// A repository (its subdirectory) as the build's context.
+	b.buildOK(url+"#v1:sub", "-t", "gitctx")
+	if got := b.ok(runArgs("--rm", "gitctx", "cat", "/ctx-b")...); got != "b" {
+		t.Errorf("built from a git context: %q", got)
 	}
 	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nADD " + url + "#nope /x/\n"})
 	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, "Error: failed to solve: failed to load cache key: repository does not contain ref nope\n") {
