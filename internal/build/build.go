@@ -164,7 +164,7 @@ func (r *run) build(ctx context.Context) (*Result, error) {
 	target := r.df.stages[len(r.df.stages)-1]
 	if r.o.Target != "" {
 		if target = r.df.findStage(r.o.Target, -1); target == nil || target.Name == "" {
-			return nil, fmt.Errorf("target stage %q could not be found", r.o.Target)
+			return nil, r.unknownRef(fmt.Errorf("target stage %q could not be found", r.o.Target), r.o.Target, false)
 		}
 	}
 	if err := r.metaArgs(target); err != nil {

@@ -316,7 +316,7 @@ func (r *run) fromTree(ctx context.Context, from string) (tree, error) {
 	} else {
 		b, err := r.baseImage(ctx, from)
 		if err != nil {
-			return tree{}, fmt.Errorf("--from=%s: %w", from, err)
+			return tree{}, r.unknownRef(fmt.Errorf("--from=%s: %w", from, err), from, false)
 		}
 		layers = b.layers
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/buildkit/util/suggest"
 )
 
 // The stages of a build form a graph: a stage depends on the stage it
@@ -269,4 +270,29 @@ func (r *run) acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// stageNames are the names of the stages, for suggestions.
+func (r *run) stageNames() []string {
+	var out []string
+	for _, s := range r.df.stages {
+		if s.Name != "" {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// commonImages are names BuildKit suggests for a mistyped base image.
+var commonImages = []string{"alpine", "busybox", "centos", "debian", "golang", "ubuntu", "fedora"}
+
+// unknownRef is err, about a name that is neither a stage nor an image
+// to be had, with BuildKit's suggestion of a stage (or common image) it
+// may have meant: "… (did you mean builder?)".
+func (r *run) unknownRef(err error, name string, images bool) error {
+	options := r.stageNames()
+	if images {
+		options = append(options, commonImages...)
+	}
+	return suggest.WrapError(err, name, options, true)
 }

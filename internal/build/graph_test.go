@@ -1,6 +1,7 @@
 package build
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -86,6 +87,27 @@ func TestParseTrigger(t *testing.T) {
 		_, err := parseTrigger(expr)
 		if (err == nil && want != "") || (err != nil && err.Error() != want) {
 			t.Errorf("%q: %v, want %q", expr, err, want)
+		}
+	}
+}
+
+func TestUnknownRefSuggests(t *testing.T) {
+	r, err := link(t, "FROM a AS builder\nFROM b\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		images bool
+		want   string
+	}{
+		{"buildr", false, "x (did you mean builder?)"},
+		{"busybx", true, "x (did you mean busybox?)"},
+		{"busybx", false, "x"},
+		{"zzz", true, "x"},
+	} {
+		if got := r.unknownRef(errors.New("x"), c.name, c.images).Error(); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

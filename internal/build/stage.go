@@ -153,7 +153,7 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 		if base, err = r.baseImage(ctx, s.baseName); err != nil {
 			v := r.p.vertex(r.stepName(s, &state{}, "FROM "+normalizedName(s.baseName)))
 			v.failed(err)
-			return nil, atLines(fmt.Errorf("%s: %w", s.baseName, err), s.Location)
+			return nil, atLines(r.unknownRef(fmt.Errorf("%s: %w", s.baseName, err), s.baseName, true), s.Location)
 		}
 		if err := r.checkPlatform(s, base.cfg); err != nil {
 			return nil, err

@@ -70,6 +70,10 @@ func TestBuildStageGraphErrors(t *testing.T) {
 		}
 	}
 	b.untagged("cyc")
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test AS builder\nFROM busybox:test\nCOPY --from=builder /etc/passwd /x\n"})
+	if errs := b.fails(1, buildArgs("-q", "--target", "buildr", dir)...); !strings.HasSuffix(errs, `Error: failed to solve: target stage "buildr" could not be found (did you mean builder?)`+"\n") {
+		t.Errorf("a mistyped --target: %q", errs)
+	}
 
 	// A failing stage stops the one running beside it, and its error is
 	// the build's.
