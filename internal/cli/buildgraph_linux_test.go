@@ -329,3 +329,34 @@ LABEL two=1
 		t.Errorf("the last stage's labels and ports: %s", got)
 	}
 }
+
+// TestBuildRunHeredoc: a RUN heredoc is the shell's script, or, with a
+// #! line, a file run by its interpreter (BuildKit's /dev/pipes/NAME);
+// the step's name summarises it; its content is the cache key.
+func TestBuildRunHeredoc(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	df := func(word string) string {
+		return "FROM busybox:test\nRUN <<EOF\necho plain > /plain\necho two >> /plain\nEOF\n" +
+			"RUN <<SCRIPT\n#!/bin/sh -e\necho \"$0 " + word + "\" > /script\nSCRIPT\n"
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": df("ran")})
+	errs := b.buildOK(dir, "-t", "heredoc")
+	for _, want := range []string{"[2/3] RUN <<EOF (echo plain > /plain...)\n", "[3/3] RUN <<SCRIPT (#!/bin/sh -e...)\n"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errs)
+		}
+	}
+	check := func(want string) {
+		t.Helper()
+		if got := b.ok(runArgs("--rm", "heredoc", "cat", "/plain", "/script")...); got != want {
+			t.Errorf("the image: %q, want %q", got, want)
+		}
+	}
+	check("plain\ntwo\n/dev/pipes/SCRIPT ran\n")
+	writeFiles(t, dir, map[string]string{"Dockerfile": df("again")})
+	if errs := b.buildOK(dir, "-t", "heredoc"); stepCached(errs, "RUN <<SCRIPT (#!/bin/sh -e...)") || !stepCached(errs, "RUN <<EOF (echo plain > /plain...)") {
+		t.Errorf("after the script changed:\n%s", errs)
+	}
+	check("plain\ntwo\n/dev/pipes/SCRIPT again\n")
+}
