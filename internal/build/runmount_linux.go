@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -494,6 +495,9 @@ func (r *run) cacheMount(ctx context.Context, w *workdir, i int, rm *runMount, m
 	if err := makeDir(dir); err != nil {
 		return "", err
 	}
+	// Its last use, for builder prune --filter until=.
+	now := time.Now()
+	os.Chtimes(base, now, now)
 	// Every user holds a lock on it (shared ones a shared lock), which
 	// also keeps `builder prune -a` off a mount in use. A RUN mounting
 	// the same cache twice locks it once.

@@ -380,3 +380,30 @@ RUN --mount=type=ssh,id=absent (ls /run/buildkit 2>/dev/null || echo none) > /ab
 		t.Errorf("a required ssh id not forwarded: %q", errs)
 	}
 }
+
+// TestBuilderPruneUntil: builder prune --filter until=D removes only the
+// cache (and, with -a, the cache mounts) not used within D.
+func TestBuilderPruneUntil(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=cache,target=/c echo x >> /c/log\nRUN echo two > /two\n"})
+	b.buildOK(dir, "-t", "pr")
+	if out := b.ok("builder", "prune", "-af", "--filter", "until=1h"); out != "Total reclaimed space: 0B\n" {
+		t.Errorf("prune of what was used within the hour: %q", out)
+	}
+	if errs := b.buildOK(dir, "-t", "pr"); strings.Count(errs, "CACHED") != 2 {
+		t.Errorf("the cache after prune until=1h:\n%s", errs)
+	}
+	if out := b.ok("builder", "prune", "-af", "--filter", "until=0s"); !strings.Contains(out, "Deleted build cache objects:\n") {
+		t.Errorf("prune until=0s: %q", out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(b.root, "build", "cache-mounts")); len(ents) != 0 {
+		t.Errorf("cache mounts left: %v", ents)
+	}
+	if errs := b.buildOK(dir, "-t", "pr"); strings.Contains(errs, "CACHED") {
+		t.Errorf("the cache after prune until=0s:\n%s", errs)
+	}
+	if errs := b.fails(1, "builder", "prune", "-f", "--filter", "label=x"); !strings.Contains(errs, "invalid filter 'label'") {
+		t.Errorf("an unknown filter: %q", errs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -90,7 +91,20 @@ func (e *Engine) BuildCacheUsage(ctx context.Context) (build.CacheUsage, error) 
 }
 
 // PruneBuildCache is `builder prune`: the cache's entries, and with all
-// its cache mounts.
-func (e *Engine) PruneBuildCache(ctx context.Context, all bool) (build.PruneResult, error) {
-	return e.builder().Prune(ctx, all)
+// its cache mounts; the until filter keeps what was used since.
+func (e *Engine) PruneBuildCache(ctx context.Context, all bool, f Filters) (build.PruneResult, error) {
+	if err := f.validate("until"); err != nil {
+		return build.PruneResult{}, err
+	}
+	o := build.PruneOptions{All: all}
+	if u := f["until"]; len(u) > 1 {
+		return build.PruneResult{}, errors.New("more than one until filter specified")
+	} else if len(u) == 1 {
+		t, err := ParseTimestamp(u[0], time.Now())
+		if err != nil {
+			return build.PruneResult{}, err
+		}
+		o.Before = t
+	}
+	return e.builder().Prune(ctx, o)
 }
