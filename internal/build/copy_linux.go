@@ -24,6 +24,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
 	"github.com/opencontainers/go-digest"
+	chmod "github.com/tonistiigi/dchapes-mode"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
@@ -96,13 +97,9 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	if len(op.srcs)+len(op.contents) > 1 && !destIsDir {
 		return fail(fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", kind))
 	}
-	mode := -1
-	if op.chmod != "" {
-		m, err := strconv.ParseUint(op.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return fail(fmt.Errorf("invalid chmod parameter: '%v'. it should be octal string and between 0 and 07777", op.chmod))
-		}
-		mode = int(m)
+	mode, modeSet, err := parseChmod(op.chmod)
+	if err != nil {
+		return fail(err)
 	}
 
 	checksum, err := checkRemoteSources(op.add, op.srcs, op.checksum)
@@ -263,7 +260,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			}
 			uid, gid = u, g
 		}
-		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack, exclude: excl}
+		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, modeSet: modeSet, add: op.add && op.unpack, exclude: excl}
 		multi := len(sel)+len(dls)+len(gits)+len(op.contents) > 1 || destIsDir
 		for _, p := range sel {
 			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {
@@ -272,7 +269,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		// Downloads are root's unless --chown, and unpacked only when
 		// asked.
-		dc := &copier{rootfs: rootfs, uid: max(uid, 0), gid: max(gid, 0), mode: mode, add: op.unpackURL}
+		dc := &copier{rootfs: rootfs, uid: max(uid, 0), gid: max(gid, 0), mode: mode, modeSet: modeSet, add: op.unpackURL}
 		for _, d := range dls {
 			fi, err := os.Lstat(d.file)
 			if err != nil {
@@ -545,9 +542,10 @@ func hashSources(ctx context.Context, t tree, sel []selected) (string, error) {
 // leads a write out of it).
 type copier struct {
 	rootfs   string
-	uid, gid int  // -1: the source's
-	mode     int  // --chmod, -1 for the source's
-	add      bool // ADD: a local archive is unpacked
+	uid, gid int        // -1: the source's
+	mode     int        // --chmod, -1 for the source's
+	modeSet  *chmod.Set // a symbolic --chmod (u+x), applied to the source's
+	add      bool       // ADD: a local archive is unpacked
 	exclude  *patternmatcher.PatternMatcher
 }
 
@@ -671,6 +669,9 @@ func (c *copier) entry(tw *tar.Writer, name string, e fileEntry) error {
 	if c.mode >= 0 && hdr.Typeflag != tar.TypeSymlink {
 		hdr.Mode = int64(c.mode)
 	}
+	if c.modeSet != nil && hdr.Typeflag != tar.TypeSymlink {
+		hdr.Mode = applyChmod(c.modeSet, hdr.Mode, hdr.Typeflag == tar.TypeDir)
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -694,6 +695,9 @@ func (c *copier) writeData(ctx context.Context, name string, data []byte) error 
 	mode := int64(0o644)
 	if c.mode >= 0 {
 		mode = int64(c.mode)
+	}
+	if c.modeSet != nil {
+		mode = applyChmod(c.modeSet, mode, false)
 	}
 	return c.write(ctx, path.Dir(name), func(tw *tar.Writer) error {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(name, "/"), Mode: mode, Size: int64(len(data)),

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -11,6 +12,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/patternmatcher"
+	chmod "github.com/tonistiigi/dchapes-mode"
 )
 
 // COPY --parents and --exclude, as BuildKit's Dockerfile front end has
@@ -120,4 +122,49 @@ func numericChown(spec string) bool {
 		}
 	}
 	return true
+}
+
+// parseChmod reads --chmod as BuildKit does: octal (up to 07777), or
+// symbolic (u+x,g-w), which changes each file's own mode.
+func parseChmod(s string) (int, *chmod.Set, error) {
+	if s == "" {
+		return -1, nil, nil
+	}
+	bad := fmt.Errorf("invalid chmod parameter: '%v'. it should be octal string and between 0 and 07777", s)
+	if m, err := strconv.ParseUint(s, 8, 32); err == nil {
+		if m > 0o7777 {
+			return 0, nil, bad
+		}
+		return int(m), nil, nil
+	}
+	set, err := chmod.Parse(s)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			return 0, nil, bad // it looked numeric
+		}
+		return 0, nil, err
+	}
+	return -1, &set, nil
+}
+
+// applyChmod applies a symbolic --chmod to a tar header's mode.
+func applyChmod(set *chmod.Set, m int64, dir bool) int64 {
+	fm := os.FileMode(m & 0o777)
+	for bit, flag := range map[int64]os.FileMode{0o4000: os.ModeSetuid, 0o2000: os.ModeSetgid, 0o1000: os.ModeSticky} {
+		if m&bit != 0 {
+			fm |= flag
+		}
+	}
+	if dir {
+		fm |= os.ModeDir
+	}
+	fm = set.Apply(fm)
+	out := int64(fm.Perm())
+	for bit, flag := range map[int64]os.FileMode{0o4000: os.ModeSetuid, 0o2000: os.ModeSetgid, 0o1000: os.ModeSticky} {
+		if fm&flag != 0 {
+			out |= bit
+		}
+	}
+	return out
 }

@@ -101,7 +101,8 @@ func TestBuildAddURL(t *testing.T) {
 
 // TestBuildCopyOptions: COPY --link makes a layer that doesn't depend on
 // what is below it (a change of an earlier step leaves it cached; a
-// --chown by name still finds the user below it);
+// --chown by name still finds the user below it; a symbolic --chmod
+// changes the file's own mode);
 // --parents keeps the sources' directories (below a "/./" pivot);
 // --exclude leaves out what its patterns match.
 func TestBuildCopyOptions(t *testing.T) {
@@ -112,14 +113,14 @@ func TestBuildCopyOptions(t *testing.T) {
 		"docs/keep.txt": "k", "docs/drop.md": "d", "docs/sub/skip": "s", "docs/sub/keep.md": "m",
 	})
 	df := func(v string) string {
-		return "FROM busybox:test\nRUN echo " + v + " > /v\nCOPY --link a.txt /linked/\nCOPY --link --chown=nobody a.txt /owned\n" +
+		return "FROM busybox:test\nRUN echo " + v + " > /v\nCOPY --link a.txt /linked/\nCOPY --link --chown=nobody --chmod=u+x,g-r a.txt /owned\n" +
 			"COPY --parents src/one/x.txt src/two/./y.txt /p/\n" +
 			"COPY --exclude=*.md --exclude=sub/skip docs /docs/\n"
 	}
 	writeFiles(t, dir, map[string]string{"Dockerfile": df("1")})
 	b.buildOK(dir, "-t", "copyopts")
-	got := b.ok(runArgs("--rm", "copyopts", "sh", "-c", "cat /v /linked/a.txt; echo; stat -c %u:%g /owned; find /p /docs | sort")...)
-	if want := "1\nA\n65534:65534\n/docs\n/docs/keep.txt\n/docs/sub\n/docs/sub/keep.md\n/p\n/p/src\n/p/src/one\n/p/src/one/x.txt\n/p/y.txt\n"; got != want {
+	got := b.ok(runArgs("--rm", "copyopts", "sh", "-c", "cat /v /linked/a.txt; echo; stat -c \"%u:%g %a\" /owned; find /p /docs | sort")...)
+	if want := "1\nA\n65534:65534 704\n/docs\n/docs/keep.txt\n/docs/sub\n/docs/sub/keep.md\n/p\n/p/src\n/p/src/one\n/p/src/one/x.txt\n/p/y.txt\n"; got != want {
 		t.Errorf("the image's tree:\n%s\nwant:\n%s", got, want)
 	}
 	if hist := b.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "copyopts"); !strings.Contains(hist, "COPY a.txt /linked/ # buildkit\n") {
