@@ -103,6 +103,9 @@ type Options struct {
 	Secrets map[string][]byte
 	// SSH are the --ssh agents by id, for RUN --mount=type=ssh.
 	SSH map[string]SSHAgent
+	// Allow are the entitlements --allow grants: "security.insecure"
+	// lets RUN --security=insecure run privileged.
+	Allow []string
 	// Progress receives the progress; nil for none.
 	Progress io.Writer
 	// TTY shows the progress as a live view (Progress is a terminal)

@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,9 +39,14 @@ func (e *runError) Error() string {
 // changes is the step's layer.
 func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructions.RunCommand) error {
 	for _, f := range c.FlagsUsed {
-		if f != "mount" && f != "network" {
+		if f != "mount" && f != "network" && f != "security" {
 			return fmt.Errorf("RUN --%s is not supported yet", f)
 		}
+	}
+	// --security=insecure runs privileged, when build --allow grants it.
+	insecure := instructions.GetSecurity(c) == instructions.SecurityInsecure
+	if insecure && !slices.Contains(r.o.Allow, "security.insecure") {
+		return errors.New("granting entitlement security.insecure is not allowed by build daemon configuration")
 	}
 	args := c.CmdLine
 	var script *instructions.ShellInlineFile // a heredoc with a #! line
@@ -93,6 +99,9 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	if script != nil {
 		keyParts = append(keyParts, "script", script.Name, script.Data)
 	}
+	if insecure {
+		keyParts = append(keyParts, "security", "insecure")
+	}
 	netns := r.runNetwork(instructions.GetNetwork(c))
 	if netns != oci.NetNSHost {
 		keyParts = append(keyParts, "network", "none")
@@ -120,7 +129,7 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		spec, err := oci.Spec(nil, rootfs, oci.Options{
 			ContainerID: containerID(w.id), Cmd: args, EntrypointSet: true,
 			Env: append(slices.Clone(procEnv), setup.env...), WorkingDir: wd, User: user, Hostname: sandboxHostname,
-			CgroupParent: r.o.CgroupParent, NetNS: netns, Mounts: mounts,
+			CgroupParent: r.o.CgroupParent, NetNS: netns, Mounts: mounts, Privileged: insecure,
 		})
 		if err != nil {
 			return err

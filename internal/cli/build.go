@@ -16,7 +16,7 @@ import (
 // buildFlags are `build`'s flags as typed.
 type buildFlags struct {
 	file, target, iidfile, progress, cgroupParent, network, platform string
-	tags, buildArgs, labels, secrets, ssh                            []string
+	tags, buildArgs, labels, secrets, ssh, allow                     []string
 	noCache, quiet, pull                                             bool
 }
 
@@ -66,6 +66,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
 	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "security.insecure")`)
 	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	return cmd
 }
@@ -76,6 +77,14 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 		ContextDir: path, Dockerfile: f.file, Stdin: os.Stdin, Target: f.target,
 		NoCache: f.noCache, CgroupParent: f.cgroupParent, Progress: os.Stderr,
 		Pull: f.pull, Platform: f.platform,
+	}
+	for _, a := range f.allow {
+		switch a {
+		case "security.insecure", "network.host":
+			o.Allow = append(o.Allow, a)
+		default:
+			return o, fmt.Errorf("invalid entitlement: %s", a)
+		}
 	}
 	switch f.progress {
 	case "auto":

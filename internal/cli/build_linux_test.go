@@ -371,7 +371,7 @@ func TestBuildErrors(t *testing.T) {
 		{"FROM busybox:test\nCOPY missing.txt /\n", "", `"/missing.txt": not found`},
 		{"FROM busybox:test\n", "--target nope", `Error: failed to solve: target stage "nope" could not be found`},
 		{"FROM busybox:test\nRUN --mount=type=ssh,required true\n", "", `Error: failed to solve: no SSH key "default" forwarded from the client`},
-		{"FROM busybox:test\nRUN --security=insecure true\n", "", "RUN --security is not supported yet"},
+		{"FROM busybox:test\nRUN --security=insecure true\n", "", "Error: failed to solve: granting entitlement security.insecure is not allowed by build daemon configuration"},
 		{"FROM nosuchimage:test\n", "", "nosuchimage"},
 		{"", "", "the Dockerfile cannot be empty"},
 		{"FROM busybox:test\n", "-t Bad:tag", `Error: invalid tag "Bad:tag"`},

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -405,5 +406,34 @@ func TestBuilderPruneUntil(t *testing.T) {
 	}
 	if errs := b.fails(1, "builder", "prune", "-f", "--filter", "label=x"); !strings.Contains(errs, "invalid filter 'label'") {
 		t.Errorf("an unknown filter: %q", errs)
+	}
+}
+
+// TestBuildRunSecurityInsecure: with --allow security.insecure, a RUN
+// --security=insecure runs privileged (every capability, the host's
+// devices); other RUNs don't.
+func TestBuildRunSecurityInsecure(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
+RUN --security=insecure grep CapEff /proc/self/status > /insecure && ls /dev | wc -l >> /insecure
+RUN grep CapEff /proc/self/status > /sandbox && ls /dev | wc -l >> /sandbox
+`})
+	b.buildOK(dir, "-t", "insecure", "--allow", "security.insecure")
+	got := strings.Fields(b.ok(runArgs("--rm", "insecure", "cat", "/insecure", "/sandbox")...))
+	// Privileged: the capabilities this (root) test has.
+	status, _ := os.ReadFile("/proc/self/status")
+	var own string
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			own = strings.TrimSpace(v)
+		}
+	}
+	devs := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	if len(got) != 6 || got[1] != own || got[4] == own || devs(got[2]) <= devs(got[5]) {
+		t.Errorf("CapEff and the count of /dev entries, insecure then sandbox: %v (own CapEff %s)", got, own)
+	}
+	if errs := b.fails(1, buildArgs("-q", "--allow", "nonsense", dir)...); !strings.Contains(errs, "invalid entitlement: nonsense") {
+		t.Errorf("--allow nonsense: %q", errs)
 	}
 }
