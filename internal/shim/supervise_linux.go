@@ -48,11 +48,8 @@ type client struct {
 }
 
 // supervise is the supervising phase (see the package comment); fresh
-// is a process re-executed for it, whose memory is trimmed first.
+// is a process re-executed for it, whose memory is trimmed once it waits.
 func (h *handoff) supervise(fresh bool) int {
-	if fresh {
-		trimMemory()
-	}
 	s := &supervisor{h: h, stop: make(chan struct{}), clients: map[*client]bool{}, children: map[int]chan unix.WaitStatus{}}
 	var log *logs.Writer
 	if h.Config.LogPath != "" {
@@ -102,6 +99,14 @@ func (h *handoff) supervise(fresh bool) int {
 			defer health.Done()
 			s.healthLoop(stopHealth)
 		}()
+	}
+	if fresh {
+		// Once the goroutines above wait, so that the code they ran
+		// to get there is dropped too.
+		time.AfterFunc(50*time.Millisecond, func() {
+			trimMemory()
+			collectOnlyWhenNeeded(4 << 20)
+		})
 	}
 	code := s.reap(h.Pid)
 	// The loop records events: it ends before the exit is recorded.
