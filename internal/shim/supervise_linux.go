@@ -72,8 +72,14 @@ func (h *handoff) supervise(fresh bool) int {
 			go s.serveClient(c, bufio.NewReader(c.conn))
 		}
 	}
-	if l, err := net.FileListener(os.NewFile(uintptr(h.Listener), "listener")); err == nil {
-		go s.accept(l)
+	// From a copy: an *os.File of the handoff's own descriptor would close
+	// it when collected, and a restart's re-exec hands that one over.
+	if dup, err := unix.Dup(h.Listener); err == nil {
+		lf := os.NewFile(uintptr(dup), "listener")
+		if l, err := net.FileListener(lf); err == nil {
+			go s.accept(l)
+		}
+		lf.Close()
 	}
 	done := make(chan struct{}, 2)
 	var outputs []*os.File
