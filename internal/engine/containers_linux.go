@@ -332,6 +332,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	defer func() {
 		if err != nil {
 			e.net.Teardown(context.Background(), c.ID)
+			// What this start mounted for the shim (the shim unmounts its rootfs).
+			snapshot.UnmountAll(e.shmPath(c.ID))
+			snapshot.UnmountBelow(filepath.Join(e.containerDir(c.ID), "subpaths"))
 		}
 	}()
 	logPath := e.LogPath(c.ID)
@@ -348,6 +351,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		return err
 	}
 	if err := e.mountShm(c); err != nil {
+		return err
+	}
+	if err := e.mountSubpaths(ctx, c); err != nil {
 		return err
 	}
 	p := e.spare
@@ -445,8 +451,7 @@ func (e *Engine) cleanupRuntime(id string) {
 		// Processes that would not die: leave the mount for a later try.
 		return
 	}
-	snapshot.UnmountAll(filepath.Join(e.containerDir(id), "rootfs"))
-	snapshot.UnmountAll(e.shmPath(id))
+	snapshot.UnmountBelow(e.containerDir(id))
 }
 
 // ErrRunning is a running container given to RemoveContainer without force.

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/volume"
 )
 
@@ -232,7 +234,7 @@ func (e *Engine) volumeSpecMounts(ctx context.Context, c *container.Container, r
 		}
 		o.Tmpfs[dest] = opts
 	}
-	for _, mp := range c.Config.MountPoints {
+	for i, mp := range c.Config.MountPoints {
 		switch mp.Type {
 		case mount.TypeTmpfs:
 			if o.Tmpfs == nil {
@@ -259,7 +261,11 @@ func (e *Engine) volumeSpecMounts(ctx context.Context, c *container.Container, r
 					return "", err
 				}
 			}
-			o.Mounts = append(o.Mounts, bindMount(mp, u.Source, mp.RW && !u.ReadOnly))
+			source := u.Source
+			if mp.Subpath != "" {
+				source = e.subpathStage(c.ID, i) // see mountSubpaths
+			}
+			o.Mounts = append(o.Mounts, bindMount(mp, source, mp.RW && !u.ReadOnly))
 		case mount.TypeBind:
 			switch mount.Propagation(mp.Propagation) {
 			case mount.PropagationShared, mount.PropagationRShared:
@@ -466,4 +472,71 @@ func mountsVolume(c *container.Container, values []string) bool {
 		}
 	}
 	return false
+}
+
+// subpathStage is where the volume-subpath of c's i-th mount point is
+// bound on the host while c runs; the spec binds it from there.
+func (e *Engine) subpathStage(id string, i int) string {
+	return filepath.Join(e.containerDir(id), "subpaths", strconv.Itoa(i))
+}
+
+// mountSubpaths binds each volume-subpath of c at its stage before c
+// starts (the shim unmounts them when the run ends). The subpath is
+// resolved inside the volume (openat2 RESOLVE_IN_ROOT) and bound from
+// the descriptor that resolution gave, so a symlink the container plants
+// in the volume can't lead the mount out of it, now or in between.
+func (e *Engine) mountSubpaths(ctx context.Context, c *container.Container) error {
+	for i, mp := range c.Config.MountPoints {
+		if mp.Type != mount.TypeVolume || mp.Subpath == "" {
+			continue
+		}
+		v, err := e.volumes.Get(ctx, mp.Name)
+		if err != nil {
+			return err
+		}
+		u, err := e.volumes.Use(v)
+		if err != nil {
+			return err
+		}
+		if err := bindSubpath(u.Source, mp.Subpath, e.subpathStage(c.ID, i)); err != nil {
+			return fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
+		}
+	}
+	return nil
+}
+
+func bindSubpath(volume, subpath, stage string) error {
+	root, err := os.OpenFile(volume, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	fd, err := unix.Openat2(int(root.Fd()), subpath, &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot access path %s: %w", filepath.Join(volume, subpath), err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	snapshot.UnmountAll(stage)
+	if err := os.MkdirAll(filepath.Dir(stage), 0o700); err != nil {
+		return err
+	}
+	os.Remove(stage)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = os.Mkdir(stage, 0o700)
+	} else {
+		err = os.WriteFile(stage, nil, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", fd), stage, "", unix.MS_BIND, ""); err != nil {
+		return &os.PathError{Op: "mount", Path: stage, Err: err}
+	}
+	return nil
 }

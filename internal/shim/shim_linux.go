@@ -484,9 +484,8 @@ func (h *handoff) closeDB() {
 func (h *handoff) cleanup() {
 	h.closeDB()
 	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
-	// The rootfs, and a --ipc shareable container's /dev/shm.
-	snapshot.UnmountAll(filepath.Join(h.Config.Bundle, "rootfs"))
-	snapshot.UnmountAll(filepath.Join(h.Config.Bundle, "shm"))
+	// The rootfs, a --ipc shareable container's /dev/shm, volume subpaths.
+	snapshot.UnmountBelow(h.Config.Bundle)
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
 	// The container's network (veth, published ports, address) goes
 	// with its run; a no-op without one.

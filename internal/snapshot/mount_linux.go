@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -113,6 +114,22 @@ func UnmountAll(target string) {
 		if Unmount(target) != nil {
 			return
 		}
+	}
+}
+
+// UnmountBelow unmounts everything mounted at dir or below it, deepest
+// first: what a container's run mounted in its bundle (rootfs, /dev/shm,
+// volume subpaths).
+func UnmountBelow(dir string) {
+	ms, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != dir && !strings.HasPrefix(m.Mountpoint, dir+"/"), false
+	})
+	if err != nil {
+		return
+	}
+	slices.SortFunc(ms, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
+	for _, m := range ms {
+		Unmount(m.Mountpoint)
 	}
 }
 
