@@ -353,9 +353,6 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err := e.mountShm(c); err != nil {
 		return err
 	}
-	if err := e.mountSubpaths(ctx, c); err != nil {
-		return err
-	}
 	p := e.spare
 	e.spare = nil
 	if p == nil {

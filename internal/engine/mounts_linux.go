@@ -392,11 +392,16 @@ func (e *Engine) volumeUsers(ctx context.Context, name, id string) (int, error) 
 	return n, nil
 }
 
-// mountVolumes mounts the filesystems of c's volumes whose driver mounts
-// one: a fresh one unless another running container uses it, so that a
-// tmpfs volume's data lasts while some container uses it, as Docker's.
+// mountVolumes mounts, before c starts, the filesystems of c's volumes
+// whose driver mounts one: a fresh one unless another running container
+// uses it, so that a tmpfs volume's data lasts while some container uses
+// it, as Docker's. And it binds each volume-subpath at its stage (see
+// subpathStage; the shim unmounts them when the run ends), resolved
+// inside the volume (openat2 RESOLVE_IN_ROOT) and bound from the
+// descriptor that resolution gave, so a symlink the container plants in
+// the volume can't lead the mount out of it, now or in between.
 func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) error {
-	for _, mp := range c.Config.MountPoints {
+	for i, mp := range c.Config.MountPoints {
 		if mp.Type != mount.TypeVolume {
 			continue
 		}
@@ -408,15 +413,19 @@ func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) error
 		if err != nil {
 			return err
 		}
-		if !u.Mount {
-			continue
+		if u.Mount {
+			others, err := e.volumeUsers(ctx, v.Name, c.ID)
+			if err != nil {
+				return err
+			}
+			if err := e.volumes.Mount(v, others == 0); err != nil {
+				return err
+			}
 		}
-		others, err := e.volumeUsers(ctx, v.Name, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := e.volumes.Mount(v, others == 0); err != nil {
-			return err
+		if mp.Subpath != "" {
+			if err := bindSubpath(u.Source, mp.Subpath, e.subpathStage(c.ID, i)); err != nil {
+				return fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
+			}
 		}
 	}
 	return nil
@@ -478,31 +487,6 @@ func mountsVolume(c *container.Container, values []string) bool {
 // bound on the host while c runs; the spec binds it from there.
 func (e *Engine) subpathStage(id string, i int) string {
 	return filepath.Join(e.containerDir(id), "subpaths", strconv.Itoa(i))
-}
-
-// mountSubpaths binds each volume-subpath of c at its stage before c
-// starts (the shim unmounts them when the run ends). The subpath is
-// resolved inside the volume (openat2 RESOLVE_IN_ROOT) and bound from
-// the descriptor that resolution gave, so a symlink the container plants
-// in the volume can't lead the mount out of it, now or in between.
-func (e *Engine) mountSubpaths(ctx context.Context, c *container.Container) error {
-	for i, mp := range c.Config.MountPoints {
-		if mp.Type != mount.TypeVolume || mp.Subpath == "" {
-			continue
-		}
-		v, err := e.volumes.Get(ctx, mp.Name)
-		if err != nil {
-			return err
-		}
-		u, err := e.volumes.Use(v)
-		if err != nil {
-			return err
-		}
-		if err := bindSubpath(u.Source, mp.Subpath, e.subpathStage(c.ID, i)); err != nil {
-			return fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
-		}
-	}
-	return nil
 }
 
 func bindSubpath(volume, subpath, stage string) error {
