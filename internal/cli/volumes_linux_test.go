@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,10 +354,23 @@ func TestVolumeTmpfsAndBindDriver(t *testing.T) {
 	if got := b.ok(runArgs("--rm", "-v", "tv:/t", "busybox:test", "cat", "/t/a")...); got != "shared\n" {
 		t.Errorf("a second container of a tmpfs volume in use: %q", got)
 	}
-	b.ok("rm", "-f", "holder")
+	// The last user's stop unmounts it: its data goes with it.
+	tv := filepath.Join(b.root, "volumes", "tv", "_data")
+	b.ok("stop", "-t", "0", "holder")
+	waitFor(t, "the tmpfs volume to go with its last user's stop", func() bool { return !slices.Contains(mountsUnder(b.root), tv) })
 	if got := b.ok(runArgs("--rm", "-v", "tv:/t", "busybox:test", "ls", "-A", "/t")...); got != "" {
 		t.Errorf("a tmpfs volume once no container used it: %q", got)
 	}
+	// A user killed with its shim lets go too (the next command sees it).
+	killed := strings.TrimSpace(b.ok(runArgs("-d", "--name", "killed", "-v", "tv:/t", "busybox:test", "sleep", "60")...))
+	shim := lockHolder(t, filepath.Join(b.root, "containers", killed, "shim.lock"))
+	unix.Kill(shim, unix.SIGKILL)
+	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil || isZombie(shim) })
+	b.ok("ps", "-a")
+	if slices.Contains(mountsUnder(b.root), tv) {
+		t.Error("the tmpfs volume stayed mounted after its only user's shim was killed")
+	}
+	b.ok("rm", "-f", "holder", "killed")
 	b.ok("volume", "rm", "tv")
 	if m := mountsUnder(b.root); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)

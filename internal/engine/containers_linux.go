@@ -347,9 +347,17 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err := e.joinNamespaces(ctx, c); err != nil {
 		return err
 	}
-	if err := e.mountVolumes(ctx, c); err != nil {
+	held, err := e.mountVolumes(ctx, c)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			releaseHolds(held)
+		} else {
+			closeHolds(held) // the shim holds them now
+		}
+	}()
 	if err := e.mountShm(c); err != nil {
 		return err
 	}
@@ -367,7 +375,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
-		Health: activeHealthcheck(c, imgCfg),
+		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
 	})
 	if err == nil {
 		e.emit(ctx, containerEvent(c, "start", nil))
@@ -436,6 +444,7 @@ func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*contai
 	c, err := e.containers.Get(ctx, c.ID)
 	if err == nil {
 		e.releaseNetwork(ctx, c)
+		e.releaseVolumes(ctx, c, false) // its dead shim's holds are gone
 	}
 	return c, err
 }

@@ -369,29 +369,6 @@ func notOverFile(rootfs, dest string) error {
 	return nil
 }
 
-// volumeUsers returns the containers other than id that mount volume
-// name and are running (or about to restart).
-func (e *Engine) volumeUsers(ctx context.Context, name, id string) (int, error) {
-	ids, err := e.containers.UsingVolume(ctx, name)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, other := range ids {
-		if other == id {
-			continue
-		}
-		c, err := e.Container(ctx, other)
-		if err != nil {
-			continue
-		}
-		if c.Status == container.Running || c.Status == container.Restarting {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // mountVolumes mounts, before c starts, the filesystems of c's volumes
 // whose driver mounts one: a fresh one unless another running container
 // uses it, so that a tmpfs volume's data lasts while some container uses
@@ -400,35 +377,70 @@ func (e *Engine) volumeUsers(ctx context.Context, name, id string) (int, error) 
 // inside the volume (openat2 RESOLVE_IN_ROOT) and bound from the
 // descriptor that resolution gave, so a symlink the container plants in
 // the volume can't lead the mount out of it, now or in between.
-func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) error {
+func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) (mounted []volumeHold, err error) {
+	defer func() {
+		if err != nil {
+			releaseHolds(mounted)
+			mounted = nil
+		}
+	}()
 	for i, mp := range c.Config.MountPoints {
 		if mp.Type != mount.TypeVolume {
 			continue
 		}
 		v, err := e.volumes.Get(ctx, mp.Name)
 		if err != nil {
-			return err
+			return mounted, err
 		}
 		u, err := e.volumes.Use(v)
 		if err != nil {
-			return err
+			return mounted, err
 		}
-		if u.Mount {
-			others, err := e.volumeUsers(ctx, v.Name, c.ID)
+		if u.Mount && !slices.ContainsFunc(mounted, func(h volumeHold) bool { return h.name == v.Name }) {
+			f, err := e.volumes.Acquire(v)
 			if err != nil {
-				return err
+				return mounted, err
 			}
-			if err := e.volumes.Mount(v, others == 0); err != nil {
-				return err
-			}
+			mounted = append(mounted, volumeHold{e.volumes, v.Name, f})
 		}
 		if mp.Subpath != "" {
 			if err := bindSubpath(u.Source, mp.Subpath, e.subpathStage(c.ID, i)); err != nil {
-				return fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
+				return mounted, fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
 			}
 		}
 	}
-	return nil
+	return mounted, nil
+}
+
+// volumeHold is a start's hold on a volume mountVolumes mounted: closed
+// once the shim holds it (or the start failed, which releases it).
+type volumeHold struct {
+	store *volume.Store
+	name  string
+	f     *os.File
+}
+
+// closeHolds lets go of holds; releaseHolds also unmounts what nobody
+// else holds.
+func closeHolds(hs []volumeHold) {
+	for _, h := range hs {
+		h.f.Close()
+	}
+}
+
+func releaseHolds(hs []volumeHold) {
+	closeHolds(hs)
+	for _, h := range hs {
+		h.store.Release(h.name)
+	}
+}
+
+func holdNames(hs []volumeHold) []string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.name)
+	}
+	return names
 }
 
 // releaseVolumes is the volume side of removing container c: with
@@ -447,11 +459,7 @@ func (e *Engine) releaseVolumes(ctx context.Context, c *container.Container, rem
 				continue
 			}
 		}
-		if e.volumes.Mounted(mp.Name) {
-			if n, err := e.volumeUsers(ctx, mp.Name, c.ID); err == nil && n == 0 {
-				e.volumes.Unmount(mp.Name)
-			}
-		}
+		e.volumes.Release(mp.Name) // unmounted if no running container holds it
 	}
 }
 
