@@ -198,21 +198,6 @@ func (s *Store) Release(name string) error {
 	return s.unmountLocked(name)
 }
 
-// Unmount unmounts what the driver mounted at the volume's _data.
-func (s *Store) Unmount(name string) error { return s.unmount(name) }
-
-func (s *Store) unmount(name string) error {
-	unlock, err := s.lock(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return s.unmountLocked(name)
-}
-
 func (s *Store) unmountLocked(name string) error {
 	target := s.Mountpoint(name)
 	for s.Mounted(name) {
