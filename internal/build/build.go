@@ -222,7 +222,13 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	v.done()
-	r.ctx = &buildContext{dir: dir, ignore: pm}
+	// A context read from stdin is new each time: nothing to remember.
+	hashesDir := r.b.cfg.StateDir
+	if o.ContextDir == "-" {
+		hashesDir = ""
+	}
+	r.ctx = &buildContext{dir: dir, ignore: pm, hashes: loadFileHashes(hashesDir, dir)}
+	r.cleanups = append(r.cleanups, func() { r.ctx.hashes.save() })
 	return nil
 }
 
