@@ -12,7 +12,7 @@ import (
 // remembered between builds (a rebuild takes them from their stats); a
 // file rewritten with the same size and its mtime set back is still seen
 // as changed, and so is one replaced by a rename; COPY runs again and
-// the image has the new content.
+// the image has the new content. builder prune forgets the digests.
 func TestBuildCacheRemembersFiles(t *testing.T) {
 	b := containerRoot(t)
 	dir := t.TempDir()
@@ -76,5 +76,10 @@ func TestBuildCacheRemembersFiles(t *testing.T) {
 	}
 	if got := b.ok(runArgs("--rm", "remembered", "cat", "/src/b.txt")...); got != "b2" {
 		t.Errorf("/src/b.txt = %q, want b2", got)
+	}
+	// builder prune forgets them with the cache.
+	b.ok("builder", "prune", "-f")
+	if _, err := os.Stat(filepath.Join(b.root, "build", "file-hashes")); !os.IsNotExist(err) {
+		t.Errorf("file digests kept after builder prune: %v", err)
 	}
 }
