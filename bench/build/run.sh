@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: bash bench/build/run.sh [--rounds N] [--cold N] [--berth PATH]
+# Usage: bash bench/build/run.sh [--rounds N] [--cold N] [--berth PATH] [--also NAME=PATH]
 #                                [--no-docker] [--no-podman] [--gap SECONDS]
 #
 # Builds one multi-stage Dockerfile (a stage writing 2,000 small files and
@@ -12,6 +12,8 @@
 #   --rounds N      timed rebuilds of each kind per engine (default 7)
 #   --cold N        cold builds per engine (default 3)
 #   --berth PATH    berth binary (default: build ./cmd/berth into the run's temp dir)
+#   --also NAME=PATH  time another berth binary as engine NAME too (repeatable): an
+#                   A/B of a change to berth against the work tree's, in the same run
 #   --no-docker     leave docker out
 #   --no-podman     leave podman out
 #   --gap SECONDS   pause before each timed build (default 0.5)
@@ -21,6 +23,7 @@ export LC_ALL=C
 rounds=7
 colds=3
 berth=
+also=()
 docker=1
 podman=1
 gap=0.5
@@ -29,6 +32,11 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift ;;
 	--cold) colds=$2; shift ;;
 	--berth) berth=$(realpath -m "$2"); shift ;;
+	--also)
+		case $2 in [a-z]*=?*) ;; *) echo "build/run.sh: --also takes NAME=PATH" >&2; exit 2 ;; esac
+		also+=("${2%%=*}=$(realpath -m "${2#*=}")")
+		shift
+		;;
 	--no-docker) docker=0 ;;
 	--no-podman) podman=0 ;;
 	--gap) gap=$2; shift ;;
@@ -62,8 +70,10 @@ out=bench/out
 dockerd_pid=
 note_host_files
 
-broot() { echo "$tmp/berth-root"; }
-berth_() { "$berth" --root "$(broot)" "$@"; }
+# The berth binaries: berth's and --also's, by engine name; each has its
+# own --root. berth_ ENGINE ARGS… runs one.
+declare -A bins
+berth_() { "${bins[$1]}" --root "$tmp/root-$1" "${@:2}"; }
 on_exit clean_run
 
 # ------------------------------------------------- engines, image, context
@@ -72,6 +82,13 @@ declare -A fail
 engines=(berth)
 build_berth
 [ -z "$berth_fail" ] || fail[berth]=$berth_fail
+bins[berth]=$berth
+for a in "${also[@]}"; do
+	n=${a%%=*}
+	bins[$n]=${a#*=}
+	engines+=("$n")
+	[ -x "${bins[$n]}" ] || fail[$n]="no executable ${bins[$n]}"
+done
 
 busybox_tar
 
@@ -99,10 +116,6 @@ fi
 # fresh ENGINE: empty build cache and state but for the base image.
 fresh() {
 	case $1 in
-	berth)
-		rm -rf "$(broot)"
-		berth_ import -c 'CMD ["sh"]' "$tmp/busybox.tar" "$base"
-		;;
 	docker)
 		"$dockercli" rmi -f "$out" 2>/dev/null || true
 		"$dockercli" builder prune -af
@@ -112,6 +125,10 @@ fresh() {
 		podman_ rmi -af 2>/dev/null || true
 		podman_ import -q -c 'CMD ["sh"]' "$tmp/busybox.tar" "$base"
 		;;
+	*)
+		rm -rf "$tmp/root-$1"
+		berth_ "$1" import -c 'CMD ["sh"]' "$tmp/busybox.tar" "$base"
+		;;
 	esac
 }
 # RUN shares the host's network: berth's default, as BuildKit's with the
@@ -120,12 +137,12 @@ fresh() {
 # containers are not in.
 build() { # engine
 	case $1 in
-	berth) berth_ build -q -t "$out" "$ctx" ;;
 	docker) "$dockercli" build -q --network host -t "$out" "$ctx" ;;
 	podman)
 		podman_ build -q --layers --network host --runtime runc --cgroup-parent "/$cg/podman" \
 			--ulimit nofile=1024:1024 --ulimit nproc=1000:1000 -t "$out" "$ctx"
 		;;
+	*) berth_ "$1" build -q -t "$out" "$ctx" ;;
 	esac
 }
 # check ENGINE WANT: the image has the 2,000 files, the 50 MB file and
@@ -133,10 +150,10 @@ build() { # engine
 check() {
 	local got cmd=(sh -c 'ls /data/small | wc -l; wc -c </data/big.bin; ls /app/src | wc -l; cat /app/src/f1.txt')
 	case $1 in
-	berth) got=$(berth_ run --rm --network none "$out" "${cmd[@]}") ;;
 	docker) got=$("$dockercli" run --rm --network none "$out" "${cmd[@]}") ;;
 	podman) got=$(podman_ run --rm --runtime runc --network none --cgroup-parent "/$cg/podman" \
 		--ulimit nofile=1024:1024 --ulimit nproc=1000:1000 "$out" "${cmd[@]}") ;;
+	*) got=$(berth_ "$1" run --rm --network none "$out" "${cmd[@]}") ;;
 	esac
 	got=$(tr -s ' \n' ' ' <<<"$got")
 	[ "$got" = "2000 52428800 500 $2 " ] || { echo "the built image has: $got; want: 2000 52428800 500 $2"; return 1; }
@@ -214,6 +231,7 @@ echo
 bv=
 [ -n "${fail[berth]:-}" ] || bv=$(ver "$berth" --version)
 echo "berth: $berth ($berth_from${bv:+; $bv}), --root in the temp dir"
+for a in "${also[@]}"; do echo "${a%%=*}: ${a#*=} (--also)"; done
 [ $docker = 0 ] || echo "docker: $("$dockercli" version -f 'client {{.Client.Version}}, dockerd {{.Server.Version}}' 2>/dev/null), BuildKit (DOCKER_BUILDKIT=1), overlay2"
 [ $podman = 0 ] || echo "podman: $(ver podman --version | awk '{ print $3 }') (buildah $(ver buildah --version | awk '{ print $3 }')), --layers, --runtime runc, overlay"
 echo "kernel: $(uname -sr), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); state on $(findmnt -no FSTYPE -T "$tmp"); medians of $colds cold builds and $rounds rebuilds, ${gap}s pause"
