@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileHashesDir (under the state directory) keeps, per context
@@ -79,7 +81,7 @@ func loadFileHashes(stateDir, dir string) *fileHashes {
 		return h
 	}
 	abs, err := filepath.Abs(dir)
-	if err != nil {
+	if err != nil || !fineTimes(abs) {
 		return h
 	}
 	sum := sha256.Sum256([]byte(abs))
@@ -89,6 +91,25 @@ func loadFileHashes(stateDir, dir string) *fileHashes {
 	}
 	return h
 }
+
+// fineTimes reports whether dir is on a filesystem whose ctime has
+// nanoseconds and moves on every change (those Linux keeps on local disks
+// and in memory), so that a stamp can vouch for a file's content. FAT's
+// two-second times, or a network filesystem's, cannot.
+func fineTimes(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC,
+		unix.OVERLAYFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC, zfsSuperMagic:
+		return true
+	}
+	return false
+}
+
+const zfsSuperMagic = 0x2fc12fc1
 
 // sum returns the hex sha256 of the regular file at host (rel in the
 // context), from memory when its stamp is unchanged.
