@@ -20,15 +20,19 @@ stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after the timeout
 }
 # Live (not zombie) processes whose command line mentions $1 [and whose
 # comm matches the pattern $2]: containerd and the shims dockerd started
-# under $drun, conmon under a podman root.
+# under $drun, conmon under a podman root. Bash builtins only: a busy
+# host has hundreds of processes.
 pids_using() {
-	local p
+	local p st comm args
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" != $$ ] || continue
+		{ read -r st <"$p/stat"; } 2>/dev/null || continue
+		comm=${st#*(} comm=${comm%)*} st=${st##*) } st=${st%% *}
+		[ "$st" != Z ] || continue
 		# shellcheck disable=SC2254 # $2 is a pattern
-		[ -z "${2:-}" ] || case $(cat "$p/comm" 2>/dev/null) in $2) ;; *) continue ;; esac
-		[ "$(awk '{ print $3 }' "$p/stat" 2>/dev/null)" != Z ] || continue
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
+		[ -z "${2:-}" ] || case $comm in $2) ;; *) continue ;; esac
+		{ mapfile -d '' args <"$p/cmdline"; } 2>/dev/null || continue
+		[[ " ${args[*]} " == *"$1"* ]] && echo "${p#/proc/}"
 	done
 	return 0
 }
