@@ -1,12 +1,15 @@
 // Package build builds images from Dockerfiles, as `docker build` does
 // with BuildKit: BuildKit's parser, instruction and shell-lexer packages
 // read the Dockerfile; the stages the target needs are built as a graph
-// (graph.go), independent ones in parallel; each RUN runs in a container of berth's own runtime
-// on an overlay snapshot of the step before, and each RUN, COPY, ADD and
-// WORKDIR makes a layer taken from the snapshot's changes (see
-// snapshot.Diff), stored and unpacked through the image service. A step
-// whose inputs are unchanged is not run again: its layer comes from the
-// build cache in meta.db (see cache.go).
+// (graph.go), independent ones in parallel; each RUN runs in a container
+// of berth's own runtime on an overlay snapshot of the step before, and
+// each RUN, COPY, ADD and
+// WORKDIR makes a layer of the snapshot's changes: their tar (see
+// snapshot.Diff) is stored as the layer's blob and the snapshot itself is
+// committed as the layer (image.CommitSnapshot), not unpacked again. A
+// step whose inputs are unchanged is not run again: its layer comes from
+// the build cache in meta.db (see cache.go); the digests of context files
+// are remembered between builds by their stat (see filehash_linux.go).
 //
 // It imports the image, snapshot, archive, oci and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs
@@ -27,12 +30,12 @@ import (
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -128,6 +131,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (*Result, error) {
 	b.sweep(ctx)
 	r := &run{b: b, o: o, p: newProgress(o.Progress, o.TTY)}
 	res, err := r.build(ctx)
+	r.b.cache.touch(ctx, r.hits)
 	r.p.close()
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
 		r.cleanups[i]()
@@ -155,7 +159,8 @@ type run struct {
 	globals []string // the ARGs before FROM, and the predefined ones
 	sched   *scheduler
 	mu      sync.Mutex
-	bases   map[string]*baseImage // by name
+	bases   map[string]*baseImage // by name; guarded by mu
+	hits    []digest.Digest       // the cache entries used; guarded by mu
 	// cleanups run when the build ends.
 	cleanups []func()
 }
@@ -255,7 +260,13 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	v.done()
-	r.ctx = &buildContext{dir: dir, ignore: pm}
+	// A context read from stdin is new each time: nothing to remember.
+	hashesDir := r.b.cfg.StateDir
+	if o.ContextDir == "-" {
+		hashesDir = ""
+	}
+	r.ctx = &buildContext{dir: dir, ignore: pm, hashes: loadFileHashes(hashesDir, dir)}
+	r.cleanups = append(r.cleanups, func() { r.ctx.hashes.save() })
 	return nil
 }
 

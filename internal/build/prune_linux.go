@@ -82,8 +82,9 @@ type PruneOptions struct {
 }
 
 // Prune removes the build cache's entries, their layers that no image
-// uses, and with All the cache mounts that no running build holds; with
-// Before, only those last used before it.
+// uses, the remembered digests of context files, and with All the cache
+// mounts that no running build holds; with Before, only the entries and
+// cache mounts last used before it (and no remembered digests).
 func (b *Builder) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	var chains []string
@@ -120,6 +121,14 @@ func (b *Builder) Prune(ctx context.Context, o PruneOptions) (PruneResult, error
 	res.Reclaimed += freed
 	if err != nil {
 		return res, err
+	}
+	if o.Before.IsZero() {
+		// The contexts' remembered file digests go with the cache.
+		hashes := filepath.Join(b.cfg.StateDir, fileHashesDir)
+		size := dirSize(hashes)
+		if os.RemoveAll(hashes) == nil {
+			res.Reclaimed += size
+		}
 	}
 	if o.All {
 		for _, d := range b.cacheMounts() {

@@ -561,6 +561,9 @@ func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Di
 func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
 	if !r.o.NoCache {
 		if e, ok := r.b.cache.get(ctx, key); ok {
+			r.mu.Lock()
+			r.hits = append(r.hits, key)
+			r.mu.Unlock()
 			v.cached()
 			st.history(createdBy, &e)
 			return nil
