@@ -36,7 +36,8 @@ type sshForward struct {
 	keyring agent.Agent
 }
 
-// sshForwards checks build --ssh's agents once per build.
+// sshForward is the agent build --ssh forwarded under id (its keys
+// parsed), nil when none was.
 func (r *run) sshForward(id string) (*sshForward, error) {
 	a, ok := r.o.SSH[id]
 	if !ok {
