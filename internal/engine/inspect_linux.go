@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -373,7 +374,9 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 		s.Health = &containertypes.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
 	}
 	s.HostConfig.NetworkMode = netMode(c.Config)
-	s.NetworkSettings.Networks[netMode(c.Config)] = &network.EndpointSettings{}
+	for _, a := range attachments(c.Config) {
+		s.NetworkSettings.Networks[a.Network] = &network.EndpointSettings{}
+	}
 	// Docker shows the image ID when the name now means another image.
 	if img, err := e.Images.Get(ctx, c.Image); err != nil || img.ID.String() != c.ImageID {
 		s.Image = c.ImageID
@@ -492,7 +495,7 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 		if len(f["ancestor"]) > 0 && !images[c.ImageID] {
 			continue
 		}
-		if len(networks) > 0 && !networks[netMode(c.Config)] {
+		if len(networks) > 0 && !slices.ContainsFunc(attachments(c.Config), func(a container.NetworkAttachment) bool { return networks[a.Network] }) {
 			continue
 		}
 		if len(f["volume"]) > 0 && !mountsVolume(c, f["volume"]) {

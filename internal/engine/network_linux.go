@@ -3,6 +3,8 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/network/dns"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -50,6 +53,27 @@ func netMode(cfg container.Config) string {
 // bridged says whether a network mode puts the container on a bridge:
 // the default one or a user-defined network.
 func bridged(mode string) bool { return mode != network.ModeHost && mode != network.ModeNone }
+
+// attachments are the networks a container is on, in order: the ones
+// network connect and disconnect left, else its --network (host and
+// none included) with its --ip and --network-alias.
+func attachments(cfg container.Config) []container.NetworkAttachment {
+	if cfg.Networks != nil {
+		return cfg.Networks
+	}
+	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases}}
+}
+
+// bridgedAttachments are the attachments of cfg that are bridge networks.
+func bridgedAttachments(cfg container.Config) []container.NetworkAttachment {
+	var out []container.NetworkAttachment
+	for _, a := range attachments(cfg) {
+		if bridged(a.Network) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // checkNetwork refuses an unknown network at create, --ip and
 // --network-alias off a user-defined network, and bad DNS or host
@@ -208,27 +232,54 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			}
 		}
 	}
-	cfg := c.Config
-	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
-	if bridged(req.Mode) && req.Mode != network.ModeBridge {
-		req.Mode, req.Network = network.ModeBridge, cfg.NetworkMode
-		if cfg.IPv4Address != "" {
-			if req.IP, err = netip.ParseAddr(cfg.IPv4Address); err != nil {
-				return fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address)
-			}
+	req, err := e.networkRequest(c, nil)
+	if err != nil {
+		return err
+	}
+	if req.Mode == network.ModeBridge {
+		if req.Bindings, err = bindings(c.Config, img); err != nil {
+			return err
 		}
+	}
+	_, err = e.net.Setup(ctx, req)
+	if err != nil && errors.Is(err, network.ErrPortAllocated) {
+		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
+	}
+	return err
+}
+
+// networkRequest is what container c's network is set up from; nets
+// (when not nil) replaces its attachments.
+func (e *Engine) networkRequest(c *container.Container, nets []container.NetworkAttachment) (network.Request, error) {
+	cfg := c.Config
+	if nets == nil {
+		nets = bridgedAttachments(cfg)
+	}
+	req := network.Request{ID: c.ID, Mode: network.ModeNone, Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
+	if netMode(cfg) == network.ModeHost {
+		req.Mode = network.ModeHost
+	} else if len(nets) > 0 || bridged(netMode(cfg)) {
+		req.Mode = network.ModeBridge
+	}
+	for _, a := range nets {
+		at := network.Attachment{Network: a.Network, Aliases: a.Aliases}
+		if a.IPv4Address != "" {
+			ip, err := netip.ParseAddr(a.IPv4Address)
+			if err != nil {
+				return req, fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address)
+			}
+			at.IP = ip
+		}
+		req.Networks = append(req.Networks, at)
 	}
 	if req.Hostname == "" {
 		req.Hostname = c.ID[:12]
 		if req.Mode == network.ModeHost {
-			if req.Hostname, err = os.Hostname(); err != nil {
-				return err
+			h, err := os.Hostname()
+			if err != nil {
+				return req, err
 			}
-		}
-	}
-	if req.Mode == network.ModeBridge {
-		if req.Bindings, err = bindings(cfg, img); err != nil {
-			return err
+			req.Hostname = h
 		}
 	}
 	if len(cfg.DNS) > 0 {
@@ -236,7 +287,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 		for _, s := range cfg.DNS {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return fmt.Errorf("%s is not an ip address", s)
+				return req, fmt.Errorf("%s is not an ip address", s)
 			}
 			req.DNS.Servers = append(req.DNS.Servers, a)
 		}
@@ -247,11 +298,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 	if len(cfg.DNSOptions) > 0 {
 		req.DNS.Options = cfg.DNSOptions
 	}
-	_, err = e.net.Setup(ctx, req)
-	if err != nil && errors.Is(err, network.ErrPortAllocated) {
-		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
-	}
-	return err
+	return req, nil
 }
 
 // lockStart holds container id's start lock from its network's setup
@@ -322,7 +369,7 @@ func (e *Engine) ContainerPorts(ctx context.Context, ref string) (*container.Con
 	if c.Status != container.Running && c.Status != container.Restarting {
 		return c, nil, nil
 	}
-	_, ports, err := e.net.Store.Endpoint(ctx, c.ID)
+	_, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -337,44 +384,52 @@ func (e *Engine) ContainerPorts(ctx context.Context, ref string) (*container.Con
 	return c, out, nil
 }
 
-// networkSettings is inspect's NetworkSettings: the endpoint on the
-// bridge while the container runs (Docker's fields of a stopped one are
-// empty), its published ports, and its exposed ports that are not (null).
+// networkSettings is inspect's NetworkSettings: every network the
+// container is on, with its endpoint while the container runs (Docker's
+// fields of a stopped one are empty), its published ports, and its
+// exposed ports that are not (null).
 func (e *Engine) networkSettings(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) *containertypes.NetworkSettings {
 	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
-	mode := netMode(c.Config)
 	running := c.Status == container.Running || c.Status == container.Restarting
-	if !bridged(mode) {
-		ns.Networks[mode] = &mobynetwork.EndpointSettings{}
-		if running && mode == network.ModeNone {
-			ns.SandboxKey = e.net.NetNSPath(c.ID)
+	for _, a := range attachments(c.Config) {
+		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases}
+		if a.IPv4Address != "" {
+			if ip, err := netip.ParseAddr(a.IPv4Address); err == nil {
+				es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: ip}
+			}
 		}
-		return ns
+		ns.Networks[a.Network] = es
 	}
-	es := &mobynetwork.EndpointSettings{Aliases: c.Config.NetworkAliases}
-	if c.Config.IPv4Address != "" {
-		if a, err := netip.ParseAddr(c.Config.IPv4Address); err == nil {
-			es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: a}
-		}
-	}
-	ns.Networks[mode] = es
 	if !running {
 		return ns
 	}
-	ep, ports, err := e.net.Store.Endpoint(ctx, c.ID)
-	if err != nil || ep == nil {
+	if netMode(c.Config) != network.ModeHost {
+		ns.SandboxKey = e.net.NetNSPath(c.ID)
+	}
+	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
+	if err != nil || len(eps) == 0 {
 		return ns
 	}
 	ns.SandboxID = c.ID
-	ns.SandboxKey = e.net.NetNSPath(c.ID)
-	es.NetworkID = network.PredefinedID(network.BridgeNetwork)
-	if n, err := e.net.Store.Network(ctx, ep.Network); err == nil {
-		es.NetworkID = n.ID
-	}
-	es.EndpointID = c.ID
-	es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
-	if mac, err := net.ParseMAC(ep.MAC); err == nil {
-		es.MacAddress = mobynetwork.HardwareAddr(mac)
+	for _, ep := range eps {
+		es := ns.Networks[ep.Network]
+		if es == nil {
+			es = &mobynetwork.EndpointSettings{Aliases: ep.Aliases}
+			ns.Networks[ep.Network] = es
+		}
+		es.NetworkID = network.PredefinedID(network.BridgeNetwork)
+		if n, err := e.net.Store.Network(ctx, ep.Network); err == nil {
+			es.NetworkID = n.ID
+		}
+		es.EndpointID = endpointID(c.ID, ep.Network)
+		es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			es.MacAddress = mobynetwork.HardwareAddr(mac)
+		}
+		es.DNSNames = nil
+		if ep.Network != network.BridgeNetwork {
+			es.DNSNames = dns.Names(c.Name, ep.Aliases, c.ID, c.Config.Hostname)
+		}
 	}
 	for _, p := range exposedPorts(c.Config, img) {
 		ns.Ports[p] = nil
@@ -386,19 +441,33 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	return ns
 }
 
+// endpointID is the ID of container id's endpoint on network name: 64
+// hex characters, as Docker's, derived from both (the container's own
+// ID on the default bridge, as before containers had several).
+func endpointID(id, name string) string {
+	if name == network.BridgeNetwork {
+		return id
+	}
+	sum := sha256.Sum256([]byte("berth endpoint " + id + " " + name))
+	return hex.EncodeToString(sum[:])
+}
+
 // portSummaries are ps's Ports: the published ports of a running
 // container and its exposed ports that are not published.
 func (e *Engine) portSummaries(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) []containertypes.PortSummary {
 	out := []containertypes.PortSummary{}
-	if c.Status != container.Running && c.Status != container.Restarting || !bridged(netMode(c.Config)) {
+	if c.Status != container.Running && c.Status != container.Restarting || netMode(c.Config) == network.ModeHost {
 		return out
 	}
-	_, ports, _ := e.net.Store.Endpoint(ctx, c.ID)
+	_, ports, _ := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	published := map[mobynetwork.Port]bool{}
 	for _, p := range ports {
 		port, _ := mobynetwork.PortFrom(p.ContainerPort, mobynetwork.IPProtocol(p.Proto))
 		published[port] = true
 		out = append(out, containertypes.PortSummary{IP: p.HostIP, PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto})
+	}
+	if len(bridgedAttachments(c.Config)) == 0 {
+		return out
 	}
 	for _, p := range exposedPorts(c.Config, img) {
 		if !published[p] {

@@ -28,16 +28,19 @@ var defaultHosts = []HostEntry{
 	{netip.MustParseAddr("ff02::2"), "ip6-allrouters"},
 }
 
-// HostsFile is a container's /etc/hosts as Docker writes it on the default
-// bridge or with --network none: the defaults, the --add-host entries,
-// then the container's own address and name (self, when it has one).
-func HostsFile(extra []HostEntry, self *HostEntry) []byte {
+// HostsFile is a container's /etc/hosts as Docker writes it on a bridge
+// network or with --network none: the defaults, the --add-host entries,
+// then the container's own name at each of its addresses (self, one per
+// network it is on; nil ones are left out).
+func HostsFile(extra []HostEntry, self ...*HostEntry) []byte {
 	var b bytes.Buffer
 	for _, e := range slices.Concat(defaultHosts, extra) {
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, e.Names)
 	}
-	if self != nil {
-		fmt.Fprintf(&b, "%s\t%s\n", self.IP, self.Names)
+	for _, e := range self {
+		if e != nil {
+			fmt.Fprintf(&b, "%s\t%s\n", e.IP, e.Names)
+		}
 	}
 	return b.Bytes()
 }
@@ -186,6 +189,90 @@ func ContainerResolvConf(host ResolvConf, o DNSOptions, hostNet bool) []byte {
 	}
 	fmt.Fprintf(&b, "# Overrides: [%s]\n", strings.Join(overrides, " "))
 	return b.Bytes()
+}
+
+// ResolverAddr is where a container on a user-defined network finds its
+// DNS resolver (see package dns), as Docker's embedded one.
+var ResolverAddr = netip.MustParseAddr("127.0.0.11")
+
+// InternalResolvConf is the /etc/resolv.conf of a container on a
+// user-defined network, as Docker writes it for its internal resolver:
+// the resolver's address as the only nameserver, the host's search list
+// and options (--dns-search, --dns-option over them) with ndots:0 unless
+// an ndots is there, and the servers the resolver forwards other names to
+// (ext, see ResolverUpstreams) in a comment.
+func InternalResolvConf(host ResolvConf, o DNSOptions, ext []netip.Addr) []byte {
+	rc := host
+	var overrides []string
+	if o.Servers != nil {
+		overrides = append(overrides, "nameservers")
+	}
+	if o.Search != nil {
+		rc.Search = slices.DeleteFunc(slices.Clone(o.Search), func(s string) bool { return s == "." })
+		overrides = append(overrides, "search")
+	}
+	ndotsFrom := "host"
+	if o.Options != nil {
+		rc.Options = o.Options
+		overrides = append(overrides, "options")
+		ndotsFrom = "override"
+	}
+	if !slices.ContainsFunc(rc.Options, func(s string) bool { return strings.HasPrefix(s, "ndots:") }) {
+		rc.Options = append(slices.Clone(rc.Options), "ndots:0")
+		ndotsFrom = "internal"
+	}
+	var b bytes.Buffer
+	b.WriteString(ResolvConfHeader + "\n")
+	fmt.Fprintf(&b, "nameserver %s\n", ResolverAddr)
+	if len(rc.Search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(rc.Search, " "))
+	}
+	fmt.Fprintf(&b, "options %s\n", strings.Join(rc.Options, " "))
+	for _, l := range rc.Other {
+		b.WriteString(l + "\n")
+	}
+	fmt.Fprintf(&b, "\n# Based on host file: '%s' (internal resolver)\n", rc.Path)
+	servers := make([]string, len(ext))
+	for i, a := range ext {
+		servers[i] = a.String()
+		if a.IsLoopback() {
+			servers[i] = "host(" + servers[i] + ")" // reached from the host's namespace
+		}
+	}
+	fmt.Fprintf(&b, "# ExtServers: [%s]\n", strings.Join(servers, " "))
+	if len(ext) == 0 {
+		b.WriteString("# No external server: names other than the networks' are not resolved.\n")
+	}
+	if len(rc.Invalid) > 0 {
+		fmt.Fprintf(&b, "# Invalid nameservers: %v\n", rc.Invalid)
+	}
+	fmt.Fprintf(&b, "# Overrides: [%s]\n", strings.Join(overrides, " "))
+	fmt.Fprintf(&b, "# Option ndots from: %s\n", ndotsFrom)
+	return b.Bytes()
+}
+
+// ResolverUpstreams are the servers a container's resolver forwards
+// the names it does not know to: --dns, else the host's (from the host's
+// namespace, where the resolver's sockets are, so loopback ones work
+// too). None when every network of the container is internal (external).
+func ResolverUpstreams(host ResolvConf, o DNSOptions, external bool) []netip.Addr {
+	if !external {
+		return nil
+	}
+	if o.Servers != nil {
+		return o.Servers
+	}
+	return host.Nameservers
+}
+
+// HostResolvConf is the host resolv.conf berth reads: /etc/resolv.conf,
+// or the file BERTH_RESOLV_CONF names (tests point it at a server of
+// their own).
+func HostResolvConf() string {
+	if p := os.Getenv("BERTH_RESOLV_CONF"); p != "" {
+		return p
+	}
+	return HostResolvConfPath
 }
 
 // Host resolv.conf files: the one the host's resolver reads, and the one

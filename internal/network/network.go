@@ -102,14 +102,25 @@ type Binding struct {
 	ContainerPort uint16
 }
 
-// Endpoint is a container's place on the bridge.
+// Endpoint is a container's place on one network: a veth pair whose
+// container end is IfName, with its address.
 type Endpoint struct {
 	ContainerID string
-	Network     string // "bridge"
+	Network     string // the network's name: "bridge", or a user-defined one's
 	IP          netip.Addr
 	PrefixLen   int
 	Gateway     netip.Addr
 	MAC         string
+	IfName      string   // eth0, eth1, … in the order the container joined its networks
+	Aliases     []string // --network-alias, connect --alias: more names for the resolver
+}
+
+// Attachment is a network a container is to be on (run --network,
+// network connect), as its endpoint is asked for.
+type Attachment struct {
+	Network string     // the network's name; "" or "bridge" for the default bridge
+	IP      netip.Addr // --ip (zero: any)
+	Aliases []string
 }
 
 // MACFor is the MAC address Docker derives from an IPv4 address:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -162,6 +163,12 @@ type handoff struct {
 	Pty      int           `json:"pty"`
 	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
 	Requests []AttachRequest
+	// DNS are the UDP and TCP sockets of the container's DNS resolver in
+	// its network namespace (see listenResolver); none without one.
+	DNS []int `json:"dns,omitempty"`
+	// dnsFiles hold DNS open for the handoff while the resolver serves
+	// dups of them.
+	dnsFiles []*os.File
 
 	db *store.DB // open between record and closeDB
 }
@@ -280,6 +287,11 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			return undo, err
 		}
 		undo = append(undo, func() { os.Remove(filepath.Join(cfg.Bundle, socketName)) })
+		// Before the container starts, so that its first question finds
+		// the resolver there.
+		if err := h.listenResolver(); err != nil {
+			return undo, err
+		}
 	}
 	var stdin, stdout, stderr, console *os.File
 	var local *os.File // our end of the console socket
@@ -430,7 +442,7 @@ func (h *handoff) sendReady(r Ready) {
 // same pid, so the container stays our child, and a fresh heap.
 // fds are the descriptors the handoff carries (-1 for none).
 func (h *handoff) fds() []int {
-	return append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
+	return slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.DNS, h.Clients)
 }
 
 func (h *handoff) reexec() error {

@@ -75,6 +75,7 @@ func (h *handoff) supervise(fresh bool) int {
 			go s.serveClient(c, bufio.NewReader(c.conn))
 		}
 	}
+	h.startResolver() // a failure leaves the container without names, not without its shim
 	if l, err := net.FileListener(os.NewFile(uintptr(h.Listener), "listener")); err == nil {
 		go s.accept(l)
 	}
@@ -256,6 +257,21 @@ func (s *supervisor) accept(l net.Listener) {
 					close(s.stop)
 				}
 				s.mu.Unlock()
+				conn.Close()
+				return
+			}
+			if req.Op == "resolver" {
+				s.mu.Lock()
+				err := s.h.listenResolver()
+				if err == nil {
+					err = s.h.startResolver()
+				}
+				s.mu.Unlock()
+				reply := "ok\n"
+				if err != nil {
+					reply = err.Error() + "\n"
+				}
+				conn.Write([]byte(reply))
 				conn.Close()
 				return
 			}
