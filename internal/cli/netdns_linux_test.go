@@ -1,0 +1,299 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// upstreamDNS is a DNS server for the test on addr:53 (UDP) that knows
+// one name, upstream.test (192.0.2.99), and answers NXDOMAIN for the
+// rest; it counts the questions it gets.
+func upstreamDNS(t *testing.T, addr string) *atomic.Int32 {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		t.Fatalf("upstream DNS server: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var n atomic.Int32
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			m, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:m])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			n.Add(1)
+			rh := dnsmessage.Header{ID: h.ID, Response: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
+			known := strings.EqualFold(q.Name.String(), "upstream.test.")
+			if !known {
+				rh.RCode = dnsmessage.RCodeNameError
+			}
+			b := dnsmessage.NewBuilder(nil, rh)
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			if known && q.Type == dnsmessage.TypeA {
+				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{192, 0, 2, 99}})
+			}
+			if out, err := b.Finish(); err == nil {
+				c.WriteTo(out, from)
+			}
+		}
+	}()
+	return &n
+}
+
+// resolves runs nslookup NAME in container from and returns the
+// addresses of its answer, sorted and space-separated ("" when it has
+// none).
+func (b *berthRoot) resolves(from, name string) string {
+	b.t.Helper()
+	out, _, _ := b.run("", "exec", from, "nslookup", name)
+	_, answer, ok := strings.Cut(out, "Name:")
+	if !ok {
+		return ""
+	}
+	var addrs []string
+	for _, m := range regexp.MustCompile(`Address:\s*(\d+\.\d+\.\d+\.\d+)\s`).FindAllStringSubmatch(answer, -1) {
+		addrs = append(addrs, m[1])
+	}
+	slices.Sort(addrs)
+	return strings.Join(addrs, " ")
+}
+
+// dnsRoot is a container root with two user networks (their bridges'
+// first addresses are the gateways) and an upstream DNS server of its
+// own on net1's gateway, which berth takes for the host's
+// (BERTH_RESOLV_CONF).
+func dnsRoot(t *testing.T) (b *berthRoot, gw1 string, questions *atomic.Int32) {
+	b = containerRoot(t)
+	sub1 := testSubnet(t)
+	b.createNetwork("net1", "--subnet", sub1)
+	b.createNetwork("net2", "--subnet", testSubnet(t))
+	gw1 = strings.TrimSuffix(sub1, "0/24") + "1"
+	questions = upstreamDNS(t, gw1)
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver "+gw1+"\noptions edns0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.env = append(b.env, "BERTH_RESOLV_CONF="+conf)
+	return b, gw1, questions
+}
+
+// TestNetworkDNS: containers on a user network resolve each other by
+// name, alias and short ID through 127.0.0.11 (UDP and TCP) and reach
+// each other by name; other names go to the host's upstream server; a
+// container of another network resolves none of them; a default-bridge
+// container keeps the host's servers; the resolv.conf files are
+// Docker's.
+func TestNetworkDNS(t *testing.T) {
+	b, gw1, questions := dnsRoot(t)
+	id1 := strings.TrimSpace(b.ok(runArgs("-d", "--name", "d1", "--network", "net1", "--network-alias", "web", "busybox:test", "sleep", "60")...))
+	b.ok(runArgs("-d", "--name", "d2", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "d3", "--network", "net2", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "d4", "busybox:test", "sleep", "60")...)
+	ip1, ip2 := b.ipOn("net1", "d1"), b.ipOn("net1", "d2")
+	for _, name := range []string{"d1", "web", id1[:12], "D1", "d1."} {
+		if got := b.resolves("d2", name); got != ip1 {
+			t.Errorf("d2: nslookup %s = %q, want %s", name, got, ip1)
+		}
+	}
+	if got := b.resolves("d1", "d2"); got != ip2 {
+		t.Errorf("d1: nslookup d2 = %q, want %s", got, ip2)
+	}
+	if !b.pings("d2", "web") || !b.pings("d1", "d2") {
+		t.Error("containers do not reach each other by name")
+	}
+	// TCP, as a client does after a truncated answer.
+	if out, errs, code := b.run("", "exec", "d2", "sh", "-c", `printf '\000\024\022\064\001\000\000\001\000\000\000\000\000\000\002d1\000\000\001\000\001' | nc -w 2 127.0.0.11 53 | od -An -tu1 | tr -s ' \n' ' '`); code != 0 || !strings.HasSuffix(strings.TrimSpace(out), strings.ReplaceAll(ip1, ".", " ")) {
+		t.Errorf("a TCP question: %q %s (want an answer ending with %s)", out, errs, ip1)
+	}
+	before := questions.Load()
+	if got := b.resolves("d2", "upstream.test"); got != "192.0.2.99" {
+		t.Errorf("a name of the upstream server: %q", got)
+	}
+	if questions.Load() == before {
+		t.Error("the upstream server got no question")
+	}
+	for _, name := range []string{"d1", "web", "d2"} {
+		if got := b.resolves("d3", name); got != "" {
+			t.Errorf("d3 (net2) resolves %s of net1: %q", name, got)
+		}
+	}
+	if got := b.resolves("d4", "d1"); got != "" {
+		t.Errorf("a default-bridge container resolves d1: %q", got)
+	}
+
+	resolv := b.ok("exec", "d2", "cat", "/etc/resolv.conf")
+	want := "\nnameserver 127.0.0.11\noptions edns0 ndots:0\n\n# Based on host file: '" + b.getenv("BERTH_RESOLV_CONF") +
+		"' (internal resolver)\n# ExtServers: [" + gw1 + "]\n# Overrides: []\n# Option ndots from: internal\n"
+	if !strings.HasSuffix(resolv, want) {
+		t.Errorf("a user network's resolv.conf:\n%s\nwant it to end with:\n%s", resolv, want)
+	}
+	if resolv := b.ok("exec", "d4", "cat", "/etc/resolv.conf"); strings.Contains(resolv, "127.0.0.11") || !strings.Contains(resolv, "nameserver "+gw1+"\n") {
+		t.Errorf("a default-bridge container's resolv.conf:\n%s", resolv)
+	}
+	if resolv := b.okIn("cat /etc/resolv.conf", "--network", "net2", "--dns", "192.0.2.53"); !strings.Contains(resolv, "nameserver 127.0.0.11\n") || !strings.Contains(resolv, "# ExtServers: [192.0.2.53]\n# Overrides: [nameservers]\n") {
+		t.Errorf("--dns on a user network:\n%s", resolv)
+	}
+	// A container started by run resolves at once: the resolver is
+	// there before its process.
+	if out := b.okIn("nslookup d1", "--network", "net1"); !strings.Contains(out, ip1) {
+		t.Errorf("nslookup in a new container:\n%s", out)
+	}
+}
+
+// endpoints lists the networks of a container as inspect shows them:
+// "name ip gateway mac aliases" per network, sorted.
+func (b *berthRoot) endpoints(ref string) []string {
+	b.t.Helper()
+	var nets map[string]struct {
+		IPAddress, Gateway, MacAddress, NetworkID, EndpointID string
+		Aliases                                               []string
+	}
+	if err := json.Unmarshal([]byte(b.ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", ref)), &nets); err != nil {
+		b.t.Fatal(err)
+	}
+	var out []string
+	for name, n := range nets {
+		out = append(out, fmt.Sprintf("%s %s %s %s %v", name, n.IPAddress, n.Gateway, n.MacAddress, n.Aliases))
+		if n.IPAddress != "" && (len(n.NetworkID) != 64 || len(n.EndpointID) != 64) {
+			b.t.Errorf("%s on %s: NetworkID %q, EndpointID %q", ref, name, n.NetworkID, n.EndpointID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestNetworkConnect: connect and disconnect on a running container
+// change its interfaces, what resolves to it and from it, inspect and
+// network inspect; on a created one they take effect at its start;
+// Docker's errors; nothing is left after rm.
+func TestNetworkConnect(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	id1 := strings.TrimSpace(b.ok(runArgs("-d", "--name", "c1", "--network", "net1", "busybox:test", "sleep", "60")...))
+	b.ok(runArgs("-d", "--name", "c3", "--network", "net2", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "c4", "busybox:test", "sleep", "60")...)
+	if out := b.ok("network", "connect", "--alias", "db", "net2", "c1"); out != "" {
+		t.Errorf("connect printed %q", out)
+	}
+	ip1, ip1b := b.ipOn("net1", "c1"), b.ipOn("net2", "c1")
+	addrs := b.ok("exec", "c1", "ip", "-o", "-4", "addr")
+	if !regexp.MustCompile(`eth0\s+inet `+regexp.QuoteMeta(ip1)+`/24`).MatchString(addrs) || !regexp.MustCompile(`eth1\s+inet `+regexp.QuoteMeta(ip1b)+`/24`).MatchString(addrs) {
+		t.Errorf("after connect, c1 has:\n%s(want eth0 %s, eth1 %s)", addrs, ip1, ip1b)
+	}
+	for _, name := range []string{"c1", "db"} {
+		if got := b.resolves("c3", name); got != ip1b {
+			t.Errorf("c3 (net2): nslookup %s = %q, want %s", name, got, ip1b)
+		}
+	}
+	if !b.pings("c3", "c1") || !b.pings("c1", "c3") {
+		t.Error("c1 and c3 do not reach each other once on one network")
+	}
+	eps := b.endpoints("c1")
+	if len(eps) != 2 || !strings.HasPrefix(eps[0], "net1 "+ip1+" ") || !strings.HasPrefix(eps[1], "net2 "+ip1b+" ") || !strings.HasSuffix(eps[1], " [db]") {
+		t.Errorf("inspect's networks: %q", eps)
+	}
+	if got := b.ok("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "net2"); !strings.Contains(got, "c1 "+ip1b+"/24") {
+		t.Errorf("network inspect net2: %q", got)
+	}
+
+	// A default-bridge container connected to a user network gets the
+	// resolver at once.
+	b.ok("network", "connect", "net1", "c4")
+	if got := b.resolves("c4", "c1"); got != ip1 {
+		t.Errorf("c4 after connect: nslookup c1 = %q, want %s", got, ip1)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"network", "connect", "net2", "c1"}, "endpoint with name c1 already exists in network net2"},
+		{[]string{"network", "connect", "nope", "c1"}, "network nope not found"},
+		{[]string{"network", "connect", "net1", "nope"}, "No such container: nope"},
+		{[]string{"network", "connect", "host", "c1"}, "container cannot be disconnected from host network or connected to host network"},
+		{[]string{"network", "connect", "none", "c1"}, "container cannot be connected to multiple networks with one of the networks in private (none) mode"},
+		{[]string{"network", "connect", "--alias", "x", "bridge", "c3"}, "network-scoped alias is supported only for containers in user defined networks"},
+		{[]string{"network", "disconnect", "bridge", "c3"}, "container " + b.fullID("c3") + " is not connected to network bridge"},
+	} {
+		if errs := b.fails(1, c.args...); errs != "Error response from daemon: "+c.want+"\n" {
+			t.Errorf("berth %s: %q, want %q", strings.Join(c.args, " "), errs, c.want)
+		}
+	}
+
+	b.ok("network", "disconnect", "net2", "c1")
+	if addrs := b.ok("exec", "c1", "ip", "-o", "link"); strings.Contains(addrs, "eth1") {
+		t.Errorf("eth1 is still there after disconnect:\n%s", addrs)
+	}
+	if got := b.resolves("c3", "c1"); got != "" {
+		t.Errorf("c3 resolves c1 after its disconnect: %q", got)
+	}
+	if eps := b.endpoints("c1"); len(eps) != 1 {
+		t.Errorf("inspect after disconnect: %q", eps)
+	}
+	if err := exec.Command("ip", "link", "show", "veth"+id1[:8]+".1").Run(); err == nil {
+		t.Error("the host end of c1's eth1 is still there")
+	}
+
+	// A created container: connect takes effect at its start.
+	b.ok("create", "--cgroup-parent", testutil.TestCgroupParent(), "--name", "c5", "busybox:test", "sleep", "60")
+	b.ok("network", "connect", "--alias", "five", "net1", "c5")
+	if errs := b.fails(1, "network", "disconnect", "net2", "c5"); errs != "Error response from daemon: container "+b.fullID("c5")+" is not connected to the network net2\n" {
+		t.Errorf("disconnect of a stopped container: %q", errs)
+	}
+	b.ok("start", "c5")
+	ip5 := b.ipOn("net1", "c5")
+	if got := b.resolves("c1", "five"); got != ip5 {
+		t.Errorf("c1: nslookup five = %q, want %s", got, ip5)
+	}
+	if links := b.ok("exec", "c5", "ip", "-o", "link"); !strings.Contains(links, " eth0@") || !strings.Contains(links, " eth1@") {
+		t.Errorf("c5's links:\n%s", links)
+	}
+
+	// Nothing left: no endpoint on the networks, no names, no veth.
+	ids := strings.Fields(b.ok("ps", "-aq", "--no-trunc"))
+	b.ok(append([]string{"rm", "-f"}, ids...)...)
+	for _, n := range []string{"net1", "net2"} {
+		if got := b.ok("network", "inspect", "-f", "{{len .Containers}}", n); got != "0\n" {
+			t.Errorf("%s keeps %s endpoints", n, got)
+		}
+		if _, err := os.Stat(filepath.Join(b.root, "run", "dns", n)); err == nil {
+			t.Errorf("%s's names file is still there", n)
+		}
+	}
+	links, _ := exec.Command("ip", "-o", "link").Output()
+	for _, id := range ids {
+		if strings.Contains(string(links), "veth"+id[:8]) {
+			t.Errorf("a veth of %s is left:\n%s", id[:12], links)
+		}
+	}
+}
+
+func (b *berthRoot) fullID(ref string) string {
+	b.t.Helper()
+	return strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", ref))
+}
