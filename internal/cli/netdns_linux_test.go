@@ -164,6 +164,11 @@ func TestNetworkDNS(t *testing.T) {
 	if out := b.okIn("nslookup d1", "--network", "net1"); !strings.Contains(out, ip1) {
 		t.Errorf("nslookup in a new container:\n%s", out)
 	}
+	// rename: the new name answers, the old one no longer.
+	b.ok("rename", "d1", "d1new")
+	if got, old := b.resolves("d2", "d1new"), b.resolves("d2", "d1"); got != ip1 || old != "" {
+		t.Errorf("after rename: d1new %q (want %s), d1 %q", got, ip1, old)
+	}
 }
 
 // endpoints lists the networks of a container as inspect shows them:

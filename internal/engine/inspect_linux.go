@@ -541,7 +541,8 @@ func (e *Engine) RenameContainer(ctx context.Context, ref, newName string) error
 	if err := e.containers.SetName(ctx, c.ID, name); err != nil {
 		return fmt.Errorf("Error when allocating new name: %w", err)
 	}
-	return nil
+	// The networks' DNS answers to the new name at once, as Docker's.
+	return e.net.Renamed(ctx, c.ID)
 }
 
 // PruneContainers removes every container that is not running and passes

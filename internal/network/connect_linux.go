@@ -245,3 +245,23 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// Renamed rewrites the names files of the networks container id is on,
+// after its name changed (rename).
+func (m *Manager) Renamed(ctx context.Context, id string) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	eps, _, err := m.Store.ContainerEndpoints(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		if err := m.writeNames(ctx, ep.Network); err != nil {
+			return err
+		}
+	}
+	return nil
+}
