@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -301,4 +303,45 @@ func TestNetworkConnect(t *testing.T) {
 func (b *berthRoot) fullID(ref string) string {
 	b.t.Helper()
 	return strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", ref))
+}
+
+// TestNetworkConnectKill9: a container on two networks whose shim is
+// killed loses both endpoints, interfaces and names at the next berth
+// command, and its addresses are free again.
+func TestNetworkConnectKill9(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "--name", "k1", "--network", "net1", "busybox:test", "sleep", "60")...))
+	b.ok(runArgs("-d", "--name", "k2", "--network", "net2", "busybox:test", "sleep", "60")...)
+	b.ok("network", "connect", "net2", "k1")
+	ip := b.ipOn("net2", "k1")
+	if got := b.resolves("k2", "k1"); got != ip {
+		t.Fatalf("k2: nslookup k1 = %q, want %s", got, ip)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", id)))
+	shim := parentOf(pid)
+	if shim <= 1 {
+		t.Fatalf("no shim above %d", pid)
+	}
+	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil })
+	b.ok("ps", "-a")
+	for _, veth := range []string{"veth" + id[:11], "veth" + id[:8] + ".1"} {
+		if exec.Command("ip", "link", "show", veth).Run() == nil {
+			t.Errorf("%s left after kill -9 and ps", veth)
+		}
+	}
+	if got := b.ok("network", "inspect", "-f", "{{len .Containers}}", "net1"); got != "0\n" {
+		t.Errorf("net1 keeps %s endpoints", got)
+	}
+	if got := b.resolves("k2", "k1"); got != "" {
+		t.Errorf("k1 still resolves after its end: %q", got)
+	}
+	b.ok(runArgs("-d", "--name", "k3", "--network", "net2", "--ip", ip, "busybox:test", "sleep", "60")...)
+	// Started again, k1 is on both networks again (the config kept them).
+	b.ok("start", "k1")
+	if eps := b.endpoints("k1"); len(eps) != 2 {
+		t.Errorf("k1 restarted on %q", eps)
+	}
 }

@@ -19,6 +19,7 @@ import (
 const (
 	ttl            = 600              // seconds, Docker's for container names
 	udpMaxAnswer   = 512              // without EDNS0; a longer answer is truncated
+	udpMaxQuestion = 4096             // EDNS0's usual limit
 	forwardTimeout = 4 * time.Second  // per upstream server, as Docker's
 	tcpIdleTimeout = 10 * time.Second // a TCP client that says nothing is dropped
 	maxForwards    = 64               // forwards in flight
@@ -66,7 +67,8 @@ func (r *Resolver) Serve(udp net.PacketConn, tcp net.Listener) {
 }
 
 func (r *Resolver) serveUDP(c net.PacketConn) {
-	buf := make([]byte, 65535)
+	// Larger datagrams are cut, fail to parse and get no answer.
+	buf := make([]byte, udpMaxQuestion)
 	for {
 		n, from, err := c.ReadFrom(buf)
 		if err != nil {
