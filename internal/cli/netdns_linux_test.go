@@ -9,13 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -317,15 +315,7 @@ func TestNetworkConnectKill9(t *testing.T) {
 	if got := b.resolves("k2", "k1"); got != ip {
 		t.Fatalf("k2: nslookup k1 = %q, want %s", got, ip)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", id)))
-	shim := parentOf(pid)
-	if shim <= 1 {
-		t.Fatalf("no shim above %d", pid)
-	}
-	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil })
+	b.killShim(id)
 	b.ok("ps", "-a")
 	for _, veth := range []string{"veth" + id[:11], "veth" + id[:8] + ".1"} {
 		if exec.Command("ip", "link", "show", veth).Run() == nil {

@@ -261,15 +261,7 @@ func newNetworkConnectCommand(g *globalOptions) *cobra.Command {
 		Short: "Connect a container to a network",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			if err := e.ConnectNetwork(cmd.Context(), args[0], args[1], o); err != nil {
-				return daemonError(err)
-			}
-			return nil
+			return onEngine(g, func(e *engine.Engine) error { return e.ConnectNetwork(cmd.Context(), args[0], args[1], o) })
 		},
 	}
 	f := cmd.Flags()
@@ -285,17 +277,23 @@ func newNetworkDisconnectCommand(g *globalOptions) *cobra.Command {
 		Short: "Disconnect a container from a network",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			if err := e.DisconnectNetwork(cmd.Context(), args[0], args[1], force); err != nil {
-				return daemonError(err)
-			}
-			return nil
+			return onEngine(g, func(e *engine.Engine) error { return e.DisconnectNetwork(cmd.Context(), args[0], args[1], force) })
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")
 	return cmd
+}
+
+// onEngine runs fn on the engine and reports its error as the daemon's
+// (exit 1), as the docker CLI does for the commands that print nothing.
+func onEngine(g *globalOptions, fn func(e *engine.Engine) error) error {
+	e, err := g.engine()
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := fn(e); err != nil {
+		return daemonError(err)
+	}
+	return nil
 }

@@ -103,14 +103,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 			return err
 		}
 	}
-	if _, err := e.containers.UpdateConfig(ctx, c.ID, func(cfg *container.Config) error {
-		cfg.Networks = nets
-		return nil
-	}); err != nil {
-		return err
-	}
-	e.emitNetwork(ctx, n, "connect", c.ID)
-	return nil
+	return e.setNetworks(ctx, c.ID, nets, n, "connect")
 }
 
 // DisconnectNetwork is `network disconnect [-f] NET CONTAINER`: the
@@ -154,16 +147,7 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 			return err
 		}
 	}
-	if _, err := e.containers.UpdateConfig(ctx, c.ID, func(cfg *container.Config) error {
-		cfg.Networks = nets
-		return nil
-	}); err != nil {
-		return err
-	}
-	if n.ID != "" {
-		e.emitNetwork(ctx, n, "disconnect", c.ID)
-	}
-	return nil
+	return e.setNetworks(ctx, c.ID, nets, n, "disconnect")
 }
 
 // bridgedOf are the bridge networks of nets.
@@ -178,9 +162,19 @@ func (e *Engine) startResolver(id string) error {
 	return shim.RequestResolver(e.containerDir(id), dns.ConfigName)
 }
 
-// emitNetwork records Docker's network event (connect, disconnect) of
-// network n for container id.
-func (e *Engine) emitNetwork(ctx context.Context, n *network.Network, action, id string) {
-	e.emit(ctx, Event{Type: "network", Action: action, Actor: n.ID,
-		Attributes: map[string]string{"container": id, "name": n.Name, "type": cmp.Or(n.Settings.Driver, "bridge")}})
+// setNetworks records nets as container id's networks and Docker's
+// network event (connect, disconnect) of network n (none for a network
+// that is gone).
+func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.NetworkAttachment, n *network.Network, action string) error {
+	if _, err := e.containers.UpdateConfig(ctx, id, func(cfg *container.Config) error {
+		cfg.Networks = nets
+		return nil
+	}); err != nil {
+		return err
+	}
+	if n.ID != "" {
+		e.emit(ctx, Event{Type: "network", Action: action, Actor: n.ID,
+			Attributes: map[string]string{"container": id, "name": n.Name, "type": cmp.Or(n.Settings.Driver, "bridge")}})
+	}
+	return nil
 }
