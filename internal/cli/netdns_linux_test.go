@@ -335,3 +335,43 @@ func TestNetworkConnectKill9(t *testing.T) {
 		t.Errorf("k1 restarted on %q", eps)
 	}
 }
+
+// TestNetworkContainerMode: --network container:NAME shares the running
+// container's namespace (its address, its resolver), its hosts and
+// resolv.conf and its host name; Docker's conflicts and errors.
+func TestNetworkContainerMode(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	id := strings.TrimSpace(b.ok(runArgs("-d", "--name", "donor", "--network", "net1", "-h", "web1", "busybox:test", "sleep", "60")...))
+	b.ok(runArgs("-d", "--name", "peer", "--network", "net1", "busybox:test", "sleep", "60")...)
+	ip := b.ipOn("net1", "donor")
+	out := b.okIn("ip -o -4 addr show eth0; hostname; cat /etc/resolv.conf; nslookup peer", "--network", "container:donor")
+	for _, want := range []string{"inet " + ip + "/24", "\nweb1\n", "nameserver 127.0.0.11\n", "Name:\tpeer\nAddress: " + b.ipOn("net1", "peer")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("a container in donor's namespace lacks %q:\n%s", want, out)
+		}
+	}
+	j := strings.TrimSpace(b.ok(runArgs("-d", "--network", "container:"+id[:12], "busybox:test", "sleep", "60")...))
+	if got := b.ok("inspect", "-f", "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}", j); got != "container:"+id+" 0\n" {
+		t.Errorf("inspect: %q", got)
+	}
+	if errs := b.fails(1, "network", "connect", "net2", j); errs != "Error response from daemon: container sharing network namespace with another container or host cannot be connected to any other network\n" {
+		t.Errorf("connect a joined container: %q", errs)
+	}
+	b.ok("stop", "-t", "0", "peer")
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--network", "container:donor", "-h", "x"}, "conflicting options: hostname and the network mode"},
+		{[]string{"--network", "container:donor", "--dns", "192.0.2.1"}, "conflicting options: dns and the network mode"},
+		{[]string{"--network", "container:donor", "--add-host", "a:192.0.2.1"}, "conflicting options: custom host-to-IP mapping and the network mode"},
+		{[]string{"--network", "container:donor", "-p", "80"}, "conflicting options: port publishing and the container type network mode"},
+		{[]string{"--network", "container:donor", "--expose", "80"}, "conflicting options: port exposing and the container type network mode"},
+		{[]string{"--network", "container:peer"}, "cannot join network of a non running container: peer"},
+		{[]string{"--network", "container:nope"}, "No such container: nope"},
+	} {
+		if errs := b.fails(125, runArgs(append(append([]string{"--rm"}, c.flags...), "busybox:test", "true")...)...); errs != "Error: "+c.want+"\n" {
+			t.Errorf("run %s: %q, want %q", strings.Join(c.flags, " "), errs, c.want)
+		}
+	}
+}

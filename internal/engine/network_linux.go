@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
@@ -52,7 +53,39 @@ func netMode(cfg container.Config) string {
 
 // bridged says whether a network mode puts the container on a bridge:
 // the default one or a user-defined network.
-func bridged(mode string) bool { return mode != network.ModeHost && mode != network.ModeNone }
+func bridged(mode string) bool {
+	_, shared := joined(mode)
+	return mode != network.ModeHost && mode != network.ModeNone && !shared
+}
+
+// joined is the ID of the container whose network namespace a network
+// mode (container:<ID>) joins.
+func joined(mode string) (id string, ok bool) { return strings.CutPrefix(mode, "container:") }
+
+// Docker's errors for what --network container: can't have (runconfig's).
+var (
+	errJoinedHostname = errors.New("conflicting options: hostname and the network mode")
+	errJoinedDNS      = errors.New("conflicting options: dns and the network mode")
+	errJoinedHosts    = errors.New("conflicting options: custom host-to-IP mapping and the network mode")
+	errJoinedPublish  = errors.New("conflicting options: port publishing and the container type network mode")
+	errJoinedExpose   = errors.New("conflicting options: port exposing and the container type network mode")
+)
+
+// netDonor is the running container whose network namespace another
+// joins (--network container:REF), with Docker's errors.
+func (e *Engine) netDonor(ctx context.Context, ref string) (*container.Container, error) {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status == container.Restarting {
+		return nil, fmt.Errorf("Container %s is restarting, wait until the container is running", ref)
+	}
+	if c.Status != container.Running || c.Pid == 0 {
+		return nil, fmt.Errorf("cannot join network of a non running container: %s", ref)
+	}
+	return c, nil
+}
 
 // attachments are the networks a container is on, in order: the ones
 // network connect and disconnect left, else its --network (host and
@@ -60,6 +93,9 @@ func bridged(mode string) bool { return mode != network.ModeHost && mode != netw
 func attachments(cfg container.Config) []container.NetworkAttachment {
 	if cfg.Networks != nil {
 		return cfg.Networks
+	}
+	if _, ok := joined(cfg.NetworkMode); ok {
+		return nil // it has the networks of the container it joins
 	}
 	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases}}
 }
@@ -83,7 +119,25 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
 	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
 	case m.IsContainer():
-		return errors.New("--network container:<name|id> is not supported yet")
+		switch {
+		case cfg.Hostname != "":
+			return errJoinedHostname
+		case len(cfg.DNS) > 0:
+			return errJoinedDNS
+		case len(cfg.ExtraHosts) > 0:
+			return errJoinedHosts
+		case len(cfg.PortBindings) > 0 || cfg.PublishAllPorts:
+			return errJoinedPublish
+		case len(cfg.ExposedPorts) > 0:
+			return errJoinedExpose
+		}
+		donor, err := e.netDonor(ctx, m.ConnectedContainer())
+		if err != nil {
+			return err
+		}
+		cfg.NetworkMode = "container:" + donor.ID
+		// Its own UTS namespace, with the donor's name, as Docker's.
+		cfg.Hostname = cmp.Or(donor.Config.Hostname, donor.ID[:12])
 	default:
 		n, err := e.net.Store.Network(ctx, cfg.NetworkMode)
 		var nf network.ErrNotFound
@@ -146,13 +200,18 @@ func hostPorts(s string) (start, end uint16, err error) {
 
 // networkOptions puts the container's network namespace and its hosts,
 // hostname and resolv.conf files (written at each start) into the spec.
+// A container that joins another's namespace has that container's
+// files, and its namespace as it is at each start (see joinNetwork).
 func (e *Engine) networkOptions(c *container.Container, o *oci.Options) {
+	dir := e.containerDir(c.ID)
 	if netMode(c.Config) == network.ModeHost {
 		o.NetNS = oci.NetNSHost
+	} else if donor, ok := joined(c.Config.NetworkMode); ok {
+		o.NetNS = e.net.NetNSPath(donor)
+		dir = e.containerDir(donor)
 	} else {
 		o.NetNS = e.net.NetNSPath(c.ID)
 	}
-	dir := e.containerDir(c.ID)
 	for _, f := range []struct{ name, dest string }{
 		{network.ResolvFileName, "/etc/resolv.conf"},
 		{network.HostnameFileName, "/etc/hostname"},
@@ -232,6 +291,9 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			}
 		}
 	}
+	if id, ok := joined(c.Config.NetworkMode); ok {
+		return e.joinNetwork(ctx, c, id)
+	}
 	req, err := e.networkRequest(c, nil)
 	if err != nil {
 		return err
@@ -246,6 +308,27 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
 	}
 	return err
+}
+
+// joinNetwork points the spec of container c, which joins container
+// id's network namespace, at that namespace as it is now: the donor must
+// run, and its namespace may be the host's.
+func (e *Engine) joinNetwork(ctx context.Context, c *container.Container, id string) error {
+	donor, err := e.netDonor(ctx, id)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/proc/%d/ns/net", donor.Pid)
+	return e.editSpec(c.ID, func(s *specs.Spec) error {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+				return nil
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+		return nil
+	})
 }
 
 // networkRequest is what container c's network is set up from; nets
@@ -403,7 +486,7 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	if !running {
 		return ns
 	}
-	if netMode(c.Config) != network.ModeHost {
+	if _, shared := joined(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
 		ns.SandboxKey = e.net.NetNSPath(c.ID)
 	}
 	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
