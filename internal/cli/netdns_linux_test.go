@@ -375,3 +375,24 @@ func TestNetworkContainerMode(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkMACDomain: --mac-address is eth0's (and inspect's),
+// --domainname the kernel's and the hosts file's; Docker's errors.
+func TestNetworkMACDomain(t *testing.T) {
+	b := containerRoot(t)
+	out := b.okIn("cat /sys/class/net/eth0/address /proc/sys/kernel/domainname; tail -n1 /etc/hosts", "--mac-address", "92:D0:C6:0A:29:33", "--domainname", "example.org", "-h", "web")
+	lines := strings.Split(out, "\n")
+	if len(lines) < 3 || lines[0] != "92:d0:c6:0a:29:33" || lines[1] != "example.org" || !strings.HasSuffix(lines[2], "\tweb.example.org web") {
+		t.Errorf("--mac-address and --domainname:\n%s", out)
+	}
+	id := strings.TrimSpace(b.ok(runArgs("-d", "--mac-address", "92:d0:c6:0a:29:34", "--domainname", "example.org", "busybox:test", "sleep", "60")...))
+	if got := b.ok("inspect", "-f", "{{.NetworkSettings.Networks.bridge.MacAddress}} {{.Config.Domainname}}", id); got != "92:d0:c6:0a:29:34 example.org\n" {
+		t.Errorf("inspect: %q", got)
+	}
+	if errs := b.fails(125, runArgs("--rm", "--mac-address", "92:d0:zz", "busybox:test", "true")...); errs != "Error: invalid argument \"92:d0:zz\" for \"--mac-address\" flag: 92:d0:zz is not a valid mac address\n" {
+		t.Errorf("a bad MAC: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--rm", "--network", "host", "--mac-address", "92:d0:c6:0a:29:35", "busybox:test", "true")...); errs != "Error: conflicting options: mac-address and the network mode\n" {
+		t.Errorf("a MAC with host networking: %q", errs)
+	}
+}

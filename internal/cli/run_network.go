@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -27,6 +28,8 @@ type networkFlags struct {
 	dnsOption  []string
 	ip         string
 	aliases    []string
+	mac        string
+	domainname string
 }
 
 func (n *networkFlags) addFlags(f *pflag.FlagSet) {
@@ -45,6 +48,8 @@ func (n *networkFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&n.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	f.StringArrayVar(&n.aliases, "network-alias", nil, "Add network-scoped alias for the container")
 	f.StringArrayVar(&n.aliases, "net-alias", nil, "Add network-scoped alias for the container")
+	f.StringVar(&n.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	f.StringVar(&n.domainname, "domainname", "", "Container NIS domain name")
 	f.MarkHidden("net-alias")
 }
 
@@ -64,6 +69,14 @@ func (n *networkFlags) config(cfg *container.Config) error {
 		cfg.IPv4Address = a.String()
 	}
 	cfg.NetworkAliases = n.aliases
+	if n.mac != "" {
+		mac, err := net.ParseMAC(strings.TrimSpace(n.mac))
+		if err != nil || len(mac) != 6 {
+			return badFlag("--mac-address", n.mac, fmt.Errorf("%s is not a valid mac address", n.mac))
+		}
+		cfg.MacAddress = mac.String()
+	}
+	cfg.Domainname = n.domainname
 	for _, h := range n.addHost {
 		v, err := validateExtraHost(h)
 		if err != nil {

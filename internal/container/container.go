@@ -153,6 +153,10 @@ type Config struct {
 	// --network-alias (the aliases are for the network's DNS resolver).
 	IPv4Address    string   `json:"ipv4Address,omitempty"`
 	NetworkAliases []string `json:"networkAliases,omitempty"`
+	// MacAddress is --mac-address, for the endpoint on NetworkMode's
+	// network; Domainname is --domainname.
+	MacAddress string `json:"macAddress,omitempty"`
+	Domainname string `json:"domainname,omitempty"`
 	// Networks are the networks the container is on, in the order it
 	// joined them, once `network connect` or `disconnect` changed them;
 	// nil (null, never set) means NetworkMode's, with IPv4Address and
@@ -167,6 +171,7 @@ type NetworkAttachment struct {
 	Network     string   `json:"network"`
 	IPv4Address string   `json:"ipv4Address,omitempty"`
 	Aliases     []string `json:"aliases,omitempty"`
+	MacAddress  string   `json:"macAddress,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

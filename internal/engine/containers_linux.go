@@ -151,7 +151,7 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 	cfg := c.Config
 	o := oci.Options{
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
-		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
+		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
 		Init: cfg.Init, ShmSize: cfg.ShmSize, OomScoreAdj: cfg.OomScoreAdj, Resources: cfg.Resources,
 	}

@@ -123,7 +123,7 @@ func (e *Engine) imageOf(ctx context.Context, c *container.Container) (*image.Im
 func (e *Engine) effectiveConfig(c *container.Container, imgCfg *dockerspec.DockerOCIImage) *containertypes.Config {
 	own := c.Config
 	out := &containertypes.Config{
-		Hostname: own.Hostname, User: own.User, Env: own.Env, Cmd: own.Cmd, Image: c.Image,
+		Hostname: own.Hostname, Domainname: own.Domainname, User: own.User, Env: own.Env, Cmd: own.Cmd, Image: c.Image,
 		WorkingDir: own.WorkingDir, Entrypoint: own.Entrypoint, Labels: own.Labels,
 		Tty: own.Tty, OpenStdin: own.OpenStdin, StdinOnce: own.StdinOnce,
 		AttachStdin: own.StdinOnce, AttachStdout: own.StdinOnce, AttachStderr: own.StdinOnce,

@@ -69,6 +69,7 @@ var (
 	errJoinedHosts    = errors.New("conflicting options: custom host-to-IP mapping and the network mode")
 	errJoinedPublish  = errors.New("conflicting options: port publishing and the container type network mode")
 	errJoinedExpose   = errors.New("conflicting options: port exposing and the container type network mode")
+	errJoinedMAC      = errors.New("conflicting options: mac-address and the network mode")
 )
 
 // netDonor is the running container whose network namespace another
@@ -97,7 +98,7 @@ func attachments(cfg container.Config) []container.NetworkAttachment {
 	if _, ok := joined(cfg.NetworkMode); ok {
 		return nil // it has the networks of the container it joins
 	}
-	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases}}
+	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}}
 }
 
 // bridgedAttachments are the attachments of cfg that are bridge networks.
@@ -130,14 +131,17 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 			return errJoinedPublish
 		case len(cfg.ExposedPorts) > 0:
 			return errJoinedExpose
+		case cfg.MacAddress != "":
+			return errJoinedMAC
 		}
 		donor, err := e.netDonor(ctx, m.ConnectedContainer())
 		if err != nil {
 			return err
 		}
 		cfg.NetworkMode = "container:" + donor.ID
-		// Its own UTS namespace, with the donor's name, as Docker's.
+		// Its own UTS namespace, with the donor's names, as Docker's.
 		cfg.Hostname = cmp.Or(donor.Config.Hostname, donor.ID[:12])
+		cfg.Domainname = donor.Config.Domainname
 	default:
 		n, err := e.net.Store.Network(ctx, cfg.NetworkMode)
 		var nf network.ErrNotFound
@@ -150,6 +154,9 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		cfg.NetworkMode, user = n.Name, true
 	}
 	cfg.NetworkMode = netMode(*cfg)
+	if cfg.MacAddress != "" && cfg.NetworkMode == network.ModeHost {
+		return errJoinedMAC
+	}
 	if cfg.IPv4Address != "" {
 		if !user {
 			return errors.New("user specified IP address is supported on user defined networks only")
@@ -338,14 +345,14 @@ func (e *Engine) networkRequest(c *container.Container, nets []container.Network
 	if nets == nil {
 		nets = bridgedAttachments(cfg)
 	}
-	req := network.Request{ID: c.ID, Mode: network.ModeNone, Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
+	req := network.Request{ID: c.ID, Mode: network.ModeNone, Hostname: cfg.Hostname, Domainname: cfg.Domainname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
 	if netMode(cfg) == network.ModeHost {
 		req.Mode = network.ModeHost
 	} else if len(nets) > 0 || bridged(netMode(cfg)) {
 		req.Mode = network.ModeBridge
 	}
 	for _, a := range nets {
-		at := network.Attachment{Network: a.Network, Aliases: a.Aliases}
+		at := network.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MacAddress}
 		if a.IPv4Address != "" {
 			ip, err := netip.ParseAddr(a.IPv4Address)
 			if err != nil {

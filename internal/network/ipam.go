@@ -147,7 +147,7 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindin
 			}
 		}
 		ip := addr
-		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: MACFor(ip),
+		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: cmp.Or(want.MAC, MACFor(ip)),
 			IfName: ifname, Aliases: want.Aliases}
 		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac, ifname, aliases) VALUES (?, ?, ?, ?, ?, ?)`,
 			id, n.Name, ip.String(), ep.MAC, ifname, string(aliases)); err != nil {

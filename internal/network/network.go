@@ -121,6 +121,7 @@ type Attachment struct {
 	Network string     // the network's name; "" or "bridge" for the default bridge
 	IP      netip.Addr // --ip (zero: any)
 	Aliases []string
+	MAC     string // --mac-address ("": derived from the address)
 }
 
 // MACFor is the MAC address Docker derives from an IPv4 address:
