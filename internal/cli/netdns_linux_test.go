@@ -396,3 +396,39 @@ func TestNetworkMACDomain(t *testing.T) {
 		t.Errorf("a MAC with host networking: %q", errs)
 	}
 }
+
+// TestNetworkLink: --link NAME:ALIAS on the default bridge gives the
+// linked container's address in /etc/hosts under the alias, its host
+// name and name, and Docker's environment variables; Docker's errors.
+func TestNetworkLink(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("-d", "--name", "db", "-h", "dbhost", "-e", "DBPASS=secret", "--expose", "5432", "busybox:test", "sleep", "60")...)
+	ip := b.ipOf("db")
+	b.ok(runArgs("-d", "--name", "app", "--link", "db:database", "-e", "DATABASE_ENV_DBPASS=mine", "busybox:test", "sleep", "60")...)
+	if hosts := b.ok("exec", "app", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\tdatabase dbhost db\n") {
+		t.Errorf("/etc/hosts:\n%s", hosts)
+	}
+	env := b.ok("exec", "app", "env")
+	for _, want := range []string{
+		"DATABASE_PORT=tcp://" + ip + ":5432", "DATABASE_PORT_5432_TCP=tcp://" + ip + ":5432", "DATABASE_PORT_5432_TCP_ADDR=" + ip,
+		"DATABASE_PORT_5432_TCP_PORT=5432", "DATABASE_PORT_5432_TCP_PROTO=tcp", "DATABASE_NAME=/app/database",
+		"DATABASE_ENV_DBPASS=mine", // the container's own variable wins
+	} {
+		if !strings.Contains(env, want+"\n") {
+			t.Errorf("env lacks %s:\n%s", want, env)
+		}
+	}
+	if !b.pings("app", "database") {
+		t.Error("app does not reach database")
+	}
+	if got := b.ok("inspect", "-f", "{{.HostConfig.Links}}", "app"); got != "[/db:/app/database]\n" {
+		t.Errorf("inspect: %q", got)
+	}
+	b.ok("stop", "-t", "0", "db")
+	if errs := b.fails(1, "restart", "-t", "0", "app"); !strings.Contains(errs, "Cannot link to a non running container: /db AS /app/database") {
+		t.Errorf("a link to a stopped container: %q", errs)
+	}
+	if errs := b.fails(125, runArgs("--rm", "--link", "nope:x", "busybox:test", "true")...); errs != "Error: could not get container for nope: No such container: nope\n" {
+		t.Errorf("a link to nothing: %q", errs)
+	}
+}

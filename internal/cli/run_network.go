@@ -30,6 +30,7 @@ type networkFlags struct {
 	aliases    []string
 	mac        string
 	domainname string
+	links      []string
 }
 
 func (n *networkFlags) addFlags(f *pflag.FlagSet) {
@@ -50,6 +51,7 @@ func (n *networkFlags) addFlags(f *pflag.FlagSet) {
 	f.StringArrayVar(&n.aliases, "net-alias", nil, "Add network-scoped alias for the container")
 	f.StringVar(&n.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	f.StringVar(&n.domainname, "domainname", "", "Container NIS domain name")
+	f.StringArrayVar(&n.links, "link", nil, "Add link to another container")
 	f.MarkHidden("net-alias")
 }
 
@@ -77,6 +79,12 @@ func (n *networkFlags) config(cfg *container.Config) error {
 		cfg.MacAddress = mac.String()
 	}
 	cfg.Domainname = n.domainname
+	for _, l := range n.links {
+		if name, _, _ := strings.Cut(l, ":"); name == "" || strings.Count(l, ":") > 1 {
+			return badFlag("--link", l, fmt.Errorf("bad format for links: %s", l))
+		}
+		cfg.Links = append(cfg.Links, l)
+	}
 	for _, h := range n.addHost {
 		v, err := validateExtraHost(h)
 		if err != nil {

@@ -157,6 +157,8 @@ type Config struct {
 	// network; Domainname is --domainname.
 	MacAddress string `json:"macAddress,omitempty"`
 	Domainname string `json:"domainname,omitempty"`
+	// Links are --link NAME[:ALIAS] values, as typed.
+	Links []string `json:"links,omitempty"`
 	// Networks are the networks the container is on, in the order it
 	// joined them, once `network connect` or `disconnect` changed them;
 	// nil (null, never set) means NetworkMode's, with IPv4Address and

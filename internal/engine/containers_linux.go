@@ -85,6 +85,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.checkNetwork(ctx, &o.Config); err != nil {
 		return nil, err
 	}
+	if err := e.checkLinks(ctx, &o.Config); err != nil {
+		return nil, err
+	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,

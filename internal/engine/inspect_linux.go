@@ -331,6 +331,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 	}
 	setSecurityConfig(r.HostConfig, c.Config)
 	setNetworkConfig(r.HostConfig, c.Config)
+	r.HostConfig.Links = linksConfig(c)
 	if r.HostConfig.LogConfig.Config == nil {
 		r.HostConfig.LogConfig.Config = map[string]string{}
 	}

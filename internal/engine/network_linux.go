@@ -310,6 +310,16 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			return err
 		}
 	}
+	if len(c.Config.Links) > 0 {
+		hosts, env, err := e.links(ctx, c)
+		if err != nil {
+			return err
+		}
+		req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
+		if err := e.setLinkEnv(c, env); err != nil {
+			return err
+		}
+	}
 	_, err = e.net.Setup(ctx, req)
 	if err != nil && errors.Is(err, network.ErrPortAllocated) {
 		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
