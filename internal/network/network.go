@@ -1,9 +1,13 @@
 // Package network owns berth's container networking: the default bridge
-// network (a Linux bridge with a private subnet, NAT and published ports
-// in nftables), the address and port allocations kept in the metadata
-// store, each container's persistent network namespace and veth pair, and
+// network and user-defined ones (each a Linux bridge with a private
+// subnet, NAT and published ports in an nftables table of its own), the
+// address and port allocations kept in the metadata store (one endpoint
+// per container and network), each container's persistent network
+// namespace with one veth pair per network (eth0, eth1, …; network
+// connect and disconnect add and remove them on a running container),
 // the /etc/hosts, /etc/hostname and /etc/resolv.conf files a container
-// gets.
+// gets, and the names files its DNS resolver (package dns, run by the
+// container's shim) answers from.
 //
 // What can be rendered as text (the nft script, the hosts and resolv.conf
 // files) is built by pure functions and golden-tested; the kernel work

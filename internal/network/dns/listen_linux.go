@@ -130,10 +130,10 @@ func (w watcher) changed() bool {
 	if w < 0 {
 		return true
 	}
-	buf := make([]byte, 4096)
+	var buf [1024]byte // events are drained, not read: the size only sets the number of reads
 	changed := false
 	for {
-		n, err := unix.Read(int(w), buf)
+		n, err := unix.Read(int(w), buf[:])
 		if n <= 0 || err != nil {
 			return changed
 		}
