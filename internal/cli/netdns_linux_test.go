@@ -424,6 +424,12 @@ func TestNetworkLink(t *testing.T) {
 	if got := b.ok("inspect", "-f", "{{.HostConfig.Links}}", "app"); got != "[/db:/app/database]\n" {
 		t.Errorf("inspect: %q", got)
 	}
+	// A connect rewrites /etc/hosts: the link stays.
+	b.createNetwork("lnet", "--subnet", testSubnet(t))
+	b.ok("network", "connect", "lnet", "app")
+	if hosts := b.ok("exec", "app", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\tdatabase dbhost db\n") || !strings.Contains(hosts, b.ipOn("lnet", "app")+"\t") {
+		t.Errorf("/etc/hosts after connect:\n%s", hosts)
+	}
 	b.ok("stop", "-t", "0", "db")
 	if errs := b.fails(1, "restart", "-t", "0", "app"); !strings.Contains(errs, "Cannot link to a non running container: /db AS /app/database") {
 		t.Errorf("a link to a stopped container: %q", errs)

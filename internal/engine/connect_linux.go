@@ -91,6 +91,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 		if err != nil {
 			return err
 		}
+		e.addLinks(ctx, c, &req, false)
 		at := req.Networks[len(req.Networks)-1]
 		if _, err := e.net.Connect(ctx, req, at); err != nil {
 			var exists network.ErrEndpointExists
@@ -143,6 +144,7 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 		if err != nil {
 			return err
 		}
+		e.addLinks(ctx, c, &req, false)
 		if err := e.net.Disconnect(ctx, req, n.Name); err != nil {
 			return err
 		}

@@ -54,29 +54,37 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 	return nil
 }
 
-// links resolves container c's links for a start: the hosts entries
-// (name:address, as --add-host) and the environment variables; each
-// linked container must run and be on the default bridge.
-func (e *Engine) links(ctx context.Context, c *container.Container) (hosts, env []string, err error) {
+// addLinks resolves container c's links: their hosts entries go into
+// req (name:address, as --add-host) and their environment variables are
+// returned. strict (a start) wants every linked container running;
+// else (a connect rewriting the files) the links that can't be made are
+// left out.
+func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *network.Request, strict bool) (env []string, err error) {
+	var hosts []string
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)
 		child, err := e.Container(ctx, name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("could not get container for %s: %w", name, err)
+		if err == nil && child.Status != container.Running {
+			err = fmt.Errorf("Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
+		} else if err != nil {
+			err = fmt.Errorf("could not get container for %s: %w", name, err)
 		}
-		if child.Status != container.Running {
-			return nil, nil, fmt.Errorf("Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
+		var eps []network.Endpoint
+		if err == nil {
+			eps, _, err = e.net.Store.ContainerEndpoints(ctx, child.ID)
 		}
-		eps, _, err := e.net.Store.ContainerEndpoints(ctx, child.ID)
 		if err != nil {
-			return nil, nil, err
+			if strict {
+				return nil, err
+			}
+			continue
 		}
 		i := slices.IndexFunc(eps, func(ep network.Endpoint) bool { return ep.Network == network.BridgeNetwork })
 		if i < 0 {
 			continue // not on the default bridge: nothing to reach it by
 		}
 		ip := eps[i].IP.String()
-		names := alias + " " + cmpHostname(child)
+		names := alias + " " + hostnameOf(child)
 		if alias != child.Name {
 			names += " " + child.Name
 		}
@@ -88,10 +96,12 @@ func (e *Engine) links(ctx context.Context, c *container.Container) (hosts, env 
 		}
 		env = append(env, linkEnv(c.Name, alias, ip, exposedPorts(child.Config, img), mergeEnv(imgEnv, child.Config.Env))...)
 	}
-	return hosts, env, nil
+	req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
+	return env, nil
 }
 
-func cmpHostname(c *container.Container) string {
+// hostnameOf is container c's host name: -h, else its short ID.
+func hostnameOf(c *container.Container) string {
 	if c.Config.Hostname != "" {
 		return c.Config.Hostname
 	}

@@ -140,7 +140,7 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		}
 		cfg.NetworkMode = "container:" + donor.ID
 		// Its own UTS namespace, with the donor's names, as Docker's.
-		cfg.Hostname = cmp.Or(donor.Config.Hostname, donor.ID[:12])
+		cfg.Hostname = hostnameOf(donor)
 		cfg.Domainname = donor.Config.Domainname
 	default:
 		n, err := e.net.Store.Network(ctx, cfg.NetworkMode)
@@ -311,11 +311,10 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 		}
 	}
 	if len(c.Config.Links) > 0 {
-		hosts, env, err := e.links(ctx, c)
+		env, err := e.addLinks(ctx, c, &req, true)
 		if err != nil {
 			return err
 		}
-		req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
 		if err := e.setLinkEnv(c, env); err != nil {
 			return err
 		}
