@@ -438,3 +438,19 @@ func TestNetworkLink(t *testing.T) {
 		t.Errorf("a link to nothing: %q", errs)
 	}
 }
+
+// TestNetworkLinkUserNetwork: on a user-defined network a link is a
+// name only the linking container resolves, even to a container made
+// after it.
+func TestNetworkLinkUserNetwork(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	b.ok(runArgs("-d", "--name", "front", "--network", "net1", "--link", "later:backend", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "later", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "other", "--network", "net1", "busybox:test", "sleep", "60")...)
+	if got, want := b.resolves("front", "backend"), b.ipOn("net1", "later"); got != want {
+		t.Errorf("front: nslookup backend = %q, want %s", got, want)
+	}
+	if got := b.resolves("other", "backend"); got != "" {
+		t.Errorf("another container resolves front's link: %q", got)
+	}
+}

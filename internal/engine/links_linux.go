@@ -19,7 +19,9 @@ import (
 // host name and name) and in environment variables (ALIAS_NAME,
 // ALIAS_PORT…, ALIAS_ENV_…), both made at each start from the linked
 // container as it runs then. Docker's variables for port ranges
-// (…_START, …_END) are not made.
+// (…_START, …_END) are not made. On a user-defined network a link is a
+// name only this container's resolver knows (the linked container need
+// not exist yet), as in Docker.
 
 var errJoinedLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
 
@@ -41,6 +43,9 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 	if _, ok := joined(cfg.NetworkMode); ok {
 		return errJoinedLinks
 	}
+	if cfg.NetworkMode != network.BridgeNetwork {
+		return nil // names for the resolver, resolved when asked
+	}
 	for _, l := range cfg.Links {
 		name, _ := parseLink(l)
 		child, err := e.containers.Get(ctx, name)
@@ -61,9 +66,18 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 // left out.
 func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *network.Request, strict bool) (env []string, err error) {
 	var hosts []string
+	legacy := netMode(c.Config) == network.BridgeNetwork
+	req.Links = map[string]string{}
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)
 		child, err := e.Container(ctx, name)
+		req.Links[alias] = name
+		if err == nil {
+			req.Links[alias] = child.ID
+		}
+		if !legacy {
+			continue
+		}
 		if err == nil && child.Status != container.Running {
 			err = fmt.Errorf("Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
 		} else if err != nil {

@@ -44,6 +44,9 @@ type Request struct {
 	Hostname   string    // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
+	// Links are --link aliases on user-defined networks, to the linked
+	// container's ID or name: names for this container's resolver alone.
+	Links map[string]string
 	DNS        DNSOptions
 	// Dir receives the hosts, hostname and resolv.conf files the
 	// container's spec bind-mounts.

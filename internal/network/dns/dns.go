@@ -27,6 +27,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -84,34 +85,50 @@ func Names(name string, aliases []string, id, hostname string) []string {
 }
 
 // ConfigName is the resolver's file in a container's bundle directory:
-// the servers it forwards to, as "nameserver ADDRESS" lines. Its presence
-// is what tells the shim to run a resolver.
+// the servers it forwards to, as "nameserver ADDRESS" lines, and the
+// container's links on user-defined networks, "link ALIAS CONTAINER"
+// (an ID, or a name), names that only this container resolves, to that
+// container's addresses on the networks they share. Its presence is
+// what tells the shim to run a resolver.
 const ConfigName = "resolver.conf"
 
-// FormatConfig is a resolver file forwarding to servers.
-func FormatConfig(servers []netip.Addr) []byte {
+// Config is what a resolver file says.
+type Config struct {
+	Servers []netip.Addr
+	Links   map[string]string // alias → container ID or name
+}
+
+// FormatConfig is the resolver file of c (links sorted by alias).
+func FormatConfig(c Config) []byte {
 	var b strings.Builder
-	b.WriteString("# berth: the servers this container's DNS resolver forwards to\n")
-	for _, s := range servers {
+	b.WriteString("# berth: the servers this container's DNS resolver forwards to, and its links\n")
+	for _, s := range c.Servers {
 		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	aliases := slices.Sorted(maps.Keys(c.Links))
+	for _, a := range aliases {
+		fmt.Fprintf(&b, "link %s %s\n", a, c.Links[a])
 	}
 	return []byte(b.String())
 }
 
-// readConfig reads the servers of a resolver file.
-func readConfig(path string) []netip.Addr {
+// readConfig reads a resolver file (nothing when there is none).
+func readConfig(path string) Config {
+	c := Config{Links: map[string]string{}}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		return c
 	}
-	var out []netip.Addr
 	for _, l := range strings.Split(string(data), "\n") {
 		f := strings.Fields(l)
-		if len(f) == 2 && f[0] == "nameserver" {
+		switch {
+		case len(f) == 2 && f[0] == "nameserver":
 			if a, err := netip.ParseAddr(f[1]); err == nil {
-				out = append(out, a)
+				c.Servers = append(c.Servers, a)
 			}
+		case len(f) == 3 && f[0] == "link":
+			c.Links[strings.ToLower(f[1])] = f[2]
 		}
 	}
-	return out
+	return c
 }

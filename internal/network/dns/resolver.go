@@ -283,7 +283,7 @@ func ptrAddr(name string) (netip.Addr, bool) {
 // answer to q (nil when none answered: the client retries or gives up),
 // or SERVFAIL when there is no server to ask.
 func (r *Resolver) forward(q []byte, tcp bool) []byte {
-	servers := readConfig(r.Config)
+	servers := readConfig(r.Config).Servers
 	if len(servers) == 0 {
 		var p dnsmessage.Parser
 		h, err := p.Start(q)
@@ -347,6 +347,7 @@ func (r *Resolver) refresh() {
 	if err != nil {
 		return
 	}
+	links := readConfig(r.Config).Links
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -368,6 +369,11 @@ func (r *Resolver) refresh() {
 			for _, n := range rec.Names {
 				n = strings.ToLower(n)
 				r.names[n] = appendNew(r.names[n], rec.IP)
+			}
+			for alias, ref := range links {
+				if ref == rec.ContainerID || ref == rec.Names[0] {
+					r.names[alias] = appendNew(r.names[alias], rec.IP)
+				}
 			}
 			if _, ok := r.reverse[rec.IP]; !ok {
 				r.reverse[rec.IP] = rec.Names[0] + "." + e.Name() + "."

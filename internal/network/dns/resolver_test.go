@@ -207,3 +207,28 @@ func TestNamesChange(t *testing.T) {
 		t.Error("peer of a removed network is still answered")
 	}
 }
+
+// TestLinks: a link of the resolver file names a container of a shared
+// network by ID or by name; one to a container of no shared network is
+// not answered.
+func TestLinks(t *testing.T) {
+	r := testResolver(t)
+	r.Config = filepath.Join(t.TempDir(), ConfigName)
+	if err := os.WriteFile(r.Config, FormatConfig(Config{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
+		Links: map[string]string{"db": "peer", "Cache": "m3", "far": "stranger"}}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.loaded = false
+	for name, want := range map[string]string{"db.": "10.0.0.3", "cache.": "10.0.1.3"} {
+		resp, fwd := r.answer(query(t, name, dnsmessage.TypeA, nil), udpMaxAnswer)
+		if fwd || strings.Join(parse(t, resp).answers, " ") != want {
+			t.Errorf("link %s: forwarded %v, %v", name, fwd, resp)
+		}
+	}
+	if _, fwd := r.answer(query(t, "far.", dnsmessage.TypeA, nil), udpMaxAnswer); !fwd {
+		t.Error("a link to a container of no shared network is answered")
+	}
+	if c := readConfig(r.Config); len(c.Servers) != 1 || c.Servers[0].String() != "192.0.2.1" {
+		t.Errorf("servers: %v", c.Servers)
+	}
+}
