@@ -47,7 +47,7 @@ type Request struct {
 	// Links are --link aliases on user-defined networks, to the linked
 	// container's ID or name: names for this container's resolver alone.
 	Links map[string]string
-	DNS        DNSOptions
+	DNS   DNSOptions
 	// Dir receives the hosts, hostname and resolv.conf files the
 	// container's spec bind-mounts.
 	Dir string
