@@ -194,14 +194,15 @@ func (m *Manager) teardownLocked(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range ports {
-		ep := eps[slices.IndexFunc(eps, func(ep Endpoint) bool { return ep.IP == p.ContainerIP })]
+	for _, ep := range eps {
+		if !slices.ContainsFunc(ports, func(p PublishedPort) bool { return p.ContainerIP == ep.IP }) {
+			continue
+		}
 		if n, err := m.Store.Network(ctx, ep.Network); err != nil {
 			return err
 		} else if err := m.applyRules(ctx, *n, id); err != nil {
 			return err
 		}
-		break // ports are on one endpoint
 	}
 	if len(eps) > 0 {
 		if _, err := m.Store.Release(ctx, id); err != nil {
