@@ -1,7 +1,8 @@
 // Package dns is the DNS resolver a container on a user-defined network
 // finds at 127.0.0.11:53 (UDP and TCP), as Docker's embedded resolver:
 // it answers the names of the containers that share a network with the
-// asking one (container name, network aliases, short ID, host name) and
+// asking one (container name, network aliases, short ID, host name, each
+// also as NAME.NETWORK) and
 // forwards every other question to the servers the container's
 // resolver file names.
 //

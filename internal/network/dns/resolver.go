@@ -365,10 +365,13 @@ func (r *Resolver) refresh() {
 		if !mine {
 			continue
 		}
+		network := strings.ToLower(e.Name())
 		for _, rec := range recs {
 			for _, n := range rec.Names {
+				// NAME and NAME.NETWORK, as Docker's.
 				n = strings.ToLower(n)
 				r.names[n] = appendNew(r.names[n], rec.IP)
+				r.names[n+"."+network] = appendNew(r.names[n+"."+network], rec.IP)
 			}
 			for alias, ref := range links {
 				if ref == rec.ContainerID || ref == rec.Names[0] {

@@ -111,6 +111,7 @@ func TestAnswer(t *testing.T) {
 	}{
 		{"peer.", dnsmessage.TypeA, []string{"10.0.0.3"}},
 		{"ALIAS.", dnsmessage.TypeA, []string{"10.0.0.3"}},
+		{"peer.net1.", dnsmessage.TypeA, []string{"10.0.0.3"}},
 		{"me.", dnsmessage.TypeA, []string{"10.0.0.2"}},
 		{"peer.", dnsmessage.TypeAAAA, nil},
 		{"3.0.0.10.in-addr.arpa.", dnsmessage.TypePTR, []string{"peer.net1."}},
@@ -125,7 +126,7 @@ func TestAnswer(t *testing.T) {
 			t.Errorf("%s %v: %+v %q, want %q", c.name, c.typ, p.h, p.answers, c.want)
 		}
 	}
-	for _, name := range []string{"stranger.", "example.com.", "2.0.9.10.in-addr.arpa."} {
+	for _, name := range []string{"stranger.", "stranger.net2.", "peer.net2.", "example.com.", "2.0.9.10.in-addr.arpa."} {
 		if _, fwd := r.answer(query(t, name, dnsmessage.TypeA, nil), udpMaxAnswer); !fwd {
 			t.Errorf("%s is not forwarded", name)
 		}
