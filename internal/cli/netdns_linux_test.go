@@ -232,6 +232,15 @@ func TestNetworkConnect(t *testing.T) {
 	if got := b.resolves("c4", "c1"); got != ip1 {
 		t.Errorf("c4 after connect: nslookup c1 = %q, want %s", got, ip1)
 	}
+	// Off the default bridge, its default route goes through net1's.
+	b.ok("network", "disconnect", "bridge", "c4")
+	gw1 := strings.TrimSuffix(ip1, "."+ip1[strings.LastIndexByte(ip1, '.')+1:]) + ".1"
+	if routes := b.ok("exec", "c4", "ip", "route"); !strings.Contains(routes, "default via "+gw1+" dev eth1") || strings.Contains(routes, "eth0") {
+		t.Errorf("c4's routes once off the bridge:\n%s", routes)
+	}
+	if !b.pings("c4", "c1") {
+		t.Error("c4 does not reach c1 once off the bridge")
+	}
 
 	for _, c := range []struct {
 		args []string
