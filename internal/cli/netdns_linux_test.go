@@ -463,3 +463,41 @@ func TestNetworkLinkUserNetwork(t *testing.T) {
 		t.Errorf("another container resolves front's link: %q", got)
 	}
 }
+
+// TestNetworkRunSeveral: run --network twice (the second in the advanced
+// syntax) starts the container on both, eth0 and eth1, each with its
+// names; Docker's errors for mixing and repeating.
+func TestNetworkRunSeveral(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	b.ok(runArgs("-d", "--name", "m1", "--network", "net1", "--network-alias", "one", "--network", "name=net2,alias=two", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "p1", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "p2", "--network", "net2", "busybox:test", "sleep", "60")...)
+	ip1, ip2 := b.ipOn("net1", "m1"), b.ipOn("net2", "m1")
+	addrs := b.ok("exec", "m1", "ip", "-o", "-4", "addr")
+	if !strings.Contains(addrs, "eth0    inet "+ip1+"/") || !strings.Contains(addrs, "eth1    inet "+ip2+"/") {
+		t.Errorf("m1's addresses (want eth0 %s, eth1 %s):\n%s", ip1, ip2, addrs)
+	}
+	if got := b.resolves("p1", "one"); got != ip1 {
+		t.Errorf("p1: nslookup one = %q, want %s", got, ip1)
+	}
+	if got := b.resolves("p2", "two"); got != ip2 {
+		t.Errorf("p2: nslookup two = %q, want %s", got, ip2)
+	}
+	if got := b.resolves("p2", "one"); got != "" {
+		t.Errorf("net1's alias resolves on net2: %q", got)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--network", "net1", "--network", "bridge"}, "conflicting options: cannot attach both user-defined and non-user-defined network-modes"},
+		{[]string{"--network", "net1", "--network", "net1"}, `network "net1" is specified multiple times`},
+		{[]string{"--network", "name=net1,ip=10.0.0.1", "--ip", "10.0.0.2"}, "conflicting options: cannot specify both --ip and per-network IPv4 address"},
+		{[]string{"--network", "name=net1,color=red"}, `invalid argument "name=net1,color=red" for "--network" flag: invalid field key color`},
+		{[]string{"--network", "net1", "--network", "nope"}, "network nope not found"},
+	} {
+		if errs := b.fails(125, runArgs(append(append([]string{"--rm"}, c.flags...), "busybox:test", "true")...)...); errs != "Error: "+c.want+"\n" {
+			t.Errorf("run %s: %q, want %q", strings.Join(c.flags, " "), errs, c.want)
+		}
+	}
+}

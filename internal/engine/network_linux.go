@@ -169,6 +169,29 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 	if len(cfg.NetworkAliases) > 0 && !user {
 		return errors.New("network-scoped alias is supported only for containers in user defined networks")
 	}
+	if cfg.Networks != nil {
+		// Several --network: all user-defined, the first NetworkMode's.
+		if !user {
+			return errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+		}
+		for i := range cfg.Networks {
+			a := &cfg.Networks[i]
+			n, err := e.net.Store.Network(ctx, a.Network)
+			if errors.As(err, new(network.ErrNotFound)) || err == nil && n.Name == network.BridgeNetwork {
+				return ErrNetworkNotFound{a.Network}
+			}
+			if err != nil {
+				return err
+			}
+			a.Network = n.Name
+			if a.IPv4Address != "" {
+				if ip, err := netip.ParseAddr(a.IPv4Address); err != nil || !ip.Is4() {
+					return fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address)
+				}
+			}
+		}
+		cfg.Networks[0] = container.NetworkAttachment{Network: cfg.NetworkMode, IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}
+	}
 	for _, s := range cfg.DNS {
 		if _, err := netip.ParseAddr(s); err != nil {
 			return fmt.Errorf("%s is not an ip address", s)
