@@ -30,7 +30,7 @@ func TestFormatParseNames(t *testing.T) {
 // testResolver is a resolver for container "self" over two networks:
 // net1 (self, peer, and "many", an alias of 40 containers) and net2
 // (stranger only, so not self's).
-func testResolver(t *testing.T) *Resolver {
+func testResolver(t testing.TB) *Resolver {
 	dir := t.TempDir()
 	var net1 []Record
 	net1 = append(net1, Record{ContainerID: "self", IP: netip.MustParseAddr("10.0.0.2"), Names: []string{"me"}},
@@ -45,7 +45,7 @@ func testResolver(t *testing.T) *Resolver {
 	return r
 }
 
-func write(t *testing.T, dir, name string, data []byte) {
+func write(t testing.TB, dir, name string, data []byte) {
 	t.Helper()
 	tmp := filepath.Join(dir, "."+name)
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -232,4 +232,37 @@ func TestLinks(t *testing.T) {
 	if c := readConfig(r.Config); len(c.Servers) != 1 || c.Servers[0].String() != "192.0.2.1" {
 		t.Errorf("servers: %v", c.Servers)
 	}
+}
+
+// FuzzAnswer: no packet makes the resolver panic, and whatever it
+// answers is a well-formed response to the question's ID that fits the
+// size it was given.
+func FuzzAnswer(f *testing.F) {
+	r := testResolver(f)
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0xc0, 0x0c}, 20))
+	for _, q := range []struct {
+		name string
+		typ  dnsmessage.Type
+	}{{"peer.", dnsmessage.TypeA}, {"many.", dnsmessage.TypeA}, {"3.0.0.10.in-addr.arpa.", dnsmessage.TypePTR}, {"x.", dnsmessage.TypeMX}} {
+		h := dnsmessage.Header{ID: 7}
+		b := dnsmessage.NewBuilder(nil, h)
+		b.StartQuestions()
+		b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(q.name), Type: q.typ, Class: dnsmessage.ClassINET})
+		msg, _ := b.Finish()
+		f.Add(msg)
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		resp, _ := r.answer(q, udpMaxAnswer)
+		if resp == nil {
+			return
+		}
+		var m dnsmessage.Message
+		if err := m.Unpack(resp); err != nil {
+			t.Fatalf("an answer that does not parse: %v", err)
+		}
+		if !m.Header.Response || len(q) < 2 || m.Header.ID != uint16(q[0])<<8|uint16(q[1]) || len(resp) > udpMaxAnswer {
+			t.Fatalf("answer %+v (%d bytes) to %x", m.Header, len(resp), q)
+		}
+	})
 }
