@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -199,6 +200,7 @@ func (b *berthRoot) endpoints(ref string) []string {
 // Docker's errors; nothing is left after rm.
 func TestNetworkConnect(t *testing.T) {
 	b, _, _ := dnsRoot(t)
+	t0 := fmt.Sprint(time.Now().Unix())
 	id1 := strings.TrimSpace(b.ok(runArgs("-d", "--name", "c1", "--network", "net1", "busybox:test", "sleep", "60")...))
 	b.ok(runArgs("-d", "--name", "c3", "--network", "net2", "busybox:test", "sleep", "60")...)
 	b.ok(runArgs("-d", "--name", "c4", "busybox:test", "sleep", "60")...)
@@ -271,6 +273,10 @@ func TestNetworkConnect(t *testing.T) {
 	}
 	if err := exec.Command("ip", "link", "show", "veth"+id1[:8]+".1").Run(); err == nil {
 		t.Error("the host end of c1's eth1 is still there")
+	}
+	now := fmt.Sprint(time.Now().Add(time.Second).Unix())
+	if got := b.ok("events", "--since", t0, "--until", now, "--filter", "network=net2", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.container}}"); got != "network connect "+id1+"\nnetwork disconnect "+id1+"\n" {
+		t.Errorf("net2's events: %q", got)
 	}
 
 	// A created container: connect takes effect at its start.
