@@ -24,12 +24,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
 )
 

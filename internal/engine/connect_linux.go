@@ -82,7 +82,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 			return ErrConflictNoNetwork
 		}
 	}
-	if _, shared := joined(mode); shared || mode == network.ModeHost {
+	if _, shared := sharedNetNS(mode); shared || mode == network.ModeHost {
 		return ErrConflictSharedNetwork
 	}
 	nets = append(slices.Clone(nets), a)

@@ -350,6 +350,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err := e.mountVolumes(ctx, c); err != nil {
 		return err
 	}
+	if err := e.mountShm(c); err != nil {
+		return err
+	}
 	p := e.spare
 	e.spare = nil
 	if p == nil {
@@ -445,12 +448,8 @@ func (e *Engine) cleanupRuntime(id string) {
 		// Processes that would not die: leave the mount for a later try.
 		return
 	}
-	rootfs := filepath.Join(e.containerDir(id), "rootfs")
-	for snapshot.IsMountPoint(rootfs) {
-		if snapshot.Unmount(rootfs) != nil {
-			break
-		}
-	}
+	snapshot.UnmountAll(filepath.Join(e.containerDir(id), "rootfs"))
+	snapshot.UnmountAll(e.shmPath(id))
 }
 
 // ErrRunning is a running container given to RemoveContainer without force.

@@ -40,7 +40,7 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 	if len(cfg.Links) == 0 {
 		return nil
 	}
-	if _, ok := joined(cfg.NetworkMode); ok {
+	if _, ok := sharedNetNS(cfg.NetworkMode); ok {
 		return errJoinedLinks
 	}
 	if cfg.NetworkMode != network.BridgeNetwork {

@@ -54,13 +54,13 @@ func netMode(cfg container.Config) string {
 // bridged says whether a network mode puts the container on a bridge:
 // the default one or a user-defined network.
 func bridged(mode string) bool {
-	_, shared := joined(mode)
+	_, shared := sharedNetNS(mode)
 	return mode != network.ModeHost && mode != network.ModeNone && !shared
 }
 
-// joined is the ID of the container whose network namespace a network
+// sharedNetNS is the ID of the container whose network namespace a network
 // mode (container:<ID>) joins.
-func joined(mode string) (id string, ok bool) { return strings.CutPrefix(mode, "container:") }
+func sharedNetNS(mode string) (id string, ok bool) { return strings.CutPrefix(mode, "container:") }
 
 // Docker's errors for what --network container: can't have (runconfig's).
 var (
@@ -95,7 +95,7 @@ func attachments(cfg container.Config) []container.NetworkAttachment {
 	if cfg.Networks != nil {
 		return cfg.Networks
 	}
-	if _, ok := joined(cfg.NetworkMode); ok {
+	if _, ok := sharedNetNS(cfg.NetworkMode); ok {
 		return nil // it has the networks of the container it joins
 	}
 	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}}
@@ -236,7 +236,7 @@ func (e *Engine) networkOptions(c *container.Container, o *oci.Options) {
 	dir := e.containerDir(c.ID)
 	if netMode(c.Config) == network.ModeHost {
 		o.NetNS = oci.NetNSHost
-	} else if donor, ok := joined(c.Config.NetworkMode); ok {
+	} else if donor, ok := sharedNetNS(c.Config.NetworkMode); ok {
 		o.NetNS = e.net.NetNSPath(donor)
 		dir = e.containerDir(donor)
 	} else {
@@ -321,7 +321,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			}
 		}
 	}
-	if id, ok := joined(c.Config.NetworkMode); ok {
+	if id, ok := sharedNetNS(c.Config.NetworkMode); ok {
 		return e.joinNetwork(ctx, c, id)
 	}
 	req, err := e.networkRequest(c, nil)
@@ -525,7 +525,7 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	if !running {
 		return ns
 	}
-	if _, shared := joined(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
+	if _, shared := sharedNetNS(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
 		ns.SandboxKey = e.net.NetNSPath(c.ID)
 	}
 	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)

@@ -496,12 +496,9 @@ func (h *handoff) closeDB() {
 func (h *handoff) cleanup() {
 	h.closeDB()
 	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
-	rootfs := filepath.Join(h.Config.Bundle, "rootfs")
-	for snapshot.IsMountPoint(rootfs) {
-		if snapshot.Unmount(rootfs) != nil {
-			break
-		}
-	}
+	// The rootfs, and a --ipc shareable container's /dev/shm.
+	snapshot.UnmountAll(filepath.Join(h.Config.Bundle, "rootfs"))
+	snapshot.UnmountAll(filepath.Join(h.Config.Bundle, "shm"))
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
 	// The container's network (veth, published ports, address) goes
 	// with its run; a no-op without one.

@@ -107,6 +107,15 @@ func Unmount(target string) error {
 	return nil
 }
 
+// UnmountAll unmounts everything mounted at target, one on another.
+func UnmountAll(target string) {
+	for IsMountPoint(target) {
+		if Unmount(target) != nil {
+			return
+		}
+	}
+}
+
 // IsMountPoint reports whether something is mounted on dir.
 func IsMountPoint(dir string) bool {
 	ok, err := mountinfo.Mounted(dir)
