@@ -165,6 +165,13 @@ func TestNetworkDNS(t *testing.T) {
 	if out := b.okIn("nslookup d1", "--network", "net1"); !strings.Contains(out, ip1) {
 		t.Errorf("nslookup in a new container:\n%s", out)
 	}
+	// The restart policy's restarts keep the resolver (its sockets go
+	// from one run to the next with the shim).
+	b.ok(runArgs("-d", "--name", "rs", "--restart", "on-failure:2", "--network", "net1", "busybox:test", "sh", "-c", "nslookup d2 | grep '^Address: '; exit 1")...)
+	waitFor(t, "rs's last restart", func() bool { return b.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "rs") == "exited 2\n" })
+	if logs := b.ok("logs", "rs"); strings.Count(logs, "Address: "+ip2+"\n") != 3 {
+		t.Errorf("rs's three runs resolved d2:\n%s", logs)
+	}
 	// rename: the new name answers, the old one no longer.
 	b.ok("rename", "d1", "d1new")
 	if got, old := b.resolves("d2", "d1new"), b.resolves("d2", "d1"); got != ip1 || old != "" {

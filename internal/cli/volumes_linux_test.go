@@ -282,6 +282,9 @@ func TestRmVolumes(t *testing.T) {
 	b.ok(runArgs("--rm", "-v", "/anon3", "-v", "named:/n", "busybox:test", "true")...)
 	id := strings.TrimSpace(b.ok(runArgs("-d", "--rm", "-v", "/anon4", "busybox:test", "true")...))
 	waitFor(t, "the detached --rm container to go", func() bool { return !strings.Contains(b.ok("ps", "-aq", "--no-trunc"), id) })
+	// Its volumes go just after its record (rm releases them once the
+	// removal is committed).
+	waitFor(t, "its anonymous volume to go", func() bool { return len(lines(b.ok("volume", "ls", "-q"))) == 2 })
 	if got := b.ok("volume", "ls", "-q"); len(lines(got)) != 2 || !strings.Contains(got, "named\n") {
 		t.Errorf("--rm left volumes: %q", got)
 	}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/network/dns"
 )
@@ -37,12 +39,30 @@ func (h *handoff) listenResolver() error {
 // startResolver serves the resolver on the shim's sockets, if it has
 // them, in the background.
 func (h *handoff) startResolver() error {
-	if len(h.DNS) != 2 || h.dnsFiles != nil {
+	if len(h.DNS) != 2 || h.dnsServing {
 		return nil
 	}
+	// From copies, as the attach listener: an *os.File of the handoff's
+	// own descriptor would close it when collected, and a restart's
+	// re-exec hands that one over. Start makes copies of its own.
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, fd := range h.DNS {
+		dup, err := unix.Dup(fd)
+		if err != nil {
+			return &os.SyscallError{Syscall: "dup", Err: err}
+		}
+		unix.CloseOnExec(dup)
+		files = append(files, os.NewFile(uintptr(dup), "dns"))
+	}
 	r := &dns.Resolver{Self: h.Config.ID, Dir: network.NamesDir(h.Config.Root), Config: filepath.Join(h.Config.Bundle, dns.ConfigName)}
-	// Start dups them; ours stay open (and referenced, or a finalizer
-	// would close them) for the next re-execution.
-	h.dnsFiles = []*os.File{os.NewFile(uintptr(h.DNS[0]), "dns-udp"), os.NewFile(uintptr(h.DNS[1]), "dns-tcp")}
-	return r.Start(h.dnsFiles[0], h.dnsFiles[1])
+	if err := r.Start(files[0], files[1]); err != nil {
+		return err
+	}
+	h.dnsServing = true
+	return nil
 }

@@ -165,10 +165,8 @@ type handoff struct {
 	Requests []AttachRequest
 	// DNS are the UDP and TCP sockets of the container's DNS resolver in
 	// its network namespace (see listenResolver); none without one.
-	DNS []int `json:"dns,omitempty"`
-	// dnsFiles hold DNS open for the handoff while the resolver serves
-	// dups of them.
-	dnsFiles []*os.File
+	DNS        []int `json:"dns,omitempty"`
+	dnsServing bool  // the resolver serves copies of DNS
 
 	db *store.DB // open between record and closeDB
 }
