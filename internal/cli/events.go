@@ -199,7 +199,8 @@ func (f eventFilter) include(m eventMessage) bool {
 	return event &&
 		f.exact("type", string(m.Type)) &&
 		f.exact("scope", m.Scope) &&
-		f.fuzzy("container", m.Actor.ID, attrs["name"]) &&
+		f.fuzzy("container", m.Actor.ID, attrs["name"], attrs["container"]) &&
+		(len(f["network"]) == 0 || m.Type == events.NetworkEventType && f.fuzzy("network", m.Actor.ID, attrs["name"])) &&
 		f.exact("image", m.Actor.ID, imageName, stripTag(m.Actor.ID), stripTag(imageName)) &&
 		f.labels(attrs)
 }

@@ -18,7 +18,7 @@ import (
 func newNetworkCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Manage networks"}
 	cmd.AddCommand(newNetworkCreateCommand(g), newNetworkLsCommand(g), newNetworkInspectCommand(g),
-		newNetworkRmCommand(g), newNetworkPruneCommand(g))
+		newNetworkRmCommand(g), newNetworkPruneCommand(g), newNetworkConnectCommand(g), newNetworkDisconnectCommand(g))
 	return cmd
 }
 
@@ -252,4 +252,48 @@ func newNetworkPruneCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, `Provide filter values (e.g. "until=<timestamp>")`)
 	return cmd
+}
+
+func newNetworkConnectCommand(g *globalOptions) *cobra.Command {
+	var o engine.ConnectOptions
+	cmd := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a container to a network",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onEngine(g, func(e *engine.Engine) error { return e.ConnectNetwork(cmd.Context(), args[0], args[1], o) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Aliases, "alias", nil, "Add network-scoped alias for the container")
+	f.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
+	return cmd
+}
+
+func newNetworkDisconnectCommand(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a container from a network",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onEngine(g, func(e *engine.Engine) error { return e.DisconnectNetwork(cmd.Context(), args[0], args[1], force) })
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")
+	return cmd
+}
+
+// onEngine runs fn on the engine and reports its error as the daemon's
+// (exit 1), as the docker CLI does for the commands that print nothing.
+func onEngine(g *globalOptions, fn func(e *engine.Engine) error) error {
+	e, err := g.engine()
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := fn(e); err != nil {
+		return daemonError(err)
+	}
+	return nil
 }

@@ -403,15 +403,7 @@ func TestNetworkKill9(t *testing.T) {
 	id := strings.TrimSpace(b.ok(runArgs("-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", hp), "busybox:test", "sh", "-c", server(80, "x"))...))
 	ip := b.ipOf(id)
 	dialRead(t, fmt.Sprintf("127.0.0.1:%d", hp))
-	pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", id)))
-	shim := parentOf(pid)
-	if shim <= 1 {
-		t.Fatalf("no shim above %d", pid)
-	}
-	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil })
+	b.killShim(id)
 	b.ok("ps", "-a")
 	veth := "veth" + id[:11]
 	if exec.Command("ip", "link", "show", veth).Run() == nil {
@@ -432,6 +424,21 @@ func TestNetworkKill9(t *testing.T) {
 	if exec.Command("ip", "link", "show", "veth"+next[:11]).Run() == nil {
 		t.Errorf("rm -f left the veth")
 	}
+}
+
+// killShim kills the shim of running container ref (kill -9) and waits
+// until it is gone.
+func (b *berthRoot) killShim(ref string) {
+	b.t.Helper()
+	pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", ref)))
+	shim := parentOf(pid)
+	if shim <= 1 {
+		b.t.Fatalf("no shim above %d", pid)
+	}
+	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
+		b.t.Fatal(err)
+	}
+	waitFor(b.t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil })
 }
 
 func parentOf(pid int) int {

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,7 +21,7 @@ import (
 
 // networkFlags are run's and create's networking flags.
 type networkFlags struct {
-	network    string
+	network    []string // --network, repeated (NAME or name=NAME,alias=…,ip=…,mac-address=…)
 	publish    []string
 	publishAll bool
 	expose     []string
@@ -28,11 +31,14 @@ type networkFlags struct {
 	dnsOption  []string
 	ip         string
 	aliases    []string
+	mac        string
+	domainname string
+	links      []string
 }
 
 func (n *networkFlags) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&n.network, "network", "", "Connect a container to a network (bridge, host or none)")
-	f.StringVar(&n.network, "net", "", "Connect a container to a network")
+	f.StringArrayVar(&n.network, "network", nil, "Connect a container to a network")
+	f.StringArrayVar(&n.network, "net", nil, "Connect a container to a network")
 	f.MarkHidden("net")
 	f.StringArrayVarP(&n.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
 	f.BoolVarP(&n.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
@@ -46,6 +52,9 @@ func (n *networkFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&n.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	f.StringArrayVar(&n.aliases, "network-alias", nil, "Add network-scoped alias for the container")
 	f.StringArrayVar(&n.aliases, "net-alias", nil, "Add network-scoped alias for the container")
+	f.StringVar(&n.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	f.StringVar(&n.domainname, "domainname", "", "Container NIS domain name")
+	f.StringArrayVar(&n.links, "link", nil, "Add link to another container")
 	f.MarkHidden("net-alias")
 }
 
@@ -56,15 +65,16 @@ func badFlag(flag, value string, err error) error {
 // config checks the flags as the docker CLI does (its messages) and puts
 // them in cfg; the engine knows which networks exist.
 func (n *networkFlags) config(cfg *container.Config) error {
-	cfg.NetworkMode = n.network
-	if n.ip != "" {
-		a, err := netip.ParseAddr(n.ip)
-		if err != nil || !a.Is4() {
-			return badFlag("--ip", n.ip, fmt.Errorf("invalid IPv4 address: %s", n.ip))
-		}
-		cfg.IPv4Address = a.String()
+	if err := n.networks(cfg); err != nil {
+		return err
 	}
-	cfg.NetworkAliases = n.aliases
+	cfg.Domainname = n.domainname
+	for _, l := range n.links {
+		if name, _, _ := strings.Cut(l, ":"); name == "" || strings.Count(l, ":") > 1 {
+			return badFlag("--link", l, fmt.Errorf("bad format for links: %s", l))
+		}
+		cfg.Links = append(cfg.Links, l)
+	}
 	for _, h := range n.addHost {
 		v, err := validateExtraHost(h)
 		if err != nil {
@@ -96,7 +106,7 @@ func (n *networkFlags) config(cfg *container.Config) error {
 	if err != nil {
 		return err
 	}
-	if len(bindings) > 0 && containertypes.NetworkMode(n.network).IsHost() {
+	if len(bindings) > 0 && containertypes.NetworkMode(cfg.NetworkMode).IsHost() {
 		fmt.Fprintln(os.Stderr, "WARNING: Published ports are discarded when using host network mode")
 		exposed, bindings = nil, nil
 	}
@@ -136,6 +146,111 @@ func (n *networkFlags) config(cfg *container.Config) error {
 		}
 	}
 	return nil
+}
+
+// networks reads --network (repeated, in the simple or the advanced
+// syntax), --ip, --network-alias and --mac-address as the docker CLI
+// does: the flags go with the first network; several networks are all
+// user-defined ones.
+func (n *networkFlags) networks(cfg *container.Config) error {
+	var atts []container.NetworkAttachment
+	for _, v := range n.network {
+		a, err := parseNetworkOpt(v)
+		if err != nil {
+			return badFlag("--network", v, err)
+		}
+		if slices.ContainsFunc(atts, func(o container.NetworkAttachment) bool { return o.Network == a.Network }) {
+			return fmt.Errorf("network %q is specified multiple times", a.Network)
+		}
+		atts = append(atts, a)
+	}
+	if len(atts) == 0 {
+		atts = []container.NetworkAttachment{{}}
+	}
+	first := &atts[0]
+	if n.ip != "" {
+		if first.IPv4Address != "" {
+			return errors.New("conflicting options: cannot specify both --ip and per-network IPv4 address")
+		}
+		first.IPv4Address = n.ip
+	}
+	if len(n.aliases) > 0 {
+		if len(first.Aliases) > 0 {
+			return errors.New("conflicting options: cannot specify both --network-alias and per-network alias")
+		}
+		first.Aliases = n.aliases
+	}
+	if n.mac != "" {
+		if first.MacAddress != "" {
+			return errors.New("conflicting options: cannot specify both --mac-address and per-network MAC address")
+		}
+		first.MacAddress = n.mac
+	}
+	user, other := false, false
+	for i := range atts {
+		a := &atts[i]
+		if m := containertypes.NetworkMode(a.Network); m.IsUserDefined() {
+			user = true
+		} else {
+			other = true
+		}
+		if a.IPv4Address != "" {
+			ip, err := netip.ParseAddr(a.IPv4Address)
+			if err != nil || !ip.Is4() {
+				return badFlag("--ip", a.IPv4Address, fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address))
+			}
+			a.IPv4Address = ip.String()
+		}
+		if a.MacAddress != "" {
+			mac, err := net.ParseMAC(strings.TrimSpace(a.MacAddress))
+			if err != nil || len(mac) != 6 {
+				return badFlag("--mac-address", a.MacAddress, fmt.Errorf("%s is not a valid mac address", a.MacAddress))
+			}
+			a.MacAddress = mac.String()
+		}
+	}
+	if user && other {
+		return errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+	}
+	cfg.NetworkMode, cfg.IPv4Address, cfg.NetworkAliases, cfg.MacAddress = first.Network, first.IPv4Address, first.Aliases, first.MacAddress
+	if len(atts) > 1 {
+		cfg.Networks = atts
+	}
+	return nil
+}
+
+// parseNetworkOpt reads one --network value: NAME, or the advanced
+// syntax name=NAME,alias=A,ip=IP,mac-address=MAC (alias repeated).
+func parseNetworkOpt(v string) (container.NetworkAttachment, error) {
+	var a container.NetworkAttachment
+	if !strings.Contains(v, "=") {
+		a.Network = v
+		return a, nil
+	}
+	for _, field := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(field, "=")
+		if !ok {
+			return a, fmt.Errorf("invalid field '%s' must be a key=value pair", field)
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "name":
+			a.Network = val
+		case "alias":
+			a.Aliases = append(a.Aliases, val)
+		case "ip":
+			a.IPv4Address = val
+		case "mac-address":
+			a.MacAddress = val
+		case "ip6", "link-local-ip", "driver-opt", "gw-priority":
+			return a, fmt.Errorf("field %s is not supported by berth", k)
+		default:
+			return a, fmt.Errorf("invalid field key %s", k)
+		}
+	}
+	if a.Network == "" {
+		return a, errors.New("network name not specified")
+	}
+	return a, nil
 }
 
 func addExposed(cfg *container.Config, p mobynetwork.Port) {

@@ -154,6 +154,27 @@ type Config struct {
 	// --network-alias (the aliases are for the network's DNS resolver).
 	IPv4Address    string   `json:"ipv4Address,omitempty"`
 	NetworkAliases []string `json:"networkAliases,omitempty"`
+	// MacAddress is --mac-address, for the endpoint on NetworkMode's
+	// network; Domainname is --domainname.
+	MacAddress string `json:"macAddress,omitempty"`
+	Domainname string `json:"domainname,omitempty"`
+	// Links are --link NAME[:ALIAS] values, as typed.
+	Links []string `json:"links,omitempty"`
+	// Networks are the networks the container is on, in the order it
+	// joined them, once `network connect` or `disconnect` changed them;
+	// nil (null, never set) means NetworkMode's, with IPv4Address and
+	// NetworkAliases; empty means none.
+	Networks []NetworkAttachment `json:"networks"`
+}
+
+// NetworkAttachment is one network a container is on (Docker's
+// EndpointSettings as asked for): the network's name (or host, none,
+// bridge), --ip and its network-scoped aliases.
+type NetworkAttachment struct {
+	Network     string   `json:"network"`
+	IPv4Address string   `json:"ipv4Address,omitempty"`
+	Aliases     []string `json:"aliases,omitempty"`
+	MacAddress  string   `json:"macAddress,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

@@ -85,6 +85,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err := e.checkNetwork(ctx, &o.Config); err != nil {
 		return nil, err
 	}
+	if err := e.checkLinks(ctx, &o.Config); err != nil {
+		return nil, err
+	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
 		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
@@ -151,7 +154,7 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 	cfg := c.Config
 	o := oci.Options{
 		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
-		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
+		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
 		Init: cfg.Init, ShmSize: cfg.ShmSize, OomScoreAdj: cfg.OomScoreAdj, Resources: cfg.Resources,
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +123,7 @@ func (e *Engine) imageOf(ctx context.Context, c *container.Container) (*image.Im
 func (e *Engine) effectiveConfig(c *container.Container, imgCfg *dockerspec.DockerOCIImage) *containertypes.Config {
 	own := c.Config
 	out := &containertypes.Config{
-		Hostname: own.Hostname, User: own.User, Env: own.Env, Cmd: own.Cmd, Image: c.Image,
+		Hostname: own.Hostname, Domainname: own.Domainname, User: own.User, Env: own.Env, Cmd: own.Cmd, Image: c.Image,
 		WorkingDir: own.WorkingDir, Entrypoint: own.Entrypoint, Labels: own.Labels,
 		Tty: own.Tty, OpenStdin: own.OpenStdin, StdinOnce: own.StdinOnce,
 		AttachStdin: own.StdinOnce, AttachStdout: own.StdinOnce, AttachStderr: own.StdinOnce,
@@ -330,6 +331,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (*
 	}
 	setSecurityConfig(r.HostConfig, c.Config)
 	setNetworkConfig(r.HostConfig, c.Config)
+	r.HostConfig.Links = linksConfig(c)
 	if r.HostConfig.LogConfig.Config == nil {
 		r.HostConfig.LogConfig.Config = map[string]string{}
 	}
@@ -373,7 +375,9 @@ func (e *Engine) summary(ctx context.Context, c *container.Container, now time.T
 		s.Health = &containertypes.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
 	}
 	s.HostConfig.NetworkMode = netMode(c.Config)
-	s.NetworkSettings.Networks[netMode(c.Config)] = &network.EndpointSettings{}
+	for _, a := range attachments(c.Config) {
+		s.NetworkSettings.Networks[a.Network] = &network.EndpointSettings{}
+	}
 	// Docker shows the image ID when the name now means another image.
 	if img, err := e.Images.Get(ctx, c.Image); err != nil || img.ID.String() != c.ImageID {
 		s.Image = c.ImageID
@@ -492,7 +496,7 @@ func (e *Engine) ListContainers(ctx context.Context, o ListOptions) ([]container
 		if len(f["ancestor"]) > 0 && !images[c.ImageID] {
 			continue
 		}
-		if len(networks) > 0 && !networks[netMode(c.Config)] {
+		if len(networks) > 0 && !slices.ContainsFunc(attachments(c.Config), func(a container.NetworkAttachment) bool { return networks[a.Network] }) {
 			continue
 		}
 		if len(f["volume"]) > 0 && !mountsVolume(c, f["volume"]) {
@@ -538,7 +542,8 @@ func (e *Engine) RenameContainer(ctx context.Context, ref, newName string) error
 	if err := e.containers.SetName(ctx, c.ID, name); err != nil {
 		return fmt.Errorf("Error when allocating new name: %w", err)
 	}
-	return nil
+	// The networks' DNS answers to the new name at once, as Docker's.
+	return e.net.Renamed(ctx, c.ID)
 }
 
 // PruneContainers removes every container that is not running and passes

@@ -3,6 +3,8 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	containertypes "github.com/moby/moby/api/types/container"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/network/dns"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -49,7 +53,64 @@ func netMode(cfg container.Config) string {
 
 // bridged says whether a network mode puts the container on a bridge:
 // the default one or a user-defined network.
-func bridged(mode string) bool { return mode != network.ModeHost && mode != network.ModeNone }
+func bridged(mode string) bool {
+	_, shared := sharedNetNS(mode)
+	return mode != network.ModeHost && mode != network.ModeNone && !shared
+}
+
+// sharedNetNS is the ID of the container whose network namespace a network
+// mode (container:<ID>) joins.
+func sharedNetNS(mode string) (id string, ok bool) { return strings.CutPrefix(mode, "container:") }
+
+// Docker's errors for what --network container: can't have (runconfig's).
+var (
+	errJoinedHostname = errors.New("conflicting options: hostname and the network mode")
+	errJoinedDNS      = errors.New("conflicting options: dns and the network mode")
+	errJoinedHosts    = errors.New("conflicting options: custom host-to-IP mapping and the network mode")
+	errJoinedPublish  = errors.New("conflicting options: port publishing and the container type network mode")
+	errJoinedExpose   = errors.New("conflicting options: port exposing and the container type network mode")
+	errJoinedMAC      = errors.New("conflicting options: mac-address and the network mode")
+)
+
+// netDonor is the running container whose network namespace another
+// joins (--network container:REF), with Docker's errors.
+func (e *Engine) netDonor(ctx context.Context, ref string) (*container.Container, error) {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status == container.Restarting {
+		return nil, fmt.Errorf("Container %s is restarting, wait until the container is running", ref)
+	}
+	if c.Status != container.Running || c.Pid == 0 {
+		return nil, fmt.Errorf("cannot join network of a non running container: %s", ref)
+	}
+	return c, nil
+}
+
+// attachments are the networks a container is on, in order: the ones
+// network connect and disconnect left, else its --network (host and
+// none included) with its --ip and --network-alias.
+func attachments(cfg container.Config) []container.NetworkAttachment {
+	if cfg.Networks != nil {
+		return cfg.Networks
+	}
+	if _, ok := sharedNetNS(cfg.NetworkMode); ok {
+		return nil // it has the networks of the container it joins
+	}
+	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}}
+}
+
+// bridgedAttachments are the attachments of cfg that are bridge networks.
+func bridgedAttachments(cfg container.Config) []container.NetworkAttachment {
+	var out []container.NetworkAttachment
+	for _, a := range attachments(cfg) {
+		if bridged(a.Network) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // checkNetwork refuses an unknown network at create, --ip and
 // --network-alias off a user-defined network, and bad DNS or host
@@ -59,7 +120,28 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
 	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
 	case m.IsContainer():
-		return errors.New("--network container:<name|id> is not supported yet")
+		switch {
+		case cfg.Hostname != "":
+			return errJoinedHostname
+		case len(cfg.DNS) > 0:
+			return errJoinedDNS
+		case len(cfg.ExtraHosts) > 0:
+			return errJoinedHosts
+		case len(cfg.PortBindings) > 0 || cfg.PublishAllPorts:
+			return errJoinedPublish
+		case len(cfg.ExposedPorts) > 0:
+			return errJoinedExpose
+		case cfg.MacAddress != "":
+			return errJoinedMAC
+		}
+		donor, err := e.netDonor(ctx, m.ConnectedContainer())
+		if err != nil {
+			return err
+		}
+		cfg.NetworkMode = "container:" + donor.ID
+		// Its own UTS namespace, with the donor's names, as Docker's.
+		cfg.Hostname = hostnameOf(donor)
+		cfg.Domainname = donor.Config.Domainname
 	default:
 		n, err := e.net.Store.Network(ctx, cfg.NetworkMode)
 		var nf network.ErrNotFound
@@ -72,6 +154,9 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		cfg.NetworkMode, user = n.Name, true
 	}
 	cfg.NetworkMode = netMode(*cfg)
+	if cfg.MacAddress != "" && cfg.NetworkMode == network.ModeHost {
+		return errJoinedMAC
+	}
 	if cfg.IPv4Address != "" {
 		if !user {
 			return errors.New("user specified IP address is supported on user defined networks only")
@@ -83,6 +168,29 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 	}
 	if len(cfg.NetworkAliases) > 0 && !user {
 		return errors.New("network-scoped alias is supported only for containers in user defined networks")
+	}
+	if cfg.Networks != nil {
+		// Several --network: all user-defined, the first NetworkMode's.
+		if !user {
+			return errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+		}
+		for i := range cfg.Networks {
+			a := &cfg.Networks[i]
+			n, err := e.net.Store.Network(ctx, a.Network)
+			if errors.As(err, new(network.ErrNotFound)) || err == nil && n.Name == network.BridgeNetwork {
+				return ErrNetworkNotFound{a.Network}
+			}
+			if err != nil {
+				return err
+			}
+			a.Network = n.Name
+			if a.IPv4Address != "" {
+				if ip, err := netip.ParseAddr(a.IPv4Address); err != nil || !ip.Is4() {
+					return fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address)
+				}
+			}
+		}
+		cfg.Networks[0] = container.NetworkAttachment{Network: cfg.NetworkMode, IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}
 	}
 	for _, s := range cfg.DNS {
 		if _, err := netip.ParseAddr(s); err != nil {
@@ -122,13 +230,18 @@ func hostPorts(s string) (start, end uint16, err error) {
 
 // networkOptions puts the container's network namespace and its hosts,
 // hostname and resolv.conf files (written at each start) into the spec.
+// A container that joins another's namespace has that container's
+// files, and its namespace as it is at each start (see joinNetwork).
 func (e *Engine) networkOptions(c *container.Container, o *oci.Options) {
+	dir := e.containerDir(c.ID)
 	if netMode(c.Config) == network.ModeHost {
 		o.NetNS = oci.NetNSHost
+	} else if donor, ok := sharedNetNS(c.Config.NetworkMode); ok {
+		o.NetNS = e.net.NetNSPath(donor)
+		dir = e.containerDir(donor)
 	} else {
 		o.NetNS = e.net.NetNSPath(c.ID)
 	}
-	dir := e.containerDir(c.ID)
 	for _, f := range []struct{ name, dest string }{
 		{network.ResolvFileName, "/etc/resolv.conf"},
 		{network.HostnameFileName, "/etc/hostname"},
@@ -208,27 +321,87 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			}
 		}
 	}
-	cfg := c.Config
-	req := network.Request{ID: c.ID, Mode: netMode(cfg), Hostname: cfg.Hostname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
-	if bridged(req.Mode) && req.Mode != network.ModeBridge {
-		req.Mode, req.Network = network.ModeBridge, cfg.NetworkMode
-		if cfg.IPv4Address != "" {
-			if req.IP, err = netip.ParseAddr(cfg.IPv4Address); err != nil {
-				return fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address)
+	if id, ok := sharedNetNS(c.Config.NetworkMode); ok {
+		return e.joinNetwork(ctx, c, id)
+	}
+	req, err := e.networkRequest(c, nil)
+	if err != nil {
+		return err
+	}
+	if req.Mode == network.ModeBridge {
+		if req.Bindings, err = bindings(c.Config, img); err != nil {
+			return err
+		}
+	}
+	if len(c.Config.Links) > 0 {
+		env, err := e.addLinks(ctx, c, &req, true)
+		if err != nil {
+			return err
+		}
+		if err := e.setLinkEnv(c, env); err != nil {
+			return err
+		}
+	}
+	_, err = e.net.Setup(ctx, req)
+	if err != nil && errors.Is(err, network.ErrPortAllocated) {
+		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
+	}
+	return err
+}
+
+// joinNetwork points the spec of container c, which joins container
+// id's network namespace, at that namespace as it is now: the donor must
+// run, and its namespace may be the host's.
+func (e *Engine) joinNetwork(ctx context.Context, c *container.Container, id string) error {
+	donor, err := e.netDonor(ctx, id)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/proc/%d/ns/net", donor.Pid)
+	return e.editSpec(c.ID, func(s *specs.Spec) error {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+				return nil
 			}
 		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+		return nil
+	})
+}
+
+// networkRequest is what container c's network is set up from; nets
+// (when not nil) replaces its attachments.
+func (e *Engine) networkRequest(c *container.Container, nets []container.NetworkAttachment) (network.Request, error) {
+	cfg := c.Config
+	if nets == nil {
+		nets = bridgedAttachments(cfg)
+	}
+	req := network.Request{ID: c.ID, Mode: network.ModeNone, Hostname: cfg.Hostname, Domainname: cfg.Domainname, ExtraHosts: cfg.ExtraHosts, Dir: e.containerDir(c.ID)}
+	if netMode(cfg) == network.ModeHost {
+		req.Mode = network.ModeHost
+	} else if len(nets) > 0 || bridged(netMode(cfg)) {
+		req.Mode = network.ModeBridge
+	}
+	for _, a := range nets {
+		at := network.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MacAddress}
+		if a.IPv4Address != "" {
+			ip, err := netip.ParseAddr(a.IPv4Address)
+			if err != nil {
+				return req, fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address)
+			}
+			at.IP = ip
+		}
+		req.Networks = append(req.Networks, at)
 	}
 	if req.Hostname == "" {
 		req.Hostname = c.ID[:12]
 		if req.Mode == network.ModeHost {
-			if req.Hostname, err = os.Hostname(); err != nil {
-				return err
+			h, err := os.Hostname()
+			if err != nil {
+				return req, err
 			}
-		}
-	}
-	if req.Mode == network.ModeBridge {
-		if req.Bindings, err = bindings(cfg, img); err != nil {
-			return err
+			req.Hostname = h
 		}
 	}
 	if len(cfg.DNS) > 0 {
@@ -236,7 +409,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 		for _, s := range cfg.DNS {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return fmt.Errorf("%s is not an ip address", s)
+				return req, fmt.Errorf("%s is not an ip address", s)
 			}
 			req.DNS.Servers = append(req.DNS.Servers, a)
 		}
@@ -247,11 +420,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 	if len(cfg.DNSOptions) > 0 {
 		req.DNS.Options = cfg.DNSOptions
 	}
-	_, err = e.net.Setup(ctx, req)
-	if err != nil && errors.Is(err, network.ErrPortAllocated) {
-		return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, c.ID, err)
-	}
-	return err
+	return req, nil
 }
 
 // lockStart holds container id's start lock from its network's setup
@@ -322,7 +491,7 @@ func (e *Engine) ContainerPorts(ctx context.Context, ref string) (*container.Con
 	if c.Status != container.Running && c.Status != container.Restarting {
 		return c, nil, nil
 	}
-	_, ports, err := e.net.Store.Endpoint(ctx, c.ID)
+	_, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -337,44 +506,52 @@ func (e *Engine) ContainerPorts(ctx context.Context, ref string) (*container.Con
 	return c, out, nil
 }
 
-// networkSettings is inspect's NetworkSettings: the endpoint on the
-// bridge while the container runs (Docker's fields of a stopped one are
-// empty), its published ports, and its exposed ports that are not (null).
+// networkSettings is inspect's NetworkSettings: every network the
+// container is on, with its endpoint while the container runs (Docker's
+// fields of a stopped one are empty), its published ports, and its
+// exposed ports that are not (null).
 func (e *Engine) networkSettings(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) *containertypes.NetworkSettings {
 	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
-	mode := netMode(c.Config)
 	running := c.Status == container.Running || c.Status == container.Restarting
-	if !bridged(mode) {
-		ns.Networks[mode] = &mobynetwork.EndpointSettings{}
-		if running && mode == network.ModeNone {
-			ns.SandboxKey = e.net.NetNSPath(c.ID)
+	for _, a := range attachments(c.Config) {
+		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases}
+		if a.IPv4Address != "" {
+			if ip, err := netip.ParseAddr(a.IPv4Address); err == nil {
+				es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: ip}
+			}
 		}
-		return ns
+		ns.Networks[a.Network] = es
 	}
-	es := &mobynetwork.EndpointSettings{Aliases: c.Config.NetworkAliases}
-	if c.Config.IPv4Address != "" {
-		if a, err := netip.ParseAddr(c.Config.IPv4Address); err == nil {
-			es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: a}
-		}
-	}
-	ns.Networks[mode] = es
 	if !running {
 		return ns
 	}
-	ep, ports, err := e.net.Store.Endpoint(ctx, c.ID)
-	if err != nil || ep == nil {
+	if _, shared := sharedNetNS(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
+		ns.SandboxKey = e.net.NetNSPath(c.ID)
+	}
+	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
+	if err != nil || len(eps) == 0 {
 		return ns
 	}
 	ns.SandboxID = c.ID
-	ns.SandboxKey = e.net.NetNSPath(c.ID)
-	es.NetworkID = network.PredefinedID(network.BridgeNetwork)
-	if n, err := e.net.Store.Network(ctx, ep.Network); err == nil {
-		es.NetworkID = n.ID
-	}
-	es.EndpointID = c.ID
-	es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
-	if mac, err := net.ParseMAC(ep.MAC); err == nil {
-		es.MacAddress = mobynetwork.HardwareAddr(mac)
+	for _, ep := range eps {
+		es := ns.Networks[ep.Network]
+		if es == nil {
+			es = &mobynetwork.EndpointSettings{Aliases: ep.Aliases}
+			ns.Networks[ep.Network] = es
+		}
+		es.NetworkID = network.PredefinedID(network.BridgeNetwork)
+		if n, err := e.net.Store.Network(ctx, ep.Network); err == nil {
+			es.NetworkID = n.ID
+		}
+		es.EndpointID = endpointID(c.ID, ep.Network)
+		es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			es.MacAddress = mobynetwork.HardwareAddr(mac)
+		}
+		es.DNSNames = nil
+		if ep.Network != network.BridgeNetwork {
+			es.DNSNames = dns.Names(c.Name, ep.Aliases, c.ID, c.Config.Hostname)
+		}
 	}
 	for _, p := range exposedPorts(c.Config, img) {
 		ns.Ports[p] = nil
@@ -386,19 +563,33 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	return ns
 }
 
+// endpointID is the ID of container id's endpoint on network name: 64
+// hex characters, as Docker's, derived from both (the container's own
+// ID on the default bridge, as before containers had several).
+func endpointID(id, name string) string {
+	if name == network.BridgeNetwork {
+		return id
+	}
+	sum := sha256.Sum256([]byte("berth endpoint " + id + " " + name))
+	return hex.EncodeToString(sum[:])
+}
+
 // portSummaries are ps's Ports: the published ports of a running
 // container and its exposed ports that are not published.
 func (e *Engine) portSummaries(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) []containertypes.PortSummary {
 	out := []containertypes.PortSummary{}
-	if c.Status != container.Running && c.Status != container.Restarting || !bridged(netMode(c.Config)) {
+	if c.Status != container.Running && c.Status != container.Restarting || netMode(c.Config) == network.ModeHost {
 		return out
 	}
-	_, ports, _ := e.net.Store.Endpoint(ctx, c.ID)
+	_, ports, _ := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	published := map[mobynetwork.Port]bool{}
 	for _, p := range ports {
 		port, _ := mobynetwork.PortFrom(p.ContainerPort, mobynetwork.IPProtocol(p.Proto))
 		published[port] = true
 		out = append(out, containertypes.PortSummary{IP: p.HostIP, PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto})
+	}
+	if len(bridgedAttachments(c.Config)) == 0 {
+		return out
 	}
 	for _, p := range exposedPorts(c.Config, img) {
 		if !published[p] {

@@ -173,7 +173,7 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		return nil, err
 	}
 	for _, ep := range eps {
-		r := mobynetwork.EndpointResource{EndpointID: ep.ContainerID, IPv4Address: netip.PrefixFrom(ep.IP, n.Bridge.Subnet.Bits())}
+		r := mobynetwork.EndpointResource{EndpointID: endpointID(ep.ContainerID, n.Name), IPv4Address: netip.PrefixFrom(ep.IP, n.Bridge.Subnet.Bits())}
 		if c, err := e.containers.Get(ctx, ep.ContainerID); err == nil {
 			r.Name = c.Name
 		}

@@ -169,6 +169,19 @@ func TestResolvConf(t *testing.T) {
 	rc.Path = ResolvedResolvConfPath
 	golden(t, "resolv-resolved", ContainerResolvConf(rc, DNSOptions{}, false))
 
+	// A user-defined network's: the resolver, ndots:0 unless an ndots
+	// is there, the servers it forwards to (a loopback one is reached
+	// from the host's namespace).
+	rc, _ = LoadHostResolvConf(etc, filepath.Join(dir, "missing"))
+	rc.Path = "/etc/resolv.conf"
+	golden(t, "resolv-internal", InternalResolvConf(rc, DNSOptions{}, ResolverUpstreams(rc, DNSOptions{}, true)))
+	rc.Options = nil
+	golden(t, "resolv-internal-overrides", InternalResolvConf(rc, DNSOptions{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}, Options: []string{"edns0"}},
+		ResolverUpstreams(rc, DNSOptions{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}, true)))
+	if ups := ResolverUpstreams(rc, DNSOptions{}, false); ups != nil {
+		t.Errorf("an internal network's container forwards to %v", ups)
+	}
+
 	rc, _ = LoadHostResolvConf(stub, filepath.Join(dir, "missing"))
 	rc.Path = "/etc/resolv.conf"
 	got := ContainerResolvConf(rc, DNSOptions{}, false)

@@ -1,8 +1,10 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -85,19 +87,42 @@ var EphemeralRange = [2]uint16{49153, 60999}
 // a random start. free (nil: don't ask) also rules out ports the host
 // uses.
 func (s *Store) Allocate(ctx context.Context, b Bridge, id string, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
-	return s.AllocateOn(ctx, Network{Name: BridgeNetwork, Bridge: b}, id, netip.Addr{}, bindings, free)
+	return s.AllocateOn(ctx, Network{Name: BridgeNetwork, Bridge: b}, Endpoint{ContainerID: id}, bindings, free)
 }
 
 // ErrAddressInUse is a --ip another container has.
 var ErrAddressInUse = errors.New("Address already in use")
 
-// AllocateOn is Allocate on network n: the address is ip when valid
-// (--ip; it must be in the subnet and free), else the lowest free one of
-// the network's --ip-range (or subnet).
-func (s *Store) AllocateOn(ctx context.Context, n Network, id string, ip netip.Addr, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
+// ErrEndpointExists is a container that has an endpoint on the network
+// already; the message is Docker's (libnetwork's).
+type ErrEndpointExists struct{ Name, Network string }
+
+func (e ErrEndpointExists) Error() string {
+	return fmt.Sprintf("endpoint with name %s already exists in network %s", e.Name, e.Network)
+}
+
+// AllocateOn is Allocate on network n for the endpoint want describes
+// (ContainerID, and optionally IP, IfName and Aliases): the address is
+// want.IP when valid (--ip; it must be in the subnet and free), else the
+// lowest free one of the network's --ip-range (or subnet). A container
+// has at most one endpoint per network (ErrEndpointExists).
+func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
 	b := n.Bridge
+	id, ip := want.ContainerID, want.IP
+	ifname := cmp.Or(want.IfName, "eth0")
+	aliases, err := json.Marshal(append([]string{}, want.Aliases...))
+	if err != nil {
+		return nil, nil, err
+	}
 	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ep, ports = nil, nil
+		var had int
+		if err := tx.QueryRow(`SELECT count(*) FROM endpoints WHERE container_id = ? AND network = ?`, id, n.Name).Scan(&had); err != nil {
+			return err
+		}
+		if had > 0 {
+			return ErrEndpointExists{id, n.Name}
+		}
 		used, err := usedAddresses(tx, n.Name)
 		if err != nil {
 			return err
@@ -122,8 +147,10 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, id string, ip netip.A
 			}
 		}
 		ip := addr
-		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: MACFor(ip)}
-		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac) VALUES (?, ?, ?, ?)`, id, n.Name, ip.String(), ep.MAC); err != nil {
+		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: cmp.Or(want.MAC, MACFor(ip)),
+			IfName: ifname, Aliases: want.Aliases}
+		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac, ifname, aliases) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, n.Name, ip.String(), ep.MAC, ifname, string(aliases)); err != nil {
 			return fmt.Errorf("endpoint of %s: %w", id, err)
 		}
 		for _, bd := range bindings {
@@ -136,8 +163,8 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, id string, ip netip.A
 				return err
 			}
 			p := PublishedPort{ContainerID: id, Proto: bd.Proto, HostIP: hostIP, HostPort: port, ContainerIP: ip, ContainerPort: bd.ContainerPort}
-			if _, err := tx.Exec(`INSERT INTO published_ports (container_id, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?)`,
-				id, p.Proto, hostIP.String(), port, p.ContainerPort); err != nil {
+			if _, err := tx.Exec(`INSERT INTO published_ports (container_id, network, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?, ?)`,
+				id, n.Name, p.Proto, hostIP.String(), port, p.ContainerPort); err != nil {
 				return err
 			}
 			ports = append(ports, p)
@@ -243,14 +270,24 @@ func pickPort(tx *sql.Tx, bd Binding, hostIP netip.Addr, free PortFree) (uint16,
 	return 0, fmt.Errorf("no free host port for %s: all ports are allocated", bd.Proto)
 }
 
-// Release forgets container id's endpoint and ports; had says whether it
+// Release forgets container id's endpoints and ports; had says whether it
 // had any.
 func (s *Store) Release(ctx context.Context, id string) (had bool, err error) {
+	return s.release(ctx, `container_id = ?`, id)
+}
+
+// ReleaseOn forgets container id's endpoint on network name and its
+// ports (network disconnect).
+func (s *Store) ReleaseOn(ctx context.Context, id, name string) (had bool, err error) {
+	return s.release(ctx, `container_id = ? AND network = ?`, id, name)
+}
+
+func (s *Store) release(ctx context.Context, where string, args ...any) (had bool, err error) {
 	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM published_ports WHERE container_id = ?`, id); err != nil {
+		if _, err := tx.Exec(`DELETE FROM published_ports WHERE `+where, args...); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`DELETE FROM endpoints WHERE container_id = ?`, id)
+		res, err := tx.Exec(`DELETE FROM endpoints WHERE `+where, args...)
 		if err != nil {
 			return err
 		}
@@ -272,35 +309,57 @@ func (s *Store) EndpointIDs(ctx context.Context) ([]string, error) {
 	return s.db.Strings(ctx, `SELECT container_id FROM endpoints`)
 }
 
-// Endpoint returns container id's endpoint and ports (nil when it has
-// none).
-func (s *Store) Endpoint(ctx context.Context, id string) (*Endpoint, []PublishedPort, error) {
-	var ip, mac, name, subnet, gw string
-	err := s.db.View(ctx, func(q store.Querier) error {
-		return q.QueryRowContext(ctx, `SELECT e.ip, e.mac, e.network, n.subnet, n.gateway FROM endpoints e JOIN networks n ON n.name = e.network WHERE e.container_id = ?`, id).
-			Scan(&ip, &mac, &name, &subnet, &gw)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
-	}
-	if err != nil {
+// ContainerEndpoints returns container id's endpoints, by interface
+// name (eth0 first), and its published ports (none when it has no
+// endpoint).
+func (s *Store) ContainerEndpoints(ctx context.Context, id string) ([]Endpoint, []PublishedPort, error) {
+	eps, err := s.endpoints(ctx, `e.container_id = ?`, id)
+	if err != nil || len(eps) == 0 {
 		return nil, nil, err
 	}
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := netip.ParsePrefix(subnet)
-	if err != nil {
-		return nil, nil, err
-	}
-	g, err := netip.ParseAddr(gw)
-	if err != nil {
-		return nil, nil, err
-	}
-	ep := &Endpoint{ContainerID: id, Network: name, IP: addr, PrefixLen: p.Bits(), Gateway: g, MAC: mac}
 	ports, err := s.ports(ctx, `WHERE p.container_id = ?`, id)
-	return ep, ports, err
+	return eps, ports, err
+}
+
+// Endpoints lists the endpoints on network name, by container ID.
+func (s *Store) Endpoints(ctx context.Context, name string) ([]Endpoint, error) {
+	return s.endpoints(ctx, `e.network = ?`, name)
+}
+
+func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]Endpoint, error) {
+	var out []Endpoint
+	err := s.db.View(ctx, func(q store.Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT e.container_id, e.network, e.ip, e.mac, e.ifname, e.aliases, n.subnet, n.gateway
+			FROM endpoints e JOIN networks n ON n.name = e.network WHERE `+where+` ORDER BY e.container_id, length(e.ifname), e.ifname`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ep Endpoint
+			var ip, aliases, subnet, gw string
+			if err := rows.Scan(&ep.ContainerID, &ep.Network, &ip, &ep.MAC, &ep.IfName, &aliases, &subnet, &gw); err != nil {
+				return err
+			}
+			p, err := netip.ParsePrefix(subnet)
+			if err != nil {
+				return err
+			}
+			ep.PrefixLen = p.Bits()
+			if ep.IP, err = netip.ParseAddr(ip); err != nil {
+				return err
+			}
+			if ep.Gateway, err = netip.ParseAddr(gw); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(aliases), &ep.Aliases); err != nil {
+				return fmt.Errorf("endpoint of %s on %s: aliases: %w", ep.ContainerID, ep.Network, err)
+			}
+			out = append(out, ep)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // NetworkPorts lists the published ports of network name's containers.
@@ -315,7 +374,7 @@ func (s *Store) ports(ctx context.Context, where string, args ...any) ([]Publish
 	var out []PublishedPort
 	err := s.db.View(ctx, func(q store.Querier) error {
 		rows, err := q.QueryContext(ctx, `SELECT p.container_id, p.proto, p.host_ip, p.host_port, e.ip, p.container_port
-			FROM published_ports p JOIN endpoints e ON e.container_id = p.container_id `+where+` ORDER BY p.proto, p.host_port, p.host_ip`, args...)
+			FROM published_ports p JOIN endpoints e ON e.container_id = p.container_id AND e.network = p.network `+where+` ORDER BY p.proto, p.host_port, p.host_ip`, args...)
 		if err != nil {
 			return err
 		}

@@ -95,8 +95,8 @@ func TestAllocatePorts(t *testing.T) {
 	if !errors.Is(err, ErrPortAllocated) || err.Error() != "Bind for 127.0.0.1:8080 failed: port is already allocated" {
 		t.Errorf("taken port: %v", err)
 	}
-	if ep, _, _ := s.Endpoint(ctx, "b"); ep != nil {
-		t.Errorf("a failed allocation kept its address: %v", ep)
+	if eps, _, _ := s.ContainerEndpoints(ctx, "b"); eps != nil {
+		t.Errorf("a failed allocation kept its address: %v", eps)
 	}
 	_, ports, err = s.Allocate(ctx, b, "c", []Binding{
 		{Proto: "udp", HostIP: netip.MustParseAddr("127.0.0.2"), HostPortStart: 8080, ContainerPort: 53},

@@ -211,13 +211,21 @@ func removeNetNS(path string) error {
 	return nil
 }
 
-// VethName is the host end of container id's veth pair.
-func VethName(id string) string { return "veth" + id[:min(11, len(id))] }
+// VethName is the host end of the veth pair whose container end is
+// container id's interface ifname: veth<11 of the ID> for eth0, as
+// before containers had several; veth<8 of the ID>.<n> for eth<n>.
+func VethName(id, ifname string) string {
+	n, ok := strings.CutPrefix(ifname, "eth")
+	if !ok || n == "0" || n == "" {
+		return "veth" + id[:min(11, len(id))]
+	}
+	return "veth" + id[:min(8, len(id))] + "." + n
+}
 
 // setupVeth connects the namespace at nsPath to bridge b: a veth pair
 // whose host end is on the bridge and whose other end is the container's
-// eth0, with its address, MAC and (defaultRoute) default route through
-// the bridge.
+// ep.IfName, with its address, MAC and (defaultRoute) default route
+// through the bridge.
 func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
@@ -228,7 +236,7 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", b.Name, err)
 	}
-	name := VethName(ep.ContainerID)
+	name := VethName(ep.ContainerID, ep.IfName)
 	deleteLink(name) // a leftover of a crash
 	mac, err := net.ParseMAC(ep.MAC)
 	if err != nil {
@@ -236,7 +244,7 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	}
 	veth := &netlink.Veth{
 		LinkAttrs:        netlink.LinkAttrs{Name: name, MasterIndex: br.Attrs().Index, MTU: br.Attrs().MTU},
-		PeerName:         "eth0",
+		PeerName:         ep.IfName,
 		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(int(ns)),
 	}
@@ -248,9 +256,9 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 		return fmt.Errorf("netlink in %s: %w", nsPath, err)
 	}
 	defer h.Close()
-	eth0, err := h.LinkByName("eth0")
+	eth0, err := h.LinkByName(ep.IfName)
 	if err != nil {
-		return fmt.Errorf("eth0: %w", err)
+		return fmt.Errorf("%s: %w", ep.IfName, err)
 	}
 	if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(ep.IP, ep.PrefixLen)}); err != nil {
 		return fmt.Errorf("eth0: address %s: %w", ep.IP, err)

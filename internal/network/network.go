@@ -1,9 +1,13 @@
 // Package network owns berth's container networking: the default bridge
-// network (a Linux bridge with a private subnet, NAT and published ports
-// in nftables), the address and port allocations kept in the metadata
-// store, each container's persistent network namespace and veth pair, and
+// network and user-defined ones (each a Linux bridge with a private
+// subnet, NAT and published ports in an nftables table of its own), the
+// address and port allocations kept in the metadata store (one endpoint
+// per container and network), each container's persistent network
+// namespace with one veth pair per network (eth0, eth1, …; network
+// connect and disconnect add and remove them on a running container),
 // the /etc/hosts, /etc/hostname and /etc/resolv.conf files a container
-// gets.
+// gets, and the names files its DNS resolver (package dns, run by the
+// container's shim) answers from.
 //
 // What can be rendered as text (the nft script, the hosts and resolv.conf
 // files) is built by pure functions and golden-tested; the kernel work
@@ -102,14 +106,26 @@ type Binding struct {
 	ContainerPort uint16
 }
 
-// Endpoint is a container's place on the bridge.
+// Endpoint is a container's place on one network: a veth pair whose
+// container end is IfName, with its address.
 type Endpoint struct {
 	ContainerID string
-	Network     string // "bridge"
+	Network     string // the network's name: "bridge", or a user-defined one's
 	IP          netip.Addr
 	PrefixLen   int
 	Gateway     netip.Addr
 	MAC         string
+	IfName      string   // eth0, eth1, … in the order the container joined its networks
+	Aliases     []string // --network-alias, connect --alias: more names for the resolver
+}
+
+// Attachment is a network a container is to be on (run --network,
+// network connect), as its endpoint is asked for.
+type Attachment struct {
+	Network string     // the network's name; "" or "bridge" for the default bridge
+	IP      netip.Addr // --ip (zero: any)
+	Aliases []string
+	MAC     string // --mac-address ("": derived from the address)
 }
 
 // MACFor is the MAC address Docker derives from an IPv4 address:

@@ -283,29 +283,3 @@ func (s *Store) DeleteNetwork(ctx context.Context, n *Network) error {
 		return err
 	})
 }
-
-// Endpoints lists the endpoints on network name.
-func (s *Store) Endpoints(ctx context.Context, name string) ([]Endpoint, error) {
-	var out []Endpoint
-	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT container_id, ip, mac FROM endpoints WHERE network = ? ORDER BY container_id`, name)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var ep Endpoint
-			var ip string
-			if err := rows.Scan(&ep.ContainerID, &ip, &ep.MAC); err != nil {
-				return err
-			}
-			if ep.IP, err = netip.ParseAddr(ip); err != nil {
-				return err
-			}
-			ep.Network = name
-			out = append(out, ep)
-		}
-		return rows.Err()
-	})
-	return out, err
-}

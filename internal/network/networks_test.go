@@ -55,21 +55,42 @@ func TestCreateNetworkSubnets(t *testing.T) {
 
 	// Addresses come from the ip range; --ip takes any free address of
 	// the subnet, but not one in use.
-	ep, _, err := s.AllocateOn(ctx, *got, "x", netip.Addr{}, nil, nil)
+	ep, _, err := s.AllocateOn(ctx, *got, Endpoint{ContainerID: "x"}, nil, nil)
 	if err != nil || ep.IP.String() != "10.1.0.128" || ep.Gateway.String() != "10.1.0.254" {
 		t.Fatalf("from the ip range: %+v, %v", ep, err)
 	}
-	if ep, _, err = s.AllocateOn(ctx, *got, "y", netip.MustParseAddr("10.1.0.9"), nil, nil); err != nil || ep.IP.String() != "10.1.0.9" {
+	if ep, _, err = s.AllocateOn(ctx, *got, Endpoint{ContainerID: "y", IP: netip.MustParseAddr("10.1.0.9"), Aliases: []string{"db"}}, nil, nil); err != nil || ep.IP.String() != "10.1.0.9" {
 		t.Fatalf("--ip: %+v, %v", ep, err)
 	}
-	if _, _, err = s.AllocateOn(ctx, *got, "z", netip.MustParseAddr("10.1.0.9"), nil, nil); !errors.Is(err, ErrAddressInUse) {
+	if _, _, err = s.AllocateOn(ctx, *got, Endpoint{ContainerID: "z", IP: netip.MustParseAddr("10.1.0.9")}, nil, nil); !errors.Is(err, ErrAddressInUse) {
 		t.Errorf("--ip in use: %v", err)
 	}
 	if err := s.DeleteNetwork(ctx, got); err == nil || !errors.As(err, new(ErrInUse)) {
 		t.Errorf("delete in use: %v", err)
 	}
-	if eps, _ := s.Endpoints(ctx, "c"); len(eps) != 2 {
+	if eps, _ := s.Endpoints(ctx, "c"); len(eps) != 2 || eps[1].IfName != "eth0" || len(eps[1].Aliases) != 1 || eps[1].Aliases[0] != "db" {
 		t.Errorf("endpoints: %+v", eps)
+	}
+	// One endpoint per network and container; a second network is a
+	// second endpoint, released alone.
+	if _, _, err = s.AllocateOn(ctx, *got, Endpoint{ContainerID: "x"}, nil, nil); !errors.As(err, new(ErrEndpointExists)) {
+		t.Errorf("a second endpoint on one network: %v", err)
+	}
+	br, err := s.EnsureBridge(ctx, mustBridge(t, "berth0", "172.30.0.0/16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AllocateOn(ctx, Network{Name: BridgeNetwork, Bridge: br}, Endpoint{ContainerID: "x", IfName: "eth1"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if eps, _, _ := s.ContainerEndpoints(ctx, "x"); len(eps) != 2 || eps[0].Network != "c" || eps[1].Network != BridgeNetwork || eps[1].IfName != "eth1" {
+		t.Errorf("x's endpoints: %+v", eps)
+	}
+	if had, err := s.ReleaseOn(ctx, "x", BridgeNetwork); !had || err != nil {
+		t.Errorf("ReleaseOn: %v %v", had, err)
+	}
+	if eps, _, _ := s.ContainerEndpoints(ctx, "x"); len(eps) != 1 {
+		t.Errorf("after ReleaseOn: %+v", eps)
 	}
 	s.Release(ctx, "x")
 	s.Release(ctx, "y")

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -33,25 +34,30 @@ func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.Root, "ru
 
 // Request is what a container's network is set up from.
 type Request struct {
-	ID         string
-	Mode       string     // ModeBridge, ModeNone or ModeHost
-	Network    string     // with ModeBridge: a user-defined network's name ("" for the default bridge)
-	IP         netip.Addr // --ip on a user-defined network (zero: any)
-	Bindings   []Binding  // published ports (bridge only)
-	Hostname   string     // the container's host name (the host's with ModeHost)
+	ID   string
+	Mode string // ModeBridge, ModeNone or ModeHost
+	// Networks are the networks of a ModeBridge container, in order: its
+	// interfaces are eth0, eth1, … The first that is not internal has
+	// the default route and the published ports.
+	Networks   []Attachment
+	Bindings   []Binding // published ports (bridge only)
+	Hostname   string    // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
-	DNS        DNSOptions
+	// Links are --link aliases on user-defined networks, to the linked
+	// container's ID or name: names for this container's resolver alone.
+	Links map[string]string
+	DNS   DNSOptions
 	// Dir receives the hosts, hostname and resolv.conf files the
 	// container's spec bind-mounts.
 	Dir string
 }
 
-// Result is what Setup did: the container's endpoint and published
-// ports (nil with ModeNone and ModeHost).
+// Result is what Setup did: the container's endpoints and published
+// ports (none with ModeNone and ModeHost).
 type Result struct {
-	Endpoint *Endpoint
-	Ports    []PublishedPort
+	Endpoints []Endpoint
+	Ports     []PublishedPort
 }
 
 // Setup gives a container its network before it starts: for bridge, a
@@ -68,17 +74,9 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 	}
 	defer unlock()
 	res = &Result{}
-	gateway := m.Want.Gateway
-	if b, ok, _ := m.Store.Bridge(ctx); ok {
-		gateway = b.Gateway
-	}
-	var extra []HostEntry
-	for _, h := range req.ExtraHosts {
-		e, err := ParseExtraHost(h, gateway)
-		if err != nil {
-			return nil, err
-		}
-		extra = append(extra, e)
+	extra, err := m.extraHosts(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	if req.Mode == ModeHost {
 		return res, writeHostFiles(req, extra)
@@ -95,14 +93,7 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 		return nil, err
 	}
 	if req.Mode == ModeNone {
-		return res, writeFiles(req, HostsFile(extra, nil))
-	}
-	n, err := m.network(ctx, req.Network)
-	if err != nil {
-		return nil, err
-	}
-	if err := ensureBridge(n.Bridge, n.Settings.MTU); err != nil {
-		return nil, err
+		return res, writeFiles(req, HostsFile(extra))
 	}
 	orphans, err := m.Store.Orphans(ctx)
 	if err != nil {
@@ -113,22 +104,47 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 			return nil, err
 		}
 	}
-	bindings := req.Bindings
-	if n.Settings.Internal {
-		bindings = nil // nothing is published from an internal network, as in Docker
+	routed := false
+	for i, a := range req.Networks {
+		n, err := m.network(ctx, a.Network)
+		if err != nil {
+			return nil, err
+		}
+		var bindings []Binding
+		if !routed && !n.Settings.Internal {
+			// Nothing is published from an internal network, as in Docker.
+			bindings = req.Bindings
+		}
+		ep, ports, err := m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IfName: fmt.Sprintf("eth%d", i), Aliases: a.Aliases, MAC: a.MAC}, bindings, !routed)
+		if err != nil {
+			return nil, err
+		}
+		routed = routed || !n.Settings.Internal
+		res.Endpoints = append(res.Endpoints, *ep)
+		res.Ports = append(res.Ports, ports...)
 	}
-	res.Endpoint, res.Ports, err = m.Store.AllocateOn(ctx, *n, req.ID, req.IP, bindings, HostPortFree)
+	return res, m.writeFiles(ctx, req, extra, res.Endpoints)
+}
+
+// join gives container want.ContainerID an endpoint on network n (see
+// Store.AllocateOn), publishes bindings, and connects its namespace to
+// the bridge (with the default route when route and n is not internal);
+// then n's names file is rewritten.
+func (m *Manager) join(ctx context.Context, n Network, want Endpoint, bindings []Binding, route bool) (*Endpoint, []PublishedPort, error) {
+	if err := ensureBridge(n.Bridge, n.Settings.MTU); err != nil {
+		return nil, nil, err
+	}
+	ep, ports, err := m.Store.AllocateOn(ctx, n, want, bindings, HostPortFree)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := m.applyRules(ctx, *n, ""); err != nil {
-		return nil, err
+	if err := m.applyRules(ctx, n, ""); err != nil {
+		return nil, nil, err
 	}
-	if err := setupVeth(n.Bridge, res.Endpoint, m.NetNSPath(req.ID), !n.Settings.Internal); err != nil {
-		return nil, err
+	if err := setupVeth(n.Bridge, ep, m.NetNSPath(want.ContainerID), route && !n.Settings.Internal); err != nil {
+		return nil, nil, err
 	}
-	self := SelfEntry(res.Endpoint.IP, req.Hostname, req.Domainname)
-	return res, writeFiles(req, HostsFile(extra, self))
+	return ep, ports, m.writeNames(ctx, n.Name)
 }
 
 // network is the network a bridge-mode container joins: the default
@@ -174,24 +190,36 @@ func (m *Manager) Teardown(ctx context.Context, id string) error {
 }
 
 func (m *Manager) teardownLocked(ctx context.Context, id string) error {
-	ep, ports, err := m.Store.Endpoint(ctx, id)
+	eps, ports, err := m.Store.ContainerEndpoints(ctx, id)
 	if err != nil {
 		return err
 	}
-	if len(ports) > 0 {
+	for _, ep := range eps {
+		if !slices.ContainsFunc(ports, func(p PublishedPort) bool { return p.ContainerIP == ep.IP }) {
+			continue
+		}
 		if n, err := m.Store.Network(ctx, ep.Network); err != nil {
 			return err
 		} else if err := m.applyRules(ctx, *n, id); err != nil {
 			return err
 		}
 	}
-	if ep != nil {
+	if len(eps) > 0 {
 		if _, err := m.Store.Release(ctx, id); err != nil {
 			return err
 		}
 	}
-	if err := deleteLink(VethName(id)); err != nil {
-		return fmt.Errorf("veth of %s: %w", id, err)
+	veths := []string{VethName(id, "eth0")}
+	for _, ep := range eps {
+		veths = append(veths, VethName(id, ep.IfName))
+		if err := m.writeNames(ctx, ep.Network); err != nil {
+			return err
+		}
+	}
+	for _, v := range veths {
+		if err := deleteLink(v); err != nil {
+			return fmt.Errorf("veth of %s: %w", id, err)
+		}
 	}
 	return removeNetNS(m.NetNSPath(id))
 }
@@ -268,7 +296,7 @@ const (
 )
 
 func writeFiles(req Request, hosts []byte) error {
-	host, err := LoadHostResolvConf(HostResolvConfPath, ResolvedResolvConfPath)
+	host, err := LoadHostResolvConf(HostResolvConf(), ResolvedResolvConfPath)
 	if err != nil {
 		return err
 	}
@@ -280,7 +308,7 @@ func writeHostFiles(req Request, extra []HostEntry) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	host, err := LoadHostResolvConf(HostResolvConfPath, "")
+	host, err := LoadHostResolvConf(HostResolvConf(), "")
 	if err != nil {
 		return err
 	}
@@ -357,5 +385,6 @@ func (m *Manager) RemoveNetwork(ctx context.Context, n *Network) error {
 	if err := m.Store.DeleteNetwork(ctx, n); err != nil {
 		return err
 	}
+	os.Remove(filepath.Join(NamesDir(m.Root), n.Name))
 	return DeleteBridge(n.Bridge)
 }

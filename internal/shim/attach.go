@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 )
@@ -29,7 +31,9 @@ import (
 // connection when the container exits, once its output is drained.
 type AttachRequest struct {
 	// Op is "" to attach, or "stop": a user stops the container, so the
-	// restart policy must not restart it (and a back-off ends now).
+	// restart policy must not restart it (and a back-off ends now); or
+	// "resolver": serve the container's DNS resolver now if it has none
+	// (see RequestResolver).
 	Op     string `json:"op,omitempty"`
 	Stdin  bool   `json:"stdin,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
@@ -193,4 +197,29 @@ func dialSocket(dir string) (net.Conn, error) {
 		return nil, fmt.Errorf("attach: the container's shim does not answer: %w", err)
 	}
 	return conn, nil
+}
+
+// RequestResolver asks the shim of bundle dir to serve its container's
+// DNS resolver when the bundle has a resolver file (named conf) and the
+// shim serves none yet (AttachRequest.Op "resolver"), and waits until it
+// does; no shim, or no file, is no error.
+func RequestResolver(dir, conf string) error {
+	if _, err := os.Stat(filepath.Join(dir, conf)); err != nil {
+		return nil
+	}
+	conn, err := dialSocket(dir)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, _ := json.Marshal(AttachRequest{Op: "resolver"})
+	if _, err := conn.Write(append(line, '\n')); err != nil {
+		return nil
+	}
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err == nil && reply != "ok\n" {
+		return fmt.Errorf("the container's DNS resolver: %s", strings.TrimSpace(reply))
+	}
+	return nil
 }

@@ -165,6 +165,10 @@ type handoff struct {
 	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
 	Requests []AttachRequest
 	Holds    []int `json:"holds,omitempty"` // on Config.Volumes, for the whole run
+	// DNS are the UDP and TCP sockets of the container's DNS resolver in
+	// its network namespace (see listenResolver); none without one.
+	DNS        []int `json:"dns,omitempty"`
+	dnsServing bool  // the resolver serves copies of DNS
 
 	db *store.DB // open between record and closeDB
 }
@@ -290,6 +294,11 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			return undo, err
 		}
 		undo = append(undo, func() { os.Remove(filepath.Join(cfg.Bundle, socketName)) })
+		// Before the container starts, so that its first question finds
+		// the resolver there.
+		if err := h.listenResolver(); err != nil {
+			return undo, err
+		}
 	}
 	var stdin, stdout, stderr, console *os.File
 	var local *os.File // our end of the console socket
@@ -440,7 +449,7 @@ func (h *handoff) sendReady(r Ready) {
 // same pid, so the container stays our child, and a fresh heap.
 // fds are the descriptors the handoff carries (-1 for none).
 func (h *handoff) fds() []int {
-	return slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients, h.Holds)
+	return slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.DNS, h.Clients, h.Holds)
 }
 
 func (h *handoff) reexec() error {

@@ -72,6 +72,7 @@ func (h *handoff) supervise(fresh bool) int {
 			go s.serveClient(c, bufio.NewReader(c.conn))
 		}
 	}
+	h.startResolver() // a failure leaves the container without names, not without its shim
 	// From a copy: an *os.File of the handoff's own descriptor would close
 	// it when collected, and a restart's re-exec hands that one over.
 	if dup, err := unix.Dup(h.Listener); err == nil {
@@ -267,6 +268,21 @@ func (s *supervisor) accept(l net.Listener) {
 					close(s.stop)
 				}
 				s.mu.Unlock()
+				conn.Close()
+				return
+			}
+			if req.Op == "resolver" {
+				s.mu.Lock()
+				err := s.h.listenResolver()
+				if err == nil {
+					err = s.h.startResolver()
+				}
+				s.mu.Unlock()
+				reply := "ok\n"
+				if err != nil {
+					reply = err.Error() + "\n"
+				}
+				conn.Write([]byte(reply))
 				conn.Close()
 				return
 			}

@@ -161,6 +161,41 @@ var schema = []string{
 	// settings as JSON (driver, ip range, internal, labels, options).
 	`ALTER TABLE networks ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE networks ADD COLUMN config TEXT NOT NULL DEFAULT '{}'`,
+	// A container may be on several networks (network connect): its
+	// endpoints are keyed by (container, network), each with its
+	// interface in the container (eth0, eth1, …) and its network-scoped
+	// aliases (a JSON array, for the DNS resolver). Published ports
+	// belong to one endpoint. SQLite can't change a primary key: the two
+	// tables are rebuilt and renamed (the foreign key follows the rename).
+	`CREATE TABLE endpoints_v2 (
+		container_id TEXT NOT NULL,
+		network TEXT NOT NULL REFERENCES networks(name),
+		ip TEXT NOT NULL,
+		mac TEXT NOT NULL,
+		ifname TEXT NOT NULL DEFAULT 'eth0',
+		aliases TEXT NOT NULL DEFAULT '[]',
+		PRIMARY KEY (container_id, network),
+		UNIQUE (network, ip)
+	)`,
+	`INSERT INTO endpoints_v2 (container_id, network, ip, mac) SELECT container_id, network, ip, mac FROM endpoints`,
+	`CREATE TABLE published_ports_v2 (
+		container_id TEXT NOT NULL,
+		network TEXT NOT NULL,
+		proto TEXT NOT NULL,
+		host_ip TEXT NOT NULL,
+		host_port INTEGER NOT NULL,
+		container_port INTEGER NOT NULL,
+		PRIMARY KEY (proto, host_ip, host_port),
+		FOREIGN KEY (container_id, network) REFERENCES endpoints_v2(container_id, network) ON DELETE CASCADE
+	)`,
+	`INSERT INTO published_ports_v2 (container_id, network, proto, host_ip, host_port, container_port)
+		SELECT p.container_id, e.network, p.proto, p.host_ip, p.host_port, p.container_port
+		FROM published_ports p JOIN endpoints e ON e.container_id = p.container_id`,
+	`DROP TABLE published_ports`,
+	`DROP TABLE endpoints`,
+	`ALTER TABLE endpoints_v2 RENAME TO endpoints`,
+	`ALTER TABLE published_ports_v2 RENAME TO published_ports`,
+	`CREATE INDEX published_ports_container ON published_ports(container_id)`,
 }
 
 // Open opens (creating and migrating) the database at path.

@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	mobynetwork "github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/network"
+)
+
+// Legacy links (run --link NAME[:ALIAS]) on the default bridge, as
+// Docker's: the container finds the linked one in its /etc/hosts (alias,
+// host name and name) and in environment variables (ALIAS_NAME,
+// ALIAS_PORT…, ALIAS_ENV_…), both made at each start from the linked
+// container as it runs then. Docker's variables for port ranges
+// (…_START, …_END) are not made. On a user-defined network a link is a
+// name only this container's resolver knows (the linked container need
+// not exist yet), as in Docker.
+
+var errJoinedLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
+
+// parseLink splits NAME[:ALIAS] (the alias is the name without one).
+func parseLink(l string) (name, alias string) {
+	name, alias, ok := strings.Cut(l, ":")
+	if !ok || alias == "" {
+		alias = name
+	}
+	return strings.TrimPrefix(name, "/"), strings.TrimPrefix(alias, "/")
+}
+
+// checkLinks is Docker's check of --link at create: each linked container
+// exists and is not on the host's network.
+func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
+	if len(cfg.Links) == 0 {
+		return nil
+	}
+	if _, ok := sharedNetNS(cfg.NetworkMode); ok {
+		return errJoinedLinks
+	}
+	if cfg.NetworkMode != network.BridgeNetwork {
+		return nil // names for the resolver, resolved when asked
+	}
+	for _, l := range cfg.Links {
+		name, _ := parseLink(l)
+		child, err := e.containers.Get(ctx, name)
+		if err != nil {
+			return fmt.Errorf("could not get container for %s: %w", name, err)
+		}
+		if netMode(child.Config) == network.ModeHost {
+			return errors.New("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+		}
+	}
+	return nil
+}
+
+// addLinks resolves container c's links: their hosts entries go into
+// req (name:address, as --add-host) and their environment variables are
+// returned. strict (a start) wants every linked container running;
+// else (a connect rewriting the files) the links that can't be made are
+// left out.
+func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *network.Request, strict bool) (env []string, err error) {
+	var hosts []string
+	legacy := netMode(c.Config) == network.BridgeNetwork
+	req.Links = map[string]string{}
+	for _, l := range c.Config.Links {
+		name, alias := parseLink(l)
+		child, err := e.Container(ctx, name)
+		req.Links[alias] = name
+		if err == nil {
+			req.Links[alias] = child.ID
+		}
+		if !legacy {
+			continue
+		}
+		if err == nil && child.Status != container.Running {
+			err = fmt.Errorf("Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias)
+		} else if err != nil {
+			err = fmt.Errorf("could not get container for %s: %w", name, err)
+		}
+		var eps []network.Endpoint
+		if err == nil {
+			eps, _, err = e.net.Store.ContainerEndpoints(ctx, child.ID)
+		}
+		if err != nil {
+			if strict {
+				return nil, err
+			}
+			continue
+		}
+		i := slices.IndexFunc(eps, func(ep network.Endpoint) bool { return ep.Network == network.BridgeNetwork })
+		if i < 0 {
+			continue // not on the default bridge: nothing to reach it by
+		}
+		ip := eps[i].IP.String()
+		names := alias + " " + hostnameOf(child)
+		if alias != child.Name {
+			names += " " + child.Name
+		}
+		hosts = append(hosts, names+":"+ip)
+		_, img := e.imageOf(ctx, child)
+		var imgEnv []string
+		if img != nil {
+			imgEnv = img.Config.Env
+		}
+		env = append(env, linkEnv(c.Name, alias, ip, exposedPorts(child.Config, img), mergeEnv(imgEnv, child.Config.Env))...)
+	}
+	req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
+	return env, nil
+}
+
+// hostnameOf is container c's host name: -h, else its short ID.
+func hostnameOf(c *container.Container) string {
+	if c.Config.Hostname != "" {
+		return c.Config.Hostname
+	}
+	return c.ID[:12]
+}
+
+// linkEnv are Docker's variables of one link (its links.go): ALIAS is
+// the alias in capitals with "-" as "_".
+func linkEnv(parent, alias, ip string, ports []mobynetwork.Port, childEnv []string) []string {
+	p := strings.ToUpper(strings.ReplaceAll(alias, "-", "_"))
+	var env []string
+	if len(ports) > 0 {
+		env = append(env, fmt.Sprintf("%s_PORT=%s://%s:%d", p, ports[0].Proto(), ip, ports[0].Num()))
+	}
+	for _, port := range ports {
+		k := fmt.Sprintf("%s_PORT_%d_%s", p, port.Num(), strings.ToUpper(string(port.Proto())))
+		env = append(env, fmt.Sprintf("%s=%s://%s:%d", k, port.Proto(), ip, port.Num()),
+			k+"_ADDR="+ip, fmt.Sprintf("%s_PORT=%d", k, port.Num()), fmt.Sprintf("%s_PROTO=%s", k, port.Proto()))
+	}
+	env = append(env, fmt.Sprintf("%s_NAME=/%s/%s", p, parent, alias))
+	for _, kv := range childEnv {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "HOME" || k == "PATH" {
+			continue
+		}
+		env = append(env, fmt.Sprintf("%s_ENV_%s=%s", p, k, v))
+	}
+	return env
+}
+
+// isLinkVar says whether variable k is one linkEnv makes for one of
+// aliases.
+func isLinkVar(k string, aliases []string) bool {
+	for _, a := range aliases {
+		p := strings.ToUpper(strings.ReplaceAll(a, "-", "_"))
+		if k == p+"_NAME" || k == p+"_PORT" || strings.HasPrefix(k, p+"_PORT_") || strings.HasPrefix(k, p+"_ENV_") {
+			return true
+		}
+	}
+	return false
+}
+
+// setLinkEnv puts a start's link variables into container id's spec in
+// place of the last start's, before the container's own (which win).
+func (e *Engine) setLinkEnv(c *container.Container, env []string) error {
+	var aliases []string
+	for _, l := range c.Config.Links {
+		_, a := parseLink(l)
+		aliases = append(aliases, a)
+	}
+	return e.editSpec(c.ID, func(s *specs.Spec) error {
+		mine := map[string]bool{} // -e: never a link's
+		for _, kv := range c.Config.Env {
+			k, _, _ := strings.Cut(kv, "=")
+			mine[k] = true
+		}
+		own := slices.DeleteFunc(slices.Clone(s.Process.Env), func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return isLinkVar(k, aliases) && !mine[k]
+		})
+		var out []string
+		for _, kv := range env {
+			k, _, _ := strings.Cut(kv, "=")
+			if !slices.ContainsFunc(own, func(o string) bool { return strings.HasPrefix(o, k+"=") }) {
+				out = append(out, kv)
+			}
+		}
+		s.Process.Env = append(out, own...)
+		return nil
+	})
+}
+
+// linksConfig is inspect's HostConfig.Links: "/NAME:/PARENT/ALIAS".
+func linksConfig(c *container.Container) []string {
+	var out []string
+	for _, l := range c.Config.Links {
+		name, alias := parseLink(l)
+		out = append(out, "/"+name+":/"+c.Name+"/"+alias)
+	}
+	return out
+}
