@@ -20,8 +20,12 @@ import (
 // ensureBridge creates bridge b (and gives it its address) unless it is
 // there, brings it up, and lets it route loopback-sourced packets (for
 // published ports reached at 127.0.0.1). A new bridge's subnet must not
-// overlap a route the host has.
+// overlap a route the host has; its MTU is mtu, or LocalMTU for 0 (a
+// bridge that is there keeps its own, and so do the veths put on it).
 func ensureBridge(b Bridge, mtu int) error {
+	if mtu == 0 {
+		mtu = LocalMTU
+	}
 	l, err := netlink.LinkByName(b.Name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -58,6 +62,39 @@ func ensureBridge(b Bridge, mtu int) error {
 		}
 	}
 	return nil
+}
+
+// UplinkMTU is the smallest MTU of the links the host's IPv4 default
+// routes go through (a route's own MTU where it has one): what a packet
+// leaving the machine can carry. 1500 when the host has no default route.
+func UplinkMTU() int {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return 1500
+	}
+	mtu := 0
+	for _, r := range routes {
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+				continue
+			}
+		}
+		m := r.MTU
+		if m == 0 {
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				continue
+			}
+			m = l.Attrs().MTU
+		}
+		if m > 0 && (mtu == 0 || m < mtu) {
+			mtu = m
+		}
+	}
+	if mtu == 0 {
+		return 1500
+	}
+	return mtu
 }
 
 // hostRoutes are the destinations of the host's IPv4 routes other than
@@ -259,9 +296,15 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 		return fmt.Errorf("eth0 up: %w", err)
 	}
 	// An internal network's containers get no default route: no way out
-	// but the bridge's subnet.
+	// but the bridge's subnet. On a bridge of LocalMTU the default route
+	// has the host's uplink MTU: only the bridge's own subnet (the other
+	// containers, the host through the gateway) sees the large one.
 	if defaultRoute {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
+		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}
+		if br.Attrs().MTU == LocalMTU {
+			route.MTU = UplinkMTU()
+		}
+		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
 		}
 	}
