@@ -35,7 +35,7 @@ func ensureBridge(b Bridge, mtu int) error {
 		if err := checkOverlap(b); err != nil {
 			return err
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name, MTU: mtu}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}} // the MTU below
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", b.Name, err)
 		}
@@ -45,6 +45,15 @@ func ensureBridge(b Bridge, mtu int) error {
 	}
 	if l.Type() != "bridge" {
 		return fmt.Errorf("%s exists and is not a bridge (%s)", b.Name, l.Type())
+	}
+	// An MTU given at creation is not "set by the user" for the kernel: a
+	// bridge follows its smallest port's and falls back to 1500 once the
+	// last one goes. Set through the link, it stays. A bridge with
+	// containers on it keeps its MTU: the veths of one bridge must agree.
+	if l.Attrs().MTU != mtu && !hasPorts(l) {
+		if err := netlink.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("bridge %s: MTU %d: %w", b.Name, mtu, err)
+		}
 	}
 	gw := &netlink.Addr{IPNet: ipNet(b.Gateway, b.Subnet.Bits())}
 	if err := netlink.AddrAdd(l, gw); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -62,6 +71,20 @@ func ensureBridge(b Bridge, mtu int) error {
 		}
 	}
 	return nil
+}
+
+// hasPorts says whether any link is enslaved to bridge br.
+func hasPorts(br netlink.Link) bool {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return true // can't tell: leave the bridge as it is
+	}
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			return true
+		}
+	}
+	return false
 }
 
 // UplinkMTU is the smallest MTU of the links the host's IPv4 default
