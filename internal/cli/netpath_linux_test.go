@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,5 +64,40 @@ func TestNetworkMTU(t *testing.T) {
 			}
 			b.ok("rm", "-f", id)
 		}
+	}
+}
+
+// TestNetworkNoTrack: a connection between two containers of one network
+// is not tracked by conntrack (br_netfilter would look up every packet
+// crossing the bridge), while one through a published port on the
+// gateway (hairpin) is tracked, and works.
+func TestNetworkNoTrack(t *testing.T) {
+	if v, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables"); err != nil || strings.TrimSpace(string(v)) != "1" {
+		t.Skip("br_netfilter is not active: bridged traffic is never tracked")
+	}
+	b := containerRoot(t)
+	b.createNetwork("tracknet", "--subnet", testSubnet(t))
+	hp := freePort(t, 1)
+	b.ok(runArgs("-d", "--name", "srv", "--network", "tracknet", "-p", fmt.Sprintf("%d:80", hp), "busybox:test", "sh", "-c", server(80, "hello"))...)
+	b.ok(runArgs("-d", "--name", "cli", "--network", "tracknet", "busybox:test", "sleep", "60")...)
+	srv, cli := b.ipOn("tracknet", "srv"), b.ipOn("tracknet", "cli")
+	gw := strings.TrimSpace(b.ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "tracknet"))
+	for _, to := range []string{srv + " 80", fmt.Sprintf("%s %d", gw, hp)} {
+		waitFor(t, "an answer from "+to, func() bool {
+			out, _, _ := b.run("", "exec", "cli", "sh", "-c", "nc -w 2 "+to)
+			return out == "hello\n"
+		})
+	}
+	table, err := os.ReadFile("/proc/net/nf_conntrack")
+	if err != nil {
+		t.Skipf("no /proc/net/nf_conntrack: %v", err)
+	}
+	direct := regexp.MustCompile(`src=` + regexp.QuoteMeta(cli) + ` dst=` + regexp.QuoteMeta(srv) + ` `)
+	hairpin := regexp.MustCompile(`src=` + regexp.QuoteMeta(cli) + ` dst=` + regexp.QuoteMeta(gw) + ` sport=\d+ dport=` + fmt.Sprint(hp) + ` `)
+	if direct.Match(table) {
+		t.Errorf("the connection %s -> %s between containers of one network is tracked", cli, srv)
+	}
+	if !hairpin.Match(table) {
+		t.Errorf("the connection %s -> %s:%d through the published port is not tracked", cli, gw, hp)
 	}
 }
