@@ -430,7 +430,7 @@ echo
 goal() { # test what factor
 	[ -n "${med[$1]:-}" ] && [ -n "${med[loopback]:-}" ] || return 0
 	awk -v a="${med[$1]}" -v b="${med[loopback]}" -v w="$2" -v g="$3" 'BEGIN { r = a / b
-		printf "berth %s: %.2f× loopback (goal ≥ %.2f×: %s)\n", w, r, g, (r >= g ? "met" : "NOT met") }'
+		printf "berth %s: %.3f× loopback (goal ≥ %.2f×: %s)\n", w, r, g, (r >= g ? "met" : "NOT met") }'
 }
 goal c2c-berth "container → container" 0.90
 goal pub-berth "through a published port" 0.85
