@@ -393,7 +393,7 @@ bv=
 [ -n "${fail[berth]:-}" ] || bv=$(ver "$berth" --version)
 echo "berth: $berth ($berth_from${bv:+; $bv})"
 [ $docker = 0 ] || echo "docker: $(docker_ version -f 'client {{.Client.Version}}, dockerd {{.Server.Version}}' 2>/dev/null), bridge driver, iptables, userland proxy on (as it comes)"
-[ $podman = 0 ] || echo "podman: $(ver podman --version | awk '{ print $3 }'), netavark $(ver netavark --version | awk '{ print $2 }'), --runtime runc"
+[ $podman = 0 ] || echo "podman: $(ver podman --version | awk '{ print $3 }'), netavark $(ver "$(command -v netavark || echo /usr/lib/podman/netavark)" --version | awk '{ print $2 }'), --runtime runc"
 echo "kernel: $(uname -sr), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); each engine in a network namespace of its own; $rounds rounds of ${secs}s per test, in turns"
 echo
 printf '| %-40s | %-6s | %6s | %9s | %11s | %8s |\n' path engine "Gbit/s" "min-max" "vs loopback" "CPU s/GB"
