@@ -49,27 +49,27 @@ fi
 [ "$(id -u)" = 0 ] || { echo "network/run.sh: must run as root" >&2; exit 1; }
 cd "$(dirname "$0")/../.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
-say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-# Packages, from Debian. /usr/bin/docker is the CLI that comes with docker.io.
+# Packages, from Debian: the engines (install_engines) and iperf3, nft,
+# nsenter and ip.
 need=()
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v nft >/dev/null || need+=(nftables)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
-dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
-[ $docker = 0 ] || { [ -x /usr/bin/docker ] && command -v dockerd >/dev/null; } || need+=(docker.io)
-[ $podman = 0 ] || { command -v podman >/dev/null && command -v runc >/dev/null; } || need+=(podman runc)
 if [ ${#need[@]} -gt 0 ]; then
 	say "installing ${need[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+install_engines
 dockercli=/usr/bin/docker
 
 # Everything lives under $tmp and, for dockerd's sockets and exec root,
 # $drun; each engine (and the loopback) in the network namespace
-# $ns-ENGINE; docker's and podman's container cgroups under /$cg.
+# $ns-ENGINE; every engine's containers under the cgroup /$cg.
 tmp=$(mktemp -d /tmp/berth-netbench.XXXXXX)
 sfx=${tmp##*.}
 drun=/run/berth-netbench.$sfx
@@ -78,53 +78,19 @@ ns=nbench-$sfx
 broot=$tmp/berth-root
 image=bench/iperf3
 dockerd_pid=
-# Written by podman as root whatever its paths; removed if this run made them.
-host_new=()
-for f in /var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers \
-	/dev/shm/libpod_lock /run/containers/networks /run/containers; do [ -e "$f" ] || host_new+=("$f"); done
+note_host_files
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after the timeout
-	local pid=$1 i
-	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < ${2:-10} * 10; i++)); do
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	say "cleanup: pid $pid did not exit after SIGTERM, killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	sleep 0.2
-}
-# Live (not zombie) processes whose command line mentions $1.
-pids_using() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "${p#/proc/}" != $$ ] || continue
-		[ "$(awk '{ print $3 }' "$p/stat" 2>/dev/null)" != Z ] || continue
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
-	done
-	return 0
-}
-# Processes in network namespace $1 (a name under /run/netns).
+# Live (not zombie) processes in network namespace $ns-$1.
 pids_in_ns() {
-	local want p
-	want=$(stat -L -c %i "/run/netns/$1" 2>/dev/null) || return 0
+	local want p st
+	want=$(stat -L -c %i "/run/netns/$ns-$1" 2>/dev/null) || return 0
 	for p in /proc/[0-9]*; do
 		[ "$(stat -L -c %i "$p/ns/net" 2>/dev/null)" = "$want" ] || continue
-		[ "$(awk '{ print $3 }' "$p/stat" 2>/dev/null)" != Z ] || continue
-		echo "${p#/proc/}"
+		{ read -r st <"$p/stat"; } 2>/dev/null || continue
+		st=${st##*) } st=${st%% *}
+		[ "$st" != Z ] && echo "${p#/proc/}"
 	done
 	return 0
-}
-mounts_under() { # mount points at or below $1, deepest first
-	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-umount_under() {
-	local m
-	for m in $(mounts_under "$1"); do
-		umount -R "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cleanup: cannot unmount $m"
-	done
 }
 in_ns() { local n=$1; shift; nsenter --net="/run/netns/$n" "$@"; }
 # in_cg CGROUP CMD ARGS...: CMD in the cpu and cpuacct cgroups
@@ -149,103 +115,65 @@ host_iperf3() {
 	shift 2
 	in_cg "$c" nsenter --net="/run/netns/$ns-$n" iperf3 "$@"
 }
+# lib.sh's podman_ and start_dockerd run these: podman and dockerd in
+# their engine's namespace (dockerd in the cgroup /$cg/dockerd).
+podman() { nsenter --net="/run/netns/$ns-podman" "$(type -P podman)" "$@"; }
+dockerd() { in_cg dockerd nsenter --net="/run/netns/$ns-docker" "$(type -P dockerd)" "$@"; }
 berth_() { in_ns "$ns-berth" "$berth" --root "$broot" "$@"; }
-docker_() { "$dockercli" "$@"; }
-podman_() {
-	in_ns "$ns-podman" podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --tmpdir "$tmp/podman/tmp" \
-		--network-config-dir "$tmp/podman/networks" --storage-driver overlay --cgroup-manager cgroupfs \
-		--events-backend none "$@"
-}
-podman_run=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --cgroup-parent "/$cg")
 eng() { # engine args...: the engine's CLI
 	local e=$1
 	shift
 	case $e in
 	berth) berth_ "$@" ;;
-	docker) docker_ "$@" ;;
-	podman) podman_ "$@" ;;
+	docker) "$dockercli" "$@" ;;
+	podman) podman_ --network-config-dir "$tmp/podman/networks" "$@" ;;
 	esac
 }
 run_() { # engine args...: `run` with the engine's own options
 	local e=$1
 	shift
 	case $e in
-	podman) podman_ run "${podman_run[@]}" "$@" ;;
+	podman) eng podman run --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --cgroup-parent "/$cg" "$@" ;;
 	*) eng "$e" run --cgroup-parent "/$cg" "$@" ;;
 	esac
 }
 rm_all() { # engine: remove every container and the bench network
 	local ids
 	case $1 in
-	berth) mapfile -t ids < <(berth_ ps -aq); [ ${#ids[@]} = 0 ] || berth_ rm -f "${ids[@]}" >/dev/null ;;
-	docker) mapfile -t ids < <(docker_ ps -aq); [ ${#ids[@]} = 0 ] || docker_ rm -f "${ids[@]}" >/dev/null ;;
-	podman) podman_ rm -af -t 0 >/dev/null ;;
+	podman) eng podman rm -af -t 0 >/dev/null ;;
+	*) mapfile -t ids < <(eng "$1" ps -aq); [ ${#ids[@]} = 0 ] || eng "$1" rm -f "${ids[@]}" >/dev/null ;;
 	esac
 	eng "$1" network rm nbench >/dev/null 2>&1 || true
 }
-stop_docker() {
-	local pid
-	[ -d "$drun" ] || return 0
-	pid=$(cat "$drun/docker.pid" 2>/dev/null || echo "$dockerd_pid")
-	stop_pid "$pid" 20
-	alive "$dockerd_pid" && stop_pid "$dockerd_pid" 5
-	stop_pid "$(cat "$drun/exec/containerd/containerd.pid" 2>/dev/null || true)" 10
-	for pid in $(pids_using "$drun"); do stop_pid "$pid" 5; done
-	dockerd_pid=
-}
-cleanup() {
-	local rc=$? m d e
-	set +e
-	trap - EXIT INT TERM
-	[ ! -x "$berth" ] || [ ! -d "$broot" ] || rm_all berth 2>/dev/null
-	[ $podman = 0 ] || [ ! -d "$tmp/podman" ] || rm_all podman 2>/dev/null
-	alive "$dockerd_pid" && rm_all docker 2>/dev/null
-	stop_docker
-	# Whatever still runs in the run's namespaces (berth shims, conmon,
-	# docker-proxy, aardvark-dns, iperf3 servers) is the run's.
-	for e in lo berth docker podman; do
-		for m in $(pids_in_ns "$ns-$e"); do stop_pid "$m" 5; done
-		[ ! -e "/run/netns/$ns-$e" ] || ip netns del "$ns-$e" || say "cleanup: cannot delete netns $ns-$e"
-	done
-	umount_under "$tmp"
-	umount_under "$drun"
-	rm -rf --one-file-system "$tmp" "$drun"
-	for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/"$cg"; do
-		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ ! -d "$d" ] || say "cleanup: cgroup $d left"
-	done
-	for m in "${host_new[@]}"; do rm -f "$m" 2>/dev/null || rmdir "$m" 2>/dev/null; done
-	for m in $(mounts_under "$tmp") $(mounts_under "$drun"); do say "cleanup: still mounted: $m"; done
-	for m in $(pids_using "$tmp") $(pids_using "$drun"); do say "cleanup: still running: pid $m"; done
-	for m in $(ip netns list | awk -v p="$ns-" 'index($1, p) == 1 { print $1 }'); do say "cleanup: netns $m left"; done
-	exit $rc
-}
-trap cleanup EXIT
-trap 'say "interrupted, cleaning up"; exit 130' INT
-trap 'say "terminated, cleaning up"; exit 143' TERM
-
-# ------------------------------------------------- namespaces, engines, image
-
-first_line() { grep -m1 -v '^[[:space:]]*$' "$1" | cut -c1-120 || echo "exit status $2"; }
 declare -A fail
 engines=(berth)
 [ $docker = 0 ] || engines+=(docker)
 [ $podman = 0 ] || engines+=(podman)
+cleanup() {
+	local m e
+	[ ! -x "$berth" ] || [ ! -d "$broot" ] || rm_all berth 2>/dev/null
+	[ $podman = 0 ] || [ ! -d "$tmp/podman" ] || rm_all podman 2>/dev/null
+	[ ! -e "$drun/docker.pid" ] || rm_all docker 2>/dev/null
+	stop_docker
+	# Whatever still runs in the run's namespaces (berth shims, conmon,
+	# docker-proxy, iperf3 servers) is the run's.
+	for e in lo "${engines[@]}"; do
+		for m in $(pids_in_ns "$e"); do stop_pid "$m" 5; done
+		[ ! -e "/run/netns/$ns-$e" ] || ip netns del "$ns-$e" || say "cleanup: cannot delete netns $ns-$e"
+	done
+	clean_run
+	for m in $(ip netns list | awk -v p="$ns-" 'index($1, p) == 1 { print $1 }'); do say "cleanup: netns $m left"; done
+}
+on_exit cleanup
+
+# ------------------------------------------------- namespaces, engines, image
+
 for e in lo "${engines[@]}"; do
 	ip netns add "$ns-$e"
 	ip -n "$ns-$e" link set lo up
 done
-
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- cmd internal go.mod go.sum 2>/dev/null || rev="$rev+dirty"
-berth_from="given with --berth"
-if [ -z "$berth" ]; then
-	berth=$tmp/berth
-	berth_from="the work tree at $rev"
-	CGO_ENABLED=0 go build -o "$berth" ./cmd/berth >"$tmp/berth-build.log" 2>&1 ||
-		fail[berth]="go build: $(grep -v '^#' "$tmp/berth-build.log" | first_line /dev/stdin 1)"
-fi
-[ -n "${fail[berth]:-}" ] || [ -x "$berth" ] || fail[berth]="no executable $berth"
+build_berth
+[ -z "$berth_fail" ] || fail[berth]=$berth_fail
 
 # The image: hack/busybox-rootfs.sh's tree plus Debian's iperf3 and the
 # libraries it links (ldd), imported into each engine from one tar.
@@ -258,24 +186,12 @@ for l in $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do
 done
 tar -C "$tmp/rootfs" --numeric-owner -cf "$tmp/iperf3.tar" .
 
-# docker: its own dockerd in its own namespace, with its own data root,
-# exec root, sockets, key and client config; everything else as it comes
-# (the default bridge, iptables, the userland proxy).
+# docker: its own dockerd in its own namespace (lib.sh's start_dockerd:
+# its own data root, exec root, socket, key and client config), with
+# iptables and the userland proxy on, as they come; no default bridge.
 if [ $docker = 1 ]; then
-	export DOCKER_CONFIG=$tmp/docker-client DOCKER_HOST=unix://$drun/docker.sock
-	mkdir -p "$DOCKER_CONFIG" "$drun" "$tmp/dockerd"
-	echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
-	echo "{\"deprecated-key-path\": \"$tmp/docker-key.json\"}" >"$tmp/daemon.json"
-	in_cg dockerd nsenter --net="/run/netns/$ns-docker" dockerd --config-file "$tmp/daemon.json" -H "$DOCKER_HOST" \
-		--data-root "$tmp/dockerd" --exec-root "$drun/exec" --pidfile "$drun/docker.pid" \
-		--storage-driver overlay2 --cgroup-parent "/$cg" --log-level warn >"$tmp/dockerd.log" 2>&1 &
-	dockerd_pid=$!
-	for ((i = 0; i < 300; i++)); do
-		docker_ version >/dev/null 2>&1 && break
-		alive "$dockerd_pid" || break
-		sleep 0.1
-	done
-	docker_ version >/dev/null 2>&1 || fail[docker]="dockerd did not start: $(first_line "$tmp/dockerd.log" 1)"
+	start_dockerd "$tmp" --iptables=true --ip-masq=true --cgroup-parent "/$cg" ||
+		fail[docker]="dockerd did not start: $(first_line "$tmp/dockerd.log" 1)"
 fi
 [ $podman = 0 ] || mkdir -p "$tmp/podman/networks"
 
@@ -286,14 +202,10 @@ declare -A srv_ip
 for e in "${engines[@]}"; do
 	[ -z "${fail[$e]:-}" ] || continue
 	{
-		case $e in
-		podman) podman_ import -q -c 'CMD ["sh"]' "$tmp/iperf3.tar" "$image" ;;
-		*) eng "$e" import -c 'CMD ["sh"]' "$tmp/iperf3.tar" "$image" ;;
-		esac || { fail[$e]=import; continue; }
-		case $e in
-		podman) podman_ network create --disable-dns --subnet 10.201.0.0/24 nbench ;;
-		*) eng "$e" network create --subnet 10.201.0.0/24 nbench ;;
-		esac || { fail[$e]="network create"; continue; }
+		eng "$e" import -c 'CMD ["sh"]' "$tmp/iperf3.tar" "$image" || { fail[$e]=import; continue; }
+		dns=()
+		[ "$e" != podman ] || dns=(--disable-dns)
+		eng "$e" network create "${dns[@]}" --subnet 10.201.0.0/24 nbench || { fail[$e]="network create"; continue; }
 		run_ "$e" -d --name srv --network nbench -p 15201:5201 "$image" iperf3 -s || { fail[$e]="run iperf3 -s"; continue; }
 		srv_ip[$e]=$(eng "$e" inspect -f '{{(index .NetworkSettings.Networks "nbench").IPAddress}}' srv)
 	} >"$tmp/$e.out" 2>&1
@@ -354,18 +266,18 @@ declare -A t_plain t_range extra works
 say "port range: -p $lo_port-$hi_port:$lo_port-$hi_port"
 for e in "${engines[@]}"; do
 	[ -z "${fail[$e]:-}" ] || continue
-	n0=$(pids_in_ns "$ns-$e" | wc -l)
+	n0=$(pids_in_ns "$e" | wc -l)
 	t0=$EPOCHREALTIME
-	run_ "$e" -d --name plain "$image" sleep 1000 >"$tmp/$e.out" 2>&1 || { t_range[$e]="failed: $(first_line "$tmp/$e.out" 1)"; continue; }
+	run_ "$e" -d --name plain --network nbench "$image" sleep 1000 >"$tmp/$e.out" 2>&1 || { t_range[$e]="failed: $(first_line "$tmp/$e.out" 1)"; continue; }
 	t1=$EPOCHREALTIME
-	n1=$(pids_in_ns "$ns-$e" | wc -l)
+	n1=$(pids_in_ns "$e" | wc -l)
 	t_plain[$e]=$(($(ms "$t1") - $(ms "$t0")))
 	t0=$EPOCHREALTIME
-	run_ "$e" -d --name range -p "$lo_port-$hi_port:$lo_port-$hi_port" "$image" \
+	run_ "$e" -d --name range --network nbench -p "$lo_port-$hi_port:$lo_port-$hi_port" "$image" \
 		sh -c "while true; do echo range | nc -l -p $mid; done" >"$tmp/$e.out" 2>&1 ||
 		{ t_range[$e]="failed: $(first_line "$tmp/$e.out" 1)"; continue; }
 	t1=$EPOCHREALTIME
-	n2=$(pids_in_ns "$ns-$e" | wc -l)
+	n2=$(pids_in_ns "$e" | wc -l)
 	t_range[$e]=$(($(ms "$t1") - $(ms "$t0")))
 	extra[$e]=$(((n2 - n1) - (n1 - n0)))
 	works[$e]=no
@@ -392,7 +304,7 @@ echo "image: busybox-static + iperf3 $(ver iperf3 --version | awk '{ print $2 }'
 bv=
 [ -n "${fail[berth]:-}" ] || bv=$(ver "$berth" --version)
 echo "berth: $berth ($berth_from${bv:+; $bv})"
-[ $docker = 0 ] || echo "docker: $(docker_ version -f 'client {{.Client.Version}}, dockerd {{.Server.Version}}' 2>/dev/null), bridge driver, iptables, userland proxy on (as it comes)"
+[ $docker = 0 ] || echo "docker: $("$dockercli" version -f 'client {{.Client.Version}}, dockerd {{.Server.Version}}' 2>/dev/null), bridge driver, iptables, userland proxy on (as they come)"
 [ $podman = 0 ] || echo "podman: $(ver podman --version | awk '{ print $3 }'), netavark $(ver "$(command -v netavark || echo /usr/lib/podman/netavark)" --version | awk '{ print $2 }'), --runtime runc"
 echo "kernel: $(uname -sr), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); each engine in a network namespace of its own; $rounds rounds of ${secs}s per test, in turns"
 echo
