@@ -3,10 +3,12 @@
 // read the Dockerfile; the stages the target needs are built in
 // dependency order; each RUN runs in a container of berth's own runtime
 // on an overlay snapshot of the step before, and each RUN, COPY, ADD and
-// WORKDIR makes a layer taken from the snapshot's changes (see
-// snapshot.Diff), stored and unpacked through the image service. A step
-// whose inputs are unchanged is not run again: its layer comes from the
-// build cache in meta.db (see cache.go).
+// WORKDIR makes a layer of the snapshot's changes: their tar (see
+// snapshot.Diff) is stored as the layer's blob and the snapshot itself is
+// committed as the layer (image.CommitSnapshot), not unpacked again. A
+// step whose inputs are unchanged is not run again: its layer comes from
+// the build cache in meta.db (see cache.go); the digests of context files
+// are remembered between builds by their stat (see filehash_linux.go).
 //
 // It imports the image, snapshot, archive, oci and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs
@@ -24,12 +26,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -111,6 +113,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (*Result, error) {
 	b.sweep(ctx)
 	r := &run{b: b, o: o, p: &progress{w: o.Progress}}
 	res, err := r.build(ctx)
+	r.b.cache.touch(ctx, r.hits)
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
 		r.cleanups[i]()
 	}
@@ -134,7 +137,8 @@ type run struct {
 	p       *progress
 	df      *dockerfile
 	ctx     *buildContext
-	globals []string // the ARGs before FROM, and the predefined ones
+	globals []string        // the ARGs before FROM, and the predefined ones
+	hits    []digest.Digest // the cache entries used
 	// cleanups run when the build ends.
 	cleanups []func()
 }
@@ -222,7 +226,13 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	v.done()
-	r.ctx = &buildContext{dir: dir, ignore: pm}
+	// A context read from stdin is new each time: nothing to remember.
+	hashesDir := r.b.cfg.StateDir
+	if o.ContextDir == "-" {
+		hashesDir = ""
+	}
+	r.ctx = &buildContext{dir: dir, ignore: pm, hashes: loadFileHashes(hashesDir, dir)}
+	r.cleanups = append(r.cleanups, func() { r.ctx.hashes.save() })
 	return nil
 }
 

@@ -393,34 +393,43 @@ func walk(t tree, s selected, fn func(e fileEntry) error) error {
 
 // hashSources is the digest of what the sources hold: names, types,
 // modes, link targets and the content of every file (not the times).
+// Contents are read in parallel, or come from the context's memory of an
+// earlier build while a file's stat is unchanged.
 func hashSources(ctx context.Context, t tree, sel []selected) (string, error) {
+	hashes := loadFileHashes("", "")
+	if t.ctx != nil && t.ctx.hashes != nil {
+		hashes = t.ctx.hashes
+	}
 	h := sha256.New()
-	buf := make([]byte, 32<<10)
 	for _, s := range sel {
 		fmt.Fprintf(h, "source %q %t\n", s.rel, s.fi.IsDir())
+		var entries, files []fileEntry
+		var rels []string
 		err := walk(t, s, func(e fileEntry) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			fmt.Fprintf(h, "%q %o %q %d ", e.rel, uint32(e.fi.Mode()), e.link, e.fi.Size())
+			entries = append(entries, e)
 			if e.fi.Mode().IsRegular() {
-				f, err := os.Open(e.host)
-				if err != nil {
-					return err
-				}
-				fh := sha256.New()
-				_, err = io.CopyBuffer(fh, f, buf)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				h.Write([]byte(hex.EncodeToString(fh.Sum(nil))))
+				files = append(files, e)
+				rels = append(rels, path.Join(s.rel, e.rel))
 			}
-			h.Write([]byte{'\n'})
 			return nil
 		})
 		if err != nil {
 			return "", err
+		}
+		sums, err := hashes.hashFiles(files, rels)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			fmt.Fprintf(h, "%q %o %q %d ", e.rel, uint32(e.fi.Mode()), e.link, e.fi.Size())
+			if e.fi.Mode().IsRegular() {
+				h.Write([]byte(sums[0]))
+				sums = sums[1:]
+			}
+			h.Write([]byte{'\n'})
 		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil

@@ -71,7 +71,8 @@ func dirSize(dir string) int64 {
 }
 
 // Prune removes the build cache's entries, their layers that no image
-// uses, and with all the cache mounts that no running build holds.
+// uses, the remembered digests of context files, and with all the cache
+// mounts that no running build holds.
 func (b *Builder) Prune(ctx context.Context, all bool) (PruneResult, error) {
 	var res PruneResult
 	var chains []string
@@ -104,6 +105,12 @@ func (b *Builder) Prune(ctx context.Context, all bool) (PruneResult, error) {
 	res.Reclaimed += freed
 	if err != nil {
 		return res, err
+	}
+	// The contexts' remembered file digests go with the cache.
+	hashes := filepath.Join(b.cfg.StateDir, fileHashesDir)
+	size := dirSize(hashes)
+	if os.RemoveAll(hashes) == nil {
+		res.Reclaimed += size
 	}
 	if all {
 		for _, d := range b.cacheMounts() {

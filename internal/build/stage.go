@@ -518,6 +518,7 @@ func (r *run) dispatchWorkdir(ctx context.Context, s *stage, st *state, c *instr
 func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
 	if !r.o.NoCache {
 		if e, ok := r.b.cache.get(ctx, key); ok {
+			r.hits = append(r.hits, key)
 			v.cached()
 			st.history(createdBy, &e)
 			return nil

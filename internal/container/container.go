@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -201,6 +202,9 @@ type MountPoint struct {
 	ReadOnlyNonRecursive bool `json:"readOnlyNonRecursive,omitempty"`
 	// TmpfsOptions are a tmpfs mount's (size=…,mode=…).
 	TmpfsOptions string `json:"tmpfsOptions,omitempty"`
+	// Subpath is a volume's volume-subpath: the directory or file in it
+	// that is mounted instead of the whole volume.
+	Subpath string `json:"subpath,omitempty"`
 }
 
 // Container is one container record.
@@ -248,12 +252,12 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
-var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) })
 
 // CheckName validates a --name value as Docker does and returns it without
 // a leading "/".
 func CheckName(name string) (string, error) {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return "", fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	return strings.TrimPrefix(name, "/"), nil

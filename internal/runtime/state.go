@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -36,11 +37,11 @@ type Container struct {
 	CgroupPaths   map[string]string `json:"cgroupPaths"`
 }
 
-var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+var validID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+\-.]+$`) })
 
 // checkID rejects ids that could name a path outside the state root.
 func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || !validID.MatchString(id) {
+	if id == "" || id == "." || id == ".." || !validID().MatchString(id) {
 		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '+', '-' and '.'", id)
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/go-units"
@@ -104,14 +105,14 @@ type CreateOptions struct {
 	Options   map[string]string
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) })
 
 // CheckName refuses a name the local driver refuses, with Docker's message.
 func CheckName(name string) error {
 	if len(name) == 1 {
 		return invalidf("create %s: volume name is too short, names should be at least two alphanumeric characters", name)
 	}
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return invalidf("create %s: %q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path",
 			name, name, "[a-zA-Z0-9][a-zA-Z0-9_.-]")
 	}
@@ -310,7 +311,7 @@ func (s *Store) Remove(ctx context.Context, name string, o RemoveOptions) error 
 		// Unmounted inside the transaction: a mount that won't go keeps
 		// the record (and the data) for a later try. The files go once
 		// the record is gone for good.
-		if err := s.unmount(name); err != nil {
+		if err := s.Release(name); err != nil {
 			return fmt.Errorf("remove %s: %w", name, err)
 		}
 		if _, err := tx.Exec(`DELETE FROM volumes WHERE name = ?`, name); err != nil {
