@@ -20,8 +20,8 @@ import (
 // ensureBridge creates bridge b (and gives it its address) unless it is
 // there, brings it up, and lets it route loopback-sourced packets (for
 // published ports reached at 127.0.0.1). A new bridge's subnet must not
-// overlap a route the host has; its MTU is mtu, or LocalMTU for 0 (a
-// bridge that is there keeps its own, and so do the veths put on it).
+// overlap a route the host has. Its MTU is mtu, or LocalMTU for 0, set
+// whenever it has no port (veths take their bridge's MTU when made).
 func ensureBridge(b Bridge, mtu int) error {
 	if mtu == 0 {
 		mtu = LocalMTU
@@ -87,10 +87,10 @@ func hasPorts(br netlink.Link) bool {
 	return false
 }
 
-// UplinkMTU is the smallest MTU of the links the host's IPv4 default
+// uplinkMTU is the smallest MTU of the links the host's IPv4 default
 // routes go through (a route's own MTU where it has one): what a packet
 // leaving the machine can carry. 1500 when the host has no default route.
-func UplinkMTU() int {
+func uplinkMTU() int {
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return 1500
@@ -325,7 +325,7 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	if defaultRoute {
 		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}
 		if br.Attrs().MTU == LocalMTU {
-			route.MTU = UplinkMTU()
+			route.MTU = uplinkMTU()
 		}
 		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)

@@ -41,7 +41,7 @@ const (
 // from the host) then moves in 64 KiB packets, as over the loopback, at a
 // fraction of the CPU that 1500-byte ones cost. Traffic that leaves the
 // machine does not see it: a container's default route carries the MTU
-// of the host's own default route (UplinkMTU), so its packets to the
+// of the host's own default route (uplinkMTU), so its packets to the
 // outside are the size Docker's would be.
 const LocalMTU = 65535
 
