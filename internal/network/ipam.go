@@ -153,12 +153,16 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindin
 			id, n.Name, ip.String(), ep.MAC, ifname, string(aliases)); err != nil {
 			return fmt.Errorf("endpoint of %s: %w", id, err)
 		}
+		taken, err := takenPorts(tx)
+		if err != nil {
+			return err
+		}
 		for _, bd := range bindings {
 			hostIP := bd.HostIP
 			if !hostIP.IsValid() {
 				hostIP = netip.IPv4Unspecified()
 			}
-			port, err := pickPort(tx, bd, hostIP, free)
+			port, err := pickPort(taken, bd, hostIP, free)
 			if err != nil {
 				return err
 			}
@@ -213,14 +217,57 @@ func freeAddress(used map[netip.Addr]bool, b Bridge, pool netip.Prefix) (netip.A
 	return netip.Addr{}, ErrNoAddress
 }
 
-// pickPort chooses the host port of one binding (see Allocate).
-func pickPort(tx *sql.Tx, bd Binding, hostIP netip.Addr, free PortFree) (uint16, error) {
+// portsTaken are the host ports published already, with the addresses
+// each is published on, by protocol and port: read once per allocation
+// (a range of a thousand ports asked the store a thousand times).
+type portsTaken map[string]map[uint16][]netip.Addr
+
+// takenPorts reads the published ports of every container.
+func takenPorts(tx *sql.Tx) (portsTaken, error) {
+	rows, err := tx.Query(`SELECT proto, host_ip, host_port FROM published_ports`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	t := portsTaken{}
+	for rows.Next() {
+		var proto, ip string
+		var port uint16
+		if err := rows.Scan(&proto, &ip, &port); err != nil {
+			return nil, err
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("published port %s/%d: %w", ip, port, err)
+		}
+		t.add(proto, a, port)
+	}
+	return t, rows.Err()
+}
+
+func (t portsTaken) add(proto string, ip netip.Addr, port uint16) {
+	if t[proto] == nil {
+		t[proto] = map[uint16][]netip.Addr{}
+	}
+	t[proto][port] = append(t[proto][port], ip)
+}
+
+// pickPort chooses the host port of one binding (see Allocate) and adds
+// it to t.
+func pickPort(t portsTaken, bd Binding, hostIP netip.Addr, free PortFree) (port uint16, err error) {
+	defer func() {
+		if err == nil {
+			t.add(bd.Proto, hostIP, port)
+		}
+	}()
 	taken := func(port uint16) (bool, error) {
 		// 0.0.0.0 overlaps every address; two different addresses don't.
-		var n int
-		err := tx.QueryRow(`SELECT count(*) FROM published_ports WHERE proto = ? AND host_port = ? AND (host_ip = ? OR host_ip = '0.0.0.0' OR ? = '0.0.0.0')`,
-			bd.Proto, port, hostIP.String(), hostIP.String()).Scan(&n)
-		return n > 0, err
+		for _, a := range t[bd.Proto][port] {
+			if a == hostIP || a.IsUnspecified() || hostIP.IsUnspecified() {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	usable := func(port uint16) (bool, error) {
 		t, err := taken(port)

@@ -20,8 +20,12 @@ import (
 // ensureBridge creates bridge b (and gives it its address) unless it is
 // there, brings it up, and lets it route loopback-sourced packets (for
 // published ports reached at 127.0.0.1). A new bridge's subnet must not
-// overlap a route the host has.
+// overlap a route the host has. Its MTU is mtu, or LocalMTU for 0, set
+// whenever it has no port (veths take their bridge's MTU when made).
 func ensureBridge(b Bridge, mtu int) error {
+	if mtu == 0 {
+		mtu = LocalMTU
+	}
 	l, err := netlink.LinkByName(b.Name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -31,7 +35,7 @@ func ensureBridge(b Bridge, mtu int) error {
 		if err := checkOverlap(b); err != nil {
 			return err
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name, MTU: mtu}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}} // the MTU below
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", b.Name, err)
 		}
@@ -41,6 +45,15 @@ func ensureBridge(b Bridge, mtu int) error {
 	}
 	if l.Type() != "bridge" {
 		return fmt.Errorf("%s exists and is not a bridge (%s)", b.Name, l.Type())
+	}
+	// An MTU given at creation is not "set by the user" for the kernel: a
+	// bridge follows its smallest port's and falls back to 1500 once the
+	// last one goes. Set through the link, it stays. A bridge with
+	// containers on it keeps its MTU: the veths of one bridge must agree.
+	if l.Attrs().MTU != mtu && !hasPorts(l) {
+		if err := netlink.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("bridge %s: MTU %d: %w", b.Name, mtu, err)
+		}
 	}
 	gw := &netlink.Addr{IPNet: ipNet(b.Gateway, b.Subnet.Bits())}
 	if err := netlink.AddrAdd(l, gw); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -58,6 +71,53 @@ func ensureBridge(b Bridge, mtu int) error {
 		}
 	}
 	return nil
+}
+
+// hasPorts says whether any link is enslaved to bridge br.
+func hasPorts(br netlink.Link) bool {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return true // can't tell: leave the bridge as it is
+	}
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			return true
+		}
+	}
+	return false
+}
+
+// uplinkMTU is the smallest MTU of the links the host's IPv4 default
+// routes go through (a route's own MTU where it has one): what a packet
+// leaving the machine can carry. 1500 when the host has no default route.
+func uplinkMTU() int {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return 1500
+	}
+	mtu := 0
+	for _, r := range routes {
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+				continue
+			}
+		}
+		m := r.MTU
+		if m == 0 {
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				continue
+			}
+			m = l.Attrs().MTU
+		}
+		if m > 0 && (mtu == 0 || m < mtu) {
+			mtu = m
+		}
+	}
+	if mtu == 0 {
+		return 1500
+	}
+	return mtu
 }
 
 // hostRoutes are the destinations of the host's IPv4 routes other than
@@ -267,9 +327,15 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 		return fmt.Errorf("eth0 up: %w", err)
 	}
 	// An internal network's containers get no default route: no way out
-	// but the bridge's subnet.
+	// but the bridge's subnet. On a bridge of LocalMTU the default route
+	// has the host's uplink MTU: only the bridge's own subnet (the other
+	// containers, the host through the gateway) sees the large one.
 	if defaultRoute {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
+		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}
+		if br.Attrs().MTU == LocalMTU {
+			route.MTU = uplinkMTU()
+		}
+		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
 		}
 	}

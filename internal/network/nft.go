@@ -42,6 +42,14 @@ import (
 // every new connection into its bridge that comes from another interface
 // and was not translated for a published port, so containers of two
 // networks never reach each other, whatever order the tables run in.
+// Traffic between two containers of one bridge skips connection
+// tracking (the raw chain): it is switched, not routed, but the kernel's
+// br_netfilter, which Docker and others load, would otherwise look each
+// packet up in conntrack on its way through the bridge. Nothing needs the
+// state: the forward chain accepts bridge-to-bridge traffic as it is,
+// and no rule translates it. Traffic to the gateway (the host, hairpin
+// to a published port) and from other interfaces stays tracked.
+//
 // An Internal network has no way out either: no masquerade, and its
 // forward chain drops whatever leaves or enters the bridge from another
 // interface (its containers also get no default route); nothing is
@@ -73,6 +81,8 @@ func (r Ruleset) Script() string {
 	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish + "\t}\n")
 	// The output hook has no "dstnat" keyword in nft; -100 is its value.
 	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish + "\t}\n")
+	fmt.Fprintf(&s, "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"+
+		"\t\tiifname %q ip daddr %s ip daddr != %s notrack\n\t}\n", b.Name, b.Subnet, b.Gateway)
 	if r.Internal {
 		fmt.Fprintf(&s, `	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
