@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,8 +178,8 @@ func TestVolumeCommands(t *testing.T) {
 }
 
 // TestVolumePersists: data written to a named volume survives the rm of
-// the container that wrote it, and a kill -9 of a writer's shim; another
-// container reads it.
+// the container that wrote it, a kill -9 of a writer's shim, and a
+// simulated reboot; another container (or the rebooted one) reads it.
 func TestVolumePersists(t *testing.T) {
 	b := containerRoot(t)
 	b.ok(runArgs("--name", "writer", "-v", "keep:/data", "busybox:test", "sh", "-c", "echo one > /data/f")...)
@@ -203,6 +204,29 @@ func TestVolumePersists(t *testing.T) {
 	if got := b.ok("volume", "ls", "-q"); got != "keep\n" {
 		t.Errorf("volumes: %q", got)
 	}
+
+	// A host reboot, as far as a test can have one: the processes and the
+	// mounts of the run are gone at once; `system boot` brings the
+	// container back, and its data with it.
+	id = strings.TrimSpace(b.ok(runArgs("-d", "--restart", "always", "-v", "keep:/data", "busybox:test", "sh", "-c", "echo boot >> /data/f; sleep 60")...))
+	waitFor(t, "the third write", func() bool {
+		data, _ := os.ReadFile(host)
+		return string(data) == "one\ntwo\nboot\n"
+	})
+	pid, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", id)))
+	shim = lockHolder(t, filepath.Join(b.root, "containers", id, "shim.lock"))
+	unix.Kill(shim, unix.SIGKILL)
+	unix.Kill(pid, unix.SIGKILL)
+	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil || isZombie(shim) })
+	for _, m := range mountsUnder(b.root) {
+		unix.Unmount(m, unix.MNT_DETACH)
+	}
+	b.ok("system", "boot")
+	waitFor(t, "the booted container's write", func() bool {
+		data, _ := os.ReadFile(host)
+		return string(data) == "one\ntwo\nboot\nboot\n"
+	})
+	b.ok("rm", "-f", id)
 }
 
 // TestVolumeSeed: a new volume at an image's directory gets its content
