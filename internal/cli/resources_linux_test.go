@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -143,6 +144,27 @@ func TestCPULimits(t *testing.T) {
 	}
 	if got := b.ok("inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}", id); got != "500000000 512 0 0\n" {
 		t.Errorf("inspect: %q", got)
+	}
+	// The quota holds: the busy loop gets no more than its half CPU (a
+	// busy host may give it less; never more).
+	usage := func() time.Duration {
+		if onV1("cpuacct") {
+			ns, _ := strconv.ParseInt(cgroupFile(t, id, "cpuacct", "cpuacct.usage", ""), 10, 64)
+			return time.Duration(ns)
+		}
+		for _, l := range strings.Split(cgroupFile(t, id, "cpu", "", "cpu.stat"), "\n") {
+			if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
+				us, _ := strconv.ParseInt(v, 10, 64)
+				return time.Duration(us) * time.Microsecond
+			}
+		}
+		return 0
+	}
+	u0, t0 := usage(), time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	used, elapsed := usage()-u0, time.Since(t0)
+	if used <= 0 || float64(used) > 0.65*float64(elapsed) {
+		t.Errorf("--cpus 0.5: the busy loop used %v of CPU in %v", used, elapsed)
 	}
 	b.ok("rm", "-f", id)
 
