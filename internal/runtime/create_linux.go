@@ -123,11 +123,12 @@ func validateProcess(p *specs.Process) error {
 
 // Create sets a container up and leaves its init waiting for Start.
 func (r *Runtime) Create(id string, o CreateOpts) error {
-	_, cmd, err := r.create(id, o)
+	_, ch, err := r.create(id, o, false)
 	if err != nil {
 		return err
 	}
-	return cmd.Process.Release()
+	ch.conn.Close()
+	return ch.cmd.Process.Release()
 }
 
 // undoStack collects the undo of each setup step; a failure halfway runs
@@ -142,7 +143,11 @@ func (u undoStack) run() {
 	}
 }
 
-func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, err error) {
+// create sets a container up. Unless run, its init then waits for Start
+// on the exec fifo. With run (Run's fast path) there is no fifo: the init
+// goes on to exec the process as soon as it is ready, and the returned
+// child's sync socket stays open for Run to see the exec (waitExec).
+func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *child, err error) {
 	if err := checkID(id); err != nil {
 		return nil, nil, err
 	}
@@ -199,16 +204,18 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}()
 	undo.push(func() { os.RemoveAll(dir) })
 
-	if err := unix.Mkfifo(r.fifoPath(id), 0o600); err != nil {
-		return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+	var fifo *os.File
+	if !run {
+		if err := unix.Mkfifo(r.fifoPath(id), 0o600); err != nil {
+			return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+		}
+		// Read-write, so the open doesn't wait for a peer; the init blocks
+		// reading it until `start` writes.
+		if fifo, err = os.OpenFile(r.fifoPath(id), os.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+			return nil, nil, err
+		}
+		defer fifo.Close()
 	}
-	// Read-write, so the open doesn't wait for a peer; the init blocks
-	// reading it until `start` writes.
-	fifo, err := os.OpenFile(r.fifoPath(id), os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer fifo.Close()
 	console := o.Console
 	if o.ConsoleSocket != "" {
 		if console, err = dialUnix(o.ConsoleSocket); err != nil {
@@ -217,7 +224,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		defer console.Close()
 	}
 
-	// The cgroup is made and limited first, and the init is born in it.
+	// The cgroup is made first, and the init is born in it.
 	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
@@ -226,22 +233,30 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
 	}
 	undo.push(func() { cg.Destroy() })
+	plan.cgroup = cg
+
+	hooks := hooksOf(spec)
+	mode := "create"
+	if run {
+		mode = "run"
+	}
+	b := &bootstrap{
+		Mode: mode, ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: proc,
+		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
+		CgroupPaths: cg.Paths(),
+		CreateHooks: len(hooks.Prestart)+len(hooks.CreateRuntime)+len(hooks.CreateContainer) > 0,
+	}
+	if ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr); err != nil {
+		return nil, nil, err
+	}
+	conn := ch.conn // not ch, which a failed return sets to nil
+	undo.push(func() { conn.Close() })
+	undo.push(ch.kill)
+	// The limits are written while the init's Go runtime starts; it sets
+	// nothing up before the bootstrap, which follows them.
 	if err := cg.Set(containerResources(spec)); err != nil {
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
 	}
-	plan.cgroup = cg
-
-	b := &bootstrap{
-		Mode: "create", ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: proc,
-		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
-		CgroupPaths: cg.Paths(),
-	}
-	ch, err := startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ch.conn.Close()
-	undo.push(ch.kill)
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, proc.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
@@ -249,28 +264,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err := ch.conn.send(b); err != nil {
 		return nil, nil, err
 	}
-	if err := ch.conn.expect(msgHooks); err != nil {
-		return nil, nil, err
-	}
-	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.cmd.Process.Pid, Bundle: bundle, Annotations: spec.Annotations}
-	hooks := hooksOf(spec)
-	// The legacy prestart hooks see the container as created (what the
-	// conformance suite checks); the newer ones run while it is being created.
-	prestart := *st
-	prestart.Status = specs.StateCreated
-	if err := runHooks("prestart", hooks.Prestart, &prestart); err != nil {
-		return nil, nil, err
-	}
-	for _, h := range []struct {
-		kind  string
-		hooks []specs.Hook
-	}{{"createRuntime", hooks.CreateRuntime}, {"createContainer", hooks.CreateContainer}} {
-		if err := runHooks(h.kind, h.hooks, st); err != nil {
+	if b.CreateHooks {
+		if err := runCreateHooks(ch, spec, id, bundle, hooks); err != nil {
 			return nil, nil, err
 		}
-	}
-	if err := ch.conn.send(syncMsg{Type: msgHooksDone}); err != nil {
-		return nil, nil, err
 	}
 	if err := ch.conn.expect(msgReady); err != nil {
 		return nil, nil, err
@@ -281,7 +278,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}
 	c = &Container{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: ch.cmd.Process.Pid, Created: time.Now().UTC(),
-		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(),
+		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(), cg: cg,
 	}
 	if err := r.save(c); err != nil {
 		return nil, nil, err
@@ -289,7 +286,32 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err := writePidFile(o.PidFile, c.Pid); err != nil {
 		return nil, nil, err
 	}
-	return c, ch.cmd, nil
+	return c, ch, nil
+}
+
+// runCreateHooks runs the prestart, createRuntime and createContainer
+// hooks when the init asks for them: after its mounts, before pivot_root.
+func runCreateHooks(ch *child, spec *specs.Spec, id, bundle string, hooks *specs.Hooks) error {
+	if err := ch.conn.expect(msgHooks); err != nil {
+		return err
+	}
+	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.cmd.Process.Pid, Bundle: bundle, Annotations: spec.Annotations}
+	// The legacy prestart hooks see the container as created (what the
+	// conformance suite checks); the newer ones run while it is being created.
+	prestart := *st
+	prestart.Status = specs.StateCreated
+	if err := runHooks("prestart", hooks.Prestart, &prestart); err != nil {
+		return err
+	}
+	for _, h := range []struct {
+		kind  string
+		hooks []specs.Hook
+	}{{"createRuntime", hooks.CreateRuntime}, {"createContainer", hooks.CreateContainer}} {
+		if err := runHooks(h.kind, h.hooks, st); err != nil {
+			return err
+		}
+	}
+	return ch.conn.send(syncMsg{Type: msgHooksDone})
 }
 
 // containerResources is the config's resources plus the device rules the

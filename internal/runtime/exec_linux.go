@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -93,12 +92,7 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	if err := ch.conn.expect(msgReady); err != nil {
 		return fail(err)
 	}
-	// The socket closes on a successful execve; a message means it failed.
-	var m syncMsg
-	if err := ch.conn.recv(&m); err != io.EOF {
-		if err == nil {
-			err = errors.New(m.Error)
-		}
+	if err := ch.conn.waitExec(); err != nil {
 		return fail(err)
 	}
 	if err := writePidFile(o.PidFile, ch.cmd.Process.Pid); err != nil {

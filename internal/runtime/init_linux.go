@@ -95,7 +95,7 @@ func runInit(conn *syncConn) error {
 	if b.ConsoleFd >= 0 {
 		console = os.NewFile(uintptr(b.ConsoleFd), "console-socket")
 	}
-	if b.Mode == "create" {
+	if b.Mode != "exec" {
 		if err := setupContainer(conn, &b, console); err != nil {
 			return err
 		}
@@ -127,10 +127,7 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	}
 	s.root.Close()
 	// The create-time hooks run now: after the mounts, before pivot_root.
-	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
-		return err
-	}
-	if err := conn.expect(msgHooksDone); err != nil {
+	if err := createHooks(conn, b); err != nil {
 		return err
 	}
 	if b.NoPivot {
@@ -181,10 +178,7 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 // the container shares the host's mount table, so nothing is mounted (the
 // parent warned about that) and the rootfs becomes the root by chroot.
 func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
-	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
-		return err
-	}
-	if err := conn.expect(msgHooksDone); err != nil {
+	if err := createHooks(conn, b); err != nil {
 		return err
 	}
 	if err := unix.Chroot(b.Rootfs); err != nil {
@@ -204,6 +198,18 @@ func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
 		}
 	}
 	return nil
+}
+
+// createHooks has the parent run the create-time hooks, if there are any,
+// and waits until it has.
+func createHooks(conn *syncConn, b *bootstrap) error {
+	if !b.CreateHooks {
+		return nil
+	}
+	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	return conn.expect(msgHooksDone)
 }
 
 // startProcess turns the init into the container's process: working
@@ -274,10 +280,17 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
-	if b.Mode == "create" {
+	switch {
+	case b.Mode == "create":
 		if err := waitForStart(b.FifoFd); err != nil {
 			return err
 		}
+	case b.Mode == "run" && len(hooksOf(b.Spec).StartContainer) > 0:
+		if err := conn.expect(msgStart); err != nil {
+			return err
+		}
+	}
+	if b.Mode != "exec" {
 		if err := runHooks("startContainer", hooksOf(b.Spec).StartContainer, &specs.State{
 			Version: specs.Version, ID: b.ID, Status: specs.StateCreated, Pid: os.Getpid(),
 			Bundle: b.Bundle, Annotations: b.Spec.Annotations,

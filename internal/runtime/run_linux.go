@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,32 +38,46 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		o.Console = remote
 	}
 	o.spec = spec
-	_, cmd, err := r.create(id, o)
+	c, ch, err := r.create(id, o, true)
 	if o.Console != nil {
 		o.Console.Close()
 	}
 	if err != nil {
 		return -1, err
 	}
+	fail := func(err error) (int, error) {
+		ch.kill()
+		ch.conn.Close()
+		r.remove(c, false)
+		return -1, err
+	}
 	var pty *os.File
 	if local != nil {
 		if pty, err = recvFd(local); err != nil {
-			r.Delete(id, true)
-			cmd.Wait()
-			return -1, err
+			return fail(err)
 		}
 		defer pty.Close()
 	}
-	if err := r.Start(id); err != nil {
-		r.Delete(id, true)
-		cmd.Wait()
-		return -1, err
+	// The init execs the process as soon as it is ready, or, when there
+	// are startContainer hooks (which may look at the state), once the
+	// state is saved: now.
+	if len(hooksOf(spec).StartContainer) > 0 {
+		if err := ch.conn.send(syncMsg{Type: msgStart}); err != nil {
+			return fail(err)
+		}
 	}
+	if err := ch.conn.waitExec(); err != nil {
+		return fail(err)
+	}
+	ch.conn.Close()
+	runHooksWarn("poststart", hooksOf(spec).Poststart, c.state(specs.StateRunning), r.warn)
 	if detach {
-		return 0, cmd.Process.Release()
+		return 0, ch.cmd.Process.Release()
 	}
-	code := superviseProcess(cmd, pty, o.Stdin, o.Stdout)
-	if err := r.Delete(id, true); err != nil {
+	code := superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout)
+	// The init was its pid namespace's init, and is reaped: the kernel
+	// killed and reaped everything else in the namespace first.
+	if err := r.remove(c, hasNewNamespace(spec, specs.PIDNamespace)); err != nil {
 		return code, err
 	}
 	return code, nil

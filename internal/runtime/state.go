@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 )
 
 // ErrNotExist is returned for an unknown container id.
@@ -34,6 +36,17 @@ type Container struct {
 	// created: together with Pid it tells our init from a reused pid.
 	InitStartTime uint64            `json:"initStartTime"`
 	CgroupPaths   map[string]string `json:"cgroupPaths"`
+
+	cg cgroups.Manager // the manager create used, if this process created it
+}
+
+// cgroup returns the container's cgroup manager: the one create used, or
+// one reopened from the saved paths.
+func (c *Container) cgroup() (cgroups.Manager, error) {
+	if c.cg != nil {
+		return c.cg, nil
+	}
+	return cgroups.Load(c.CgroupPaths)
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)
@@ -103,17 +116,19 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // ociState renders the OCI state of c with its current status.
 func (r *Runtime) ociState(c *Container) *specs.State {
-	st := &specs.State{
-		Version:     specs.Version,
-		ID:          c.ID,
-		Status:      r.status(c),
-		Bundle:      c.Bundle,
-		Annotations: c.Spec.Annotations,
-	}
-	if st.Status != specs.StateStopped {
-		st.Pid = c.Pid
+	st := c.state(r.status(c))
+	if st.Status == specs.StateStopped {
+		st.Pid = 0
 	}
 	return st
+}
+
+// state is c's OCI state with the given status.
+func (c *Container) state(status specs.ContainerState) *specs.State {
+	return &specs.State{
+		Version: specs.Version, ID: c.ID, Status: status, Pid: c.Pid,
+		Bundle: c.Bundle, Annotations: c.Spec.Annotations,
+	}
 }
 
 // statePaused is the status runc reports for a frozen container; the OCI
