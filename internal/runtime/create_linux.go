@@ -57,14 +57,15 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
 	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
+	var l linuxSpec // not specs.Spec: see specjson.go
+	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
 	}
-	if err := validateSpec(&s); err != nil {
+	s := l.spec()
+	if err := validateSpec(s); err != nil {
 		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func validateSpec(s *specs.Spec) error {

@@ -93,6 +93,29 @@ type bootstrap struct {
 	ExtraFds int `json:"extraFds,omitempty"`
 }
 
+// bootstrapJSON is the bootstrap on the wire: the parent sends the config
+// as a linuxSpec, the init reads an initSpec (see specjson.go). Spec hides
+// the embedded field, whose type encoding/json then never looks at.
+type bootstrapJSON[S any] struct {
+	*bootstrapFields
+	Spec S `json:"spec"`
+}
+
+type bootstrapFields bootstrap // bootstrap without its JSON methods
+
+func (b *bootstrap) MarshalJSON() ([]byte, error) {
+	return json.Marshal(bootstrapJSON[*linuxSpec]{(*bootstrapFields)(b), toLinuxSpec(b.Spec)})
+}
+
+func (b *bootstrap) UnmarshalJSON(data []byte) error {
+	v := bootstrapJSON[*initSpec]{bootstrapFields: (*bootstrapFields)(b)}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	b.Spec = v.Spec.spec()
+	return nil
+}
+
 // syncConn is one end of the socketpair with a JSON codec on it.
 type syncConn struct {
 	f   *os.File
