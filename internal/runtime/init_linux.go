@@ -403,11 +403,14 @@ func setUser(u specs.User, spec *specs.Spec) error {
 	} else if len(u.AdditionalGids) > 0 {
 		return fmt.Errorf("additional gids need setgroups, which this user namespace denies")
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setresgid %d: %w", u.GID, err)
+	// Raw, for this thread only, as setgroups above and capset after: it is
+	// the one that execs, and the execve ends the others. (Go's Setresuid
+	// stops every thread of the process to change them all.)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setresgid %d: %w", u.GID, e)
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setresuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", u.UID, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err}
