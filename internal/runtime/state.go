@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -49,11 +49,9 @@ func (c *Container) cgroup() (cgroups.Manager, error) {
 	return cgroups.Load(c.CgroupPaths)
 }
 
-var validID = regexp.MustCompile(`^[\w+\-.]+$`)
-
 // checkID rejects ids that could name a path outside the state root.
 func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || !validID.MatchString(id) {
+	if id == "" || id == "." || id == ".." || strings.IndexFunc(id, invalidIDChar) >= 0 {
 		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '+', '-' and '.'", id)
 	}
 	return nil
@@ -134,4 +132,11 @@ func (c *Container) state(status specs.ContainerState) *specs.State {
 // statePaused is the status runc reports for a frozen container; the OCI
 // spec doesn't define it, but tools (containerd, the conformance suite)
 // expect it.
+// invalidIDChar is false for the characters of an id: letters, digits, '_',
+// '+', '-' and '.'. (Not a regexp: its compilation would be most of this
+// package's start-up, which every container init pays.)
+func invalidIDChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '+' || r == '-' || r == '.')
+}
+
 const statePaused specs.ContainerState = "paused"

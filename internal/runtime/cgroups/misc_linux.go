@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -29,7 +30,8 @@ func (m *manager) setPids(r *specs.LinuxResources) error {
 
 // pageSizeRe matches the page size names the kernel gives hugetlb files
 // ("2MB", "1GB", "64KB").
-var pageSizeRe = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+// Compiled on first use: every container init starts this package.
+var pageSizeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`) })
 
 // setHugetlb writes each page size's limit and, where the kernel has them
 // (5.7+), the matching reservation limit, which is what the OCI spec asks
@@ -48,7 +50,7 @@ func (m *manager) setHugetlb(r *specs.LinuxResources) error {
 		limitFile, rsvdFile = "hugetlb.%s.max", "hugetlb.%s.rsvd.max"
 	}
 	for _, h := range r.HugepageLimits {
-		if !pageSizeRe.MatchString(h.Pagesize) {
+		if !pageSizeRe().MatchString(h.Pagesize) {
 			return fmt.Errorf("cgroups: hugepage size %q: want a size such as 2MB or 1GB", h.Pagesize)
 		}
 		file := fmt.Sprintf(limitFile, h.Pagesize)
