@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/docker/go-connections/nat"
 	containertypes "github.com/moby/moby/api/types/container"
@@ -189,8 +190,10 @@ func validateExtraHost(val string) (string, error) {
 }
 
 var (
-	domainAlpha = regexp.MustCompile(`[a-zA-Z]`)
-	domainRe    = regexp.MustCompile(`^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$`)
+	domainAlpha = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[a-zA-Z]`) })
+	domainRe    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$`)
+	})
 )
 
 // validateDNSSearch is the docker CLI's check of a --dns-search domain
@@ -199,10 +202,10 @@ func validateDNSSearch(val string) (string, error) {
 	if val = strings.Trim(val, " "); val == "." {
 		return val, nil
 	}
-	if domainAlpha.FindString(val) == "" {
+	if domainAlpha().FindString(val) == "" {
 		return "", fmt.Errorf("%s is not a valid domain", val)
 	}
-	if ns := domainRe.FindStringSubmatch(val); len(ns) > 0 && len(ns[1]) < 255 {
+	if ns := domainRe().FindStringSubmatch(val); len(ns) > 0 && len(ns[1]) < 255 {
 		return ns[1], nil
 	}
 	return "", fmt.Errorf("%s is not a valid domain", val)

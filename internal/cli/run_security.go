@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/spf13/pflag"
@@ -45,7 +46,7 @@ func (s *securityFlags) addFlags(f *pflag.FlagSet) {
 }
 
 // deviceCgroupRuleFormat is the docker CLI's check of --device-cgroup-rule.
-var deviceCgroupRuleFormat = regexp.MustCompile(`^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`)
+var deviceCgroupRuleFormat = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`) })
 
 // config checks the flags as the docker CLI does (its messages) and puts
 // them in cfg. The engine checks the rest (capability names, devices on
@@ -66,7 +67,7 @@ func (s *securityFlags) config(cfg *container.Config) error {
 		cfg.Devices = append(cfg.Devices, m)
 	}
 	for _, r := range s.deviceCgroupRules {
-		if !deviceCgroupRuleFormat.MatchString(r) {
+		if !deviceCgroupRuleFormat().MatchString(r) {
 			return fmt.Errorf("invalid argument %q for \"--device-cgroup-rule\" flag: invalid device cgroup format '%s'", r, r)
 		}
 	}

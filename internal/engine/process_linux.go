@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	containertypes "github.com/moby/moby/api/types/container"
 
@@ -72,7 +73,7 @@ func (e *Engine) thaw(ctx context.Context, c *container.Container) {
 
 // psArgsRe finds "-o key=PID…" columns renamed to something ps's PID
 // header would no longer be found by (Docker's check).
-var psArgsRe = regexp.MustCompile(`\s+([^\s]*)=\s*(PID[^\s]*)`)
+var psArgsRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\s+([^\s]*)=\s*(PID[^\s]*)`) })
 
 // TopContainer is `docker top`: the host's ps with psArgs (default -ef),
 // keeping the header and the lines of the container's processes.
@@ -81,7 +82,7 @@ func (e *Engine) TopContainer(ctx context.Context, ref string, psArgs []string) 
 	if args == "" {
 		args = "-ef"
 	}
-	for _, g := range psArgsRe.FindAllStringSubmatch(args, -1) {
+	for _, g := range psArgsRe().FindAllStringSubmatch(args, -1) {
 		if g[1] != "pid" {
 			return nil, fmt.Errorf(`specifying "%s=%s" is not allowed`, g[1], g[2])
 		}

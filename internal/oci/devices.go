@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -20,7 +21,7 @@ type DeviceMapping struct {
 
 // deviceCgroupRule is Docker's daemon-side syntax of --device-cgroup-rule:
 // type (a, b or c), major:minor (a number or *) and access.
-var deviceCgroupRule = regexp.MustCompile(`^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`)
+var deviceCgroupRule = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`) })
 
 // setDevices adds the --device nodes and their cgroup rules, then the
 // --device-cgroup-rule rules; --privileged gets every host device instead
@@ -114,7 +115,7 @@ func ValidDeviceMode(mode string) bool {
 // parseDeviceCgroupRule reads "c 1:3 rwm" (moby's
 // oci.AppendDevicePermissionsFromCgroupRules).
 func parseDeviceCgroupRule(rule string) (specs.LinuxDeviceCgroup, error) {
-	ss := deviceCgroupRule.FindStringSubmatch(rule)
+	ss := deviceCgroupRule().FindStringSubmatch(rule)
 	if len(ss) != 5 {
 		return specs.LinuxDeviceCgroup{}, invalidf("invalid device cgroup rule format: '%s'", rule)
 	}

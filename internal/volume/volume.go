@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/go-units"
@@ -104,14 +105,14 @@ type CreateOptions struct {
 	Options   map[string]string
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) })
 
 // CheckName refuses a name the local driver refuses, with Docker's message.
 func CheckName(name string) error {
 	if len(name) == 1 {
 		return invalidf("create %s: volume name is too short, names should be at least two alphanumeric characters", name)
 	}
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return invalidf("create %s: %q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path",
 			name, name, "[a-zA-Z0-9][a-zA-Z0-9_.-]")
 	}
