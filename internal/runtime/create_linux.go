@@ -235,6 +235,14 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	}
 	undo.push(func() { cg.Destroy() })
 	plan.cgroup = cg
+	// The limits are written while the init is forked and its Go runtime
+	// starts; it sets nothing up before the bootstrap, which follows them.
+	plan.meanwhile = func() error {
+		if err := cg.Set(containerResources(spec)); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+		return nil
+	}
 
 	hooks := hooksOf(spec)
 	mode := "create"
@@ -253,11 +261,6 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	conn := ch.conn // not ch, which a failed return sets to nil
 	undo.push(func() { conn.Close() })
 	undo.push(ch.kill)
-	// The limits are written while the init's Go runtime starts; it sets
-	// nothing up before the bootstrap, which follows them.
-	if err := cg.Set(containerResources(spec)); err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, proc.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
@@ -478,8 +481,13 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if err := plan.spawn(cmd); err != nil {
+		if cmd.Process != nil { // started; meanwhile failed
+			(&child{cmd: cmd}).kill()
+		} else {
+			err = fmt.Errorf("start container init: %w", err)
+		}
 		parentEnd.Close()
-		return nil, fmt.Errorf("start container init: %w", err)
+		return nil, err
 	}
 	return &child{cmd: cmd, conn: newSyncConn(parentEnd)}, nil
 }

@@ -339,6 +339,14 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 		t.Errorf("create of a missing executable: %v", err)
 	}
 	assertNoLeftovers(t, r, id, b.Dir)
+	// Limits the cgroup refuses fail the create while the init is forked.
+	b = testutil.NewBundle(t, "true")
+	b.Spec.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "3XB", Limit: 1}}
+	b.Save(t)
+	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); err == nil || !strings.Contains(err.Error(), "3XB") {
+		t.Errorf("create with a bad hugepage size: %v", err)
+	}
+	assertNoLeftovers(t, r, id, b.Dir)
 	if err := r.Create("../escape", CreateOpts{Bundle: b.Dir}); err == nil {
 		t.Error("create with id ../escape succeeded")
 	}
