@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,15 +236,6 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	}
 	undo.push(func() { cg.Destroy() })
 	plan.cgroup = cg
-	// The limits are written while the init is forked and its Go runtime
-	// starts; it sets nothing up before the bootstrap, which follows them.
-	plan.meanwhile = func() error {
-		if err := cg.Set(containerResources(spec)); err != nil {
-			return fmt.Errorf("cgroup: %w", err)
-		}
-		return nil
-	}
-
 	hooks := hooksOf(spec)
 	mode := "create"
 	if run {
@@ -254,6 +246,20 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
 		CgroupPaths: cg.Paths(),
 		CreateHooks: len(hooks.Prestart)+len(hooks.CreateRuntime)+len(hooks.CreateContainer) > 0,
+	}
+	// The limits are written while the init is forked and its Go runtime
+	// starts (it sets nothing up before the bootstrap, which follows them),
+	// and the cgroup hierarchies for its cgroup mount read.
+	plan.meanwhile = func() error {
+		if err := cg.Set(containerResources(spec)); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+		if plan.mnt == nil && hasNewNamespace(spec, specs.MountNamespace) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" }) {
+			mounts, err := cgroupMounts()
+			b.CgroupMounts = mounts
+			return err
+		}
+		return nil
 	}
 	if ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr); err != nil {
 		return nil, nil, err
@@ -459,18 +465,20 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
-	// A nil *os.File in the interface fields would close fds 0-2 in the
-	// init, whose Go runtime then needs /dev/null: leave them nil so that
-	// os/exec opens /dev/null here, on the host, as root.
-	if stdin != nil {
-		cmd.Stdin = stdin
+	// The init's fds 0-2 are never closed (its Go runtime would need
+	// /dev/null): what is missing is /dev/null, opened here, on the host, as
+	// root, and not by os/exec on the thread that forks, which is in the
+	// container's device cgroup while its rules are being written.
+	if stdin == nil || stdout == nil || stderr == nil {
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			parentEnd.Close()
+			return nil, err
+		}
+		defer null.Close()
+		stdin, stdout, stderr = cmp.Or(stdin, null), cmp.Or(stdout, null), cmp.Or(stderr, null)
 	}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)

@@ -120,7 +120,7 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	s := &rootfsSetup{
 		spec: spec, bundle: b.Bundle, rootfs: b.Rootfs,
 		userns: hasNamespace(spec, specs.UserNamespace), cgroupns: hasNamespace(spec, specs.CgroupNamespace),
-		cgroupPaths: b.CgroupPaths,
+		cgroupPaths: b.CgroupPaths, cgroupMounts: b.CgroupMounts,
 	}
 	if err := s.prepare(); err != nil {
 		return err

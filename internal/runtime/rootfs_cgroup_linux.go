@@ -15,18 +15,15 @@ import (
 // fresh (its root is the namespace's root, the container's cgroup);
 // without one, the container's cgroup directories are bind mounted.
 func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
-	if err != nil {
-		return err
+	hier := s.cgroupMounts
+	if hier == nil {
+		var err error
+		if hier, err = cgroupMounts(); err != nil {
+			return err
+		}
 	}
-	var hier []*mountinfo.Info
-	for _, m := range mounts {
-		if (m.FSType == "cgroup" || m.FSType == "cgroup2") && filepath.Dir(m.Mountpoint) == "/sys/fs/cgroup" {
-			hier = append(hier, m)
-		}
-		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
-			return s.mountCgroupDir(m, dest, o)
-		}
+	if len(hier) == 1 && hier[0].Mountpoint == "/sys/fs/cgroup" {
+		return s.mountCgroupDir(hier[0], dest, o)
 	}
 	t, err := s.target(dest, true)
 	if err != nil {
@@ -60,8 +57,35 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 	return nil
 }
 
+// cgroupMount is a mounted cgroup hierarchy, as mountCgroup needs it.
+type cgroupMount struct {
+	Mountpoint string `json:"mountpoint"`
+	FSType     string `json:"fstype"`  // cgroup or cgroup2
+	Options    string `json:"options"` // super options (the controllers)
+}
+
+// cgroupMounts lists the hierarchies mounted in /sys/fs/cgroup, or, on a
+// pure cgroup2 host, the one mounted on it.
+func cgroupMounts() ([]cgroupMount, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	if err != nil {
+		return nil, err
+	}
+	hier := []cgroupMount{}
+	for _, m := range mounts {
+		cm := cgroupMount{Mountpoint: m.Mountpoint, FSType: m.FSType, Options: m.VFSOptions}
+		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
+			return []cgroupMount{cm}, nil
+		}
+		if filepath.Dir(m.Mountpoint) == "/sys/fs/cgroup" {
+			hier = append(hier, cm)
+		}
+	}
+	return hier, nil
+}
+
 // mountCgroupDir mounts one hierarchy m at dest.
-func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts) error {
+func (s *rootfsSetup) mountCgroupDir(m cgroupMount, dest string, o mountOpts) error {
 	t, err := s.target(dest, true)
 	if err != nil {
 		return err
@@ -71,7 +95,7 @@ func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts
 	if s.cgroupns {
 		data := ""
 		if m.FSType == "cgroup" {
-			data = cgroupSuperOpts(m.VFSOptions)
+			data = cgroupSuperOpts(m.Options)
 		}
 		if err := unix.Mount("cgroup", procFd(t), m.FSType, flags, data); err != nil {
 			return mountErr("mount", m.FSType, dest, err)
@@ -92,7 +116,7 @@ func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts
 
 // cgroupPathFor finds the container's directory in hierarchy m: the
 // saved cgroup path that lies under its mountpoint.
-func (s *rootfsSetup) cgroupPathFor(m *mountinfo.Info) string {
+func (s *rootfsSetup) cgroupPathFor(m cgroupMount) string {
 	for _, p := range s.cgroupPaths {
 		if strings.HasPrefix(p, m.Mountpoint+"/") || p == m.Mountpoint {
 			return p

@@ -27,6 +27,9 @@ type rootfsSetup struct {
 	userns      bool
 	cgroupns    bool
 	cgroupPaths map[string]string
+	// cgroupMounts are the host's cgroup hierarchies, as the parent found
+	// them; nil: read them here.
+	cgroupMounts []cgroupMount
 }
 
 func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }

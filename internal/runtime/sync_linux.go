@@ -83,6 +83,10 @@ type bootstrap struct {
 	// CgroupPaths are the container's cgroup directories, for a "cgroup"
 	// mount without a cgroup namespace.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// CgroupMounts are the host's cgroup hierarchies for a "cgroup" mount,
+	// which the parent reads from its mountinfo while the init starts, when
+	// the init's new mount namespace will be a copy of its own.
+	CgroupMounts []cgroupMount `json:"cgroupMounts,omitempty"`
 	// UnshareFlags are the new namespaces the init unshares itself, after
 	// the trampoline joined a user namespace they must belong to.
 	UnshareFlags uintptr `json:"unshareFlags,omitempty"`
