@@ -420,6 +420,9 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	if err != nil {
 		return nil, &os.SyscallError{Syscall: "socketpair", Err: err}
 	}
+	// Our end non-blocking, so that Go waits on it in its poller: a
+	// blocking read parks a thread, and Go wakes others to take over.
+	unix.SetNonblock(fds[0], true)
 	parentEnd, childEnd := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
 	defer childEnd.Close()
 
