@@ -461,10 +461,14 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		args = append([]string{"berth-nsenter", strconv.Itoa(userFd), "1", path}, args...)
 		path = "/proc/self/fd/" + strconv.Itoa(trampFd)
 	}
+	// GOMAXPROCS=1: the init does one thing after another on one thread;
+	// with one P its Go runtime starts fewer threads, which cost their
+	// creation and, at the execve, the wait for each to be killed. (The
+	// init clears its environment before the process runs.)
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        args,
-		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd)},
+		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"},
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
