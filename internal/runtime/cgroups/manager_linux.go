@@ -387,6 +387,12 @@ func (m *manager) Destroy() error {
 // cgroup with children cannot go). cgroupfs directories hold only control
 // files, which rmdir takes along.
 func removeCgroup(dir string, deadline time.Time) error {
+	// Most often a leaf no process is left in: one rmdir. The kernel
+	// refuses (EBUSY) a cgroup with children or processes, and only then
+	// is the directory listed.
+	if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
