@@ -247,26 +247,23 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		CgroupPaths: cg.Paths(),
 		CreateHooks: len(hooks.Prestart)+len(hooks.CreateRuntime)+len(hooks.CreateContainer) > 0,
 	}
-	// The limits are written while the init is forked and its Go runtime
-	// starts (it sets nothing up before the bootstrap, which follows them),
-	// and the cgroup hierarchies for its cgroup mount read.
-	plan.meanwhile = func() error {
-		if err := cg.Set(containerResources(spec)); err != nil {
-			return fmt.Errorf("cgroup: %w", err)
-		}
-		if plan.mnt == nil && hasNewNamespace(spec, specs.MountNamespace) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" }) {
-			mounts, err := cgroupMounts()
-			b.CgroupMounts = mounts
-			return err
-		}
-		return nil
-	}
 	if ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr); err != nil {
 		return nil, nil, err
 	}
 	conn := ch.conn // not ch, which a failed return sets to nil
 	undo.push(func() { conn.Close() })
 	undo.push(ch.kill)
+	// While the init's Go runtime starts (it sets nothing up before the
+	// bootstrap): the limits, and the cgroup hierarchies for its cgroup
+	// mount, which its new mount namespace has as ours does.
+	if err := cg.Set(containerResources(spec)); err != nil {
+		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if plan.mnt == nil && hasNewNamespace(spec, specs.MountNamespace) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" }) {
+		if b.CgroupMounts, err = cgroupMounts(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, proc.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
@@ -475,7 +472,7 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	// The init's fds 0-2 are never closed (its Go runtime would need
 	// /dev/null): what is missing is /dev/null, opened here, on the host, as
 	// root, and not by os/exec on the thread that forks, which is in the
-	// container's device cgroup while its rules are being written.
+	// container's cgroups by then.
 	if stdin == nil || stdout == nil || stderr == nil {
 		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
@@ -496,13 +493,8 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if err := plan.spawn(cmd); err != nil {
-		if cmd.Process != nil { // started; meanwhile failed
-			(&child{cmd: cmd}).kill()
-		} else {
-			err = fmt.Errorf("start container init: %w", err)
-		}
 		parentEnd.Close()
-		return nil, err
+		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	return &child{cmd: cmd, conn: newSyncConn(parentEnd)}, nil
 }

@@ -71,10 +71,6 @@ type nsPlan struct {
 	timeOffsets    map[string]specs.LinuxTimeOffset
 	// cgroup is where the init is born (see cgroups.EnterThread).
 	cgroup cgroups.Manager
-	// meanwhile, if set, is the caller's work that spawn does while the
-	// init is being forked (the cgroup limits): the clone of its
-	// namespaces and its exec take a while.
-	meanwhile func() error
 }
 
 func (p *nsPlan) close() {
@@ -150,20 +146,10 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 // and joined p's namespaces, so the child is born in all of them. That
 // thread is never unlocked: Go terminates it when its goroutine ends, and
 // its namespaces and cgroups go with it.
-//
-// An error from meanwhile is returned after the spawn, which may have
-// succeeded: the caller then has a child to kill.
 func (p *nsPlan) spawn(cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
 	go p.spawnOffMain(cmd, errc)
-	var err error
-	if p.meanwhile != nil {
-		err = p.meanwhile()
-	}
-	if serr := <-errc; serr != nil {
-		return serr
-	}
-	return err
+	return <-errc
 }
 
 // spawnOffMain makes sure the work runs on a thread Go may discard: the

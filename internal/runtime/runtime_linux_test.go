@@ -339,7 +339,7 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 		t.Errorf("create of a missing executable: %v", err)
 	}
 	assertNoLeftovers(t, r, id, b.Dir)
-	// Limits the cgroup refuses fail the create while the init is forked.
+	// Limits the cgroup refuses fail the create; the forked init is killed.
 	b = testutil.NewBundle(t, "true")
 	b.Spec.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "3XB", Limit: 1}}
 	b.Save(t)
