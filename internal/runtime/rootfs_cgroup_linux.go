@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,32 +23,41 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 			return err
 		}
 	}
-	if len(hier) == 1 && hier[0].Mountpoint == "/sys/fs/cgroup" {
-		return s.mountCgroupDir(hier[0], dest, o)
-	}
 	t, err := s.target(dest, true)
 	if err != nil {
 		return err
 	}
+	defer t.Close()
+	if len(hier) == 1 && hier[0].Mountpoint == "/sys/fs/cgroup" {
+		return s.mountCgroupDir(hier[0], t, dest, o)
+	}
 	// Made read-only (if asked) only after the hierarchies are mounted in it.
 	tmpfsFlags := (o.flags &^ unix.MS_RDONLY) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	err = unix.Mount("tmpfs", procFd(t), "tmpfs", tmpfsFlags, "mode=755")
-	t.Close()
-	if err != nil {
+	if err := unix.Mount("tmpfs", procFd(t), "tmpfs", tmpfsFlags, "mode=755"); err != nil {
 		return mountErr("mount", "tmpfs", dest, err)
 	}
+	// The directories are made in the tmpfs just mounted, which only we
+	// have seen: from a handle on it, a step each.
+	dir, err := openInRoot(s.root, dest)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
 	for _, m := range hier {
 		name := filepath.Base(m.Mountpoint)
-		if err := s.mountCgroupDir(m, filepath.Join(dest, name), o); err != nil {
+		sub, err := mkdirInRoot(dir, name, 0o755)
+		if err != nil {
+			return err
+		}
+		err = s.mountCgroupDir(m, sub, filepath.Join(dest, name), o)
+		sub.Close()
+		if err != nil {
 			return err
 		}
 		// Co-mounted controllers ("cpu,cpuacct") get a link per name.
 		if parts := strings.Split(name, ","); len(parts) > 1 {
 			for _, p := range parts {
-				if t, err := s.target(dest, true); err == nil {
-					unix.Symlinkat(name, int(t.Fd()), p)
-					t.Close()
-				}
+				unix.Symlinkat(name, int(dir.Fd()), p)
 			}
 		}
 	}
@@ -84,13 +94,8 @@ func cgroupMounts() ([]cgroupMount, error) {
 	return hier, nil
 }
 
-// mountCgroupDir mounts one hierarchy m at dest.
-func (s *rootfsSetup) mountCgroupDir(m cgroupMount, dest string, o mountOpts) error {
-	t, err := s.target(dest, true)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
+// mountCgroupDir mounts one hierarchy m on t, the handle of dest.
+func (s *rootfsSetup) mountCgroupDir(m cgroupMount, t *os.File, dest string, o mountOpts) error {
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if s.cgroupns {
 		data := ""
