@@ -20,12 +20,19 @@ import (
 // carries the number of its sync socket.
 const initEnv = "_BERTH_INIT"
 
+// The container init takes over in this package's start-up, and never
+// returns from it. Go initializes a package's imports before it, so all
+// the init uses is ready; the packages of the binary it does not use (the
+// engine's: image references, digests, SQLite, the Dockerfile parser, …)
+// are initialized after this one, if at all, and their start-up (about
+// half of the binary's) is not paid by every container start.
 func init() {
-	// Namespaces joined with setns, capabilities and the working directory
-	// change only the calling thread; the init must do all of that, and its
-	// final execve, on one thread. Locking in init() pins main to it.
 	if IsInitProcess() {
+		// Namespaces joined with setns, capabilities and the working
+		// directory change only the calling thread; the init must do all
+		// of that, and its final execve, on one thread: the main one.
 		goruntime.LockOSThread()
+		InitMain()
 	}
 }
 
