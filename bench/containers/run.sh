@@ -46,18 +46,10 @@ if [ "$runs" -lt 1 ] || [ "$ctrs" -lt 1 ]; then echo "containers/run.sh: --runs 
 [ "$(id -u)" = 0 ] || { echo "containers/run.sh: must run as root" >&2; exit 1; }
 cd "$(dirname "$0")/../.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
-say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-# Packages, from Debian. /usr/bin/docker is the CLI that comes with docker.io.
-need=()
-dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
-[ $docker = 0 ] || { [ -x /usr/bin/docker ] && command -v dockerd >/dev/null; } || need+=(docker.io)
-[ $podman = 0 ] || { command -v podman >/dev/null && command -v runc >/dev/null; } || need+=(podman runc)
-if [ ${#need[@]} -gt 0 ]; then
-	say "installing ${need[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+install_engines
 dockercli=/usr/bin/docker
 
 # Everything lives under $tmp and, for dockerd's sockets and exec root,
@@ -68,36 +60,8 @@ cg=berth-ctrbench.${tmp##*.}
 broot=$tmp/berth-root
 image=bench/busybox
 dockerd_pid=
-# Written by podman as root whatever its paths; removed if this run made them.
-host_new=()
-for f in /var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers \
-	/dev/shm/libpod_lock /run/containers/networks /run/containers; do [ -e "$f" ] || host_new+=("$f"); done
+note_host_files
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after the timeout
-	local pid=$1 i
-	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < ${2:-10} * 10; i++)); do
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	say "cleanup: pid $pid did not exit after SIGTERM, killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	sleep 0.2
-}
-# Live (not zombie) processes whose command line mentions $1 [and whose comm matches $2].
-pids_using() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "${p#/proc/}" != $$ ] || continue
-		# shellcheck disable=SC2254 # $2 is a pattern
-		[ -z "${2:-}" ] || case $(cat "$p/comm" 2>/dev/null) in $2) ;; *) continue ;; esac
-		[ "$(awk '{ print $3 }' "$p/stat" 2>/dev/null)" != Z ] || continue
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
-	done
-	return 0
-}
 # berth processes of this run: the bench's binary; with --berth, one that
 # also has a file open under $broot (a shim holds its container's lock).
 berth_pids() { # [shim]: only `berth shim`
@@ -110,29 +74,6 @@ berth_pids() { # [shim]: only `berth shim`
 	done
 	return 0
 }
-mounts_under() { # mount points at or below $1, deepest first
-	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-umount_under() {
-	local m
-	for m in $(mounts_under "$1"); do
-		umount -R "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cleanup: cannot unmount $m"
-	done
-}
-stop_docker() {
-	local pid
-	[ -d "$drun" ] || return 0
-	pid=$(cat "$drun/docker.pid" 2>/dev/null || echo "$dockerd_pid")
-	stop_pid "$pid" 20
-	alive "$dockerd_pid" && stop_pid "$dockerd_pid" 5
-	stop_pid "$(cat "$drun/exec/containerd/containerd.pid" 2>/dev/null || true)" 10
-	for pid in $(pids_using "$drun"); do stop_pid "$pid" 5; done
-	dockerd_pid=
-}
-podman_() {
-	podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --tmpdir "$tmp/podman/tmp" \
-		--storage-driver overlay --cgroup-manager cgroupfs --events-backend none "$@"
-}
 podman_run=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network none --cgroup-parent "/$cg")
 rm_all() { # engine: remove every container
 	local ids
@@ -143,72 +84,30 @@ rm_all() { # engine: remove every container
 	esac
 }
 cleanup() {
-	local rc=$? m d
-	set +e
-	trap - EXIT INT TERM
+	local m
 	[ ! -x "$berth" ] || [ ! -d "$broot" ] || rm_all berth 2>/dev/null
 	for m in $(berth_pids); do stop_pid "$m" 5; done
 	[ $podman = 0 ] || [ ! -d "$tmp/podman" ] || rm_all podman 2>/dev/null
-	for m in $(pids_using "$tmp/podman" conmon); do stop_pid "$m" 5; done
 	alive "$dockerd_pid" && rm_all docker 2>/dev/null
-	stop_docker
-	umount_under "$tmp"
-	umount_under "$drun"
-	rm -rf --one-file-system "$tmp" "$drun"
-	for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/"$cg"; do
-		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ ! -d "$d" ] || say "cleanup: cgroup $d left"
-	done
-	for m in "${host_new[@]}"; do rm -f "$m" 2>/dev/null || rmdir "$m" 2>/dev/null; done
-	for m in $(mounts_under "$tmp") $(mounts_under "$drun"); do say "cleanup: still mounted: $m"; done
-	for m in $(pids_using "$tmp") $(pids_using "$drun"); do say "cleanup: still running: pid $m"; done
-	exit $rc
+	clean_run
 }
-trap cleanup EXIT
-trap 'say "interrupted, cleaning up"; exit 130' INT
-trap 'say "terminated, cleaning up"; exit 143' TERM
+on_exit cleanup
 
 # ------------------------------------------------------- engines and image
 
-first_line() { grep -m1 -v '^[[:space:]]*$' "$1" | cut -c1-120 || echo "exit status $2"; }
 declare -A fail
 engines=(berth)
+build_berth
+[ -z "$berth_fail" ] || fail[berth]=$berth_fail
 
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- cmd internal go.mod go.sum 2>/dev/null || rev="$rev+dirty"
-berth_from="given with --berth"
-if [ -z "$berth" ]; then
-	berth=$tmp/berth
-	berth_from="the work tree at $rev"
-	CGO_ENABLED=0 go build -o "$berth" ./cmd/berth >"$tmp/berth-build.log" 2>&1 ||
-		fail[berth]="go build: $(grep -v '^#' "$tmp/berth-build.log" | first_line /dev/stdin 1)"
-fi
-[ -n "${fail[berth]:-}" ] || [ -x "$berth" ] || fail[berth]="no executable $berth"
-
-say "image: busybox-static rootfs (hack/busybox-rootfs.sh)"
-hack/busybox-rootfs.sh "$tmp/rootfs"
-tar -C "$tmp/rootfs" --numeric-owner -cf "$tmp/busybox.tar" .
+busybox_tar
 
 # docker: its own dockerd as in bench/pull/run.sh: own data root, exec
 # root, sockets, key and client config; no bridge, no iptables; its
 # containers' cgroups under /$cg.
 if [ $docker = 1 ]; then
 	engines+=(docker)
-	export DOCKER_CONFIG=$tmp/docker-client DOCKER_HOST=unix://$drun/docker.sock
-	mkdir -p "$DOCKER_CONFIG" "$drun" "$tmp/dockerd"
-	echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
-	echo "{\"deprecated-key-path\": \"$tmp/docker-key.json\"}" >"$tmp/daemon.json"
-	dockerd --config-file "$tmp/daemon.json" -H "$DOCKER_HOST" \
-		--data-root "$tmp/dockerd" --exec-root "$drun/exec" --pidfile "$drun/docker.pid" \
-		--storage-driver overlay2 --bridge none --iptables=false --ip-masq=false \
-		--cgroup-parent "/$cg" --log-level warn >"$tmp/dockerd.log" 2>&1 &
-	dockerd_pid=$!
-	for ((i = 0; i < 300; i++)); do
-		"$dockercli" version >/dev/null 2>&1 && break
-		alive "$dockerd_pid" || break
-		sleep 0.1
-	done
-	"$dockercli" version >/dev/null 2>&1 || fail[docker]="dockerd did not start: $(first_line "$tmp/dockerd.log" 1)"
+	start_dockerd "$tmp" --cgroup-parent "/$cg" || fail[docker]="dockerd did not start: $(first_line "$tmp/dockerd.log" 1)"
 fi
 [ $podman = 0 ] || { engines+=(podman); mkdir -p "$tmp/podman"; }
 for e in "${engines[@]}"; do

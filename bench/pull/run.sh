@@ -68,7 +68,8 @@ suite=bookworm
 recipe="recipe=1 suite=$suite variant=minbase layers=rest,usr-lib,usr-share,etc-var gzip=6"
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/berth-bench/pull
 repo=bench/debian
-say() { printf '%s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # Packages, from Debian. /usr/bin/docker is the CLI that comes with docker.io's
 # dockerd; another docker earlier in PATH may be a different version.
@@ -97,71 +98,16 @@ bic=/var/lib/containers/cache/blob-info-cache-v1.boltdb
 bic_new=0
 [ -e $bic ] || bic_new=1
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after the timeout
-	local pid=$1 i
-	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < ${2:-10} * 10; i++)); do
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	say "cleanup: pid $pid did not exit after SIGTERM, killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	sleep 0.2
-}
-# Pids of processes whose command line mentions $1 (our own unique paths:
-# containerd and any shim dockerd started under $drun).
-pids_using() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "${p#/proc/}" != $$ ] || continue
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
-	done
-	return 0
-}
-mounts_under() { # mount points at or below $1, deepest first
-	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-umount_under() {
-	local m
-	for m in $(mounts_under "$1"); do
-		umount -R "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cleanup: cannot unmount $m"
-	done
-}
-stop_docker() {
-	local pid
-	[ -d "$drun" ] || return 0
-	pid=$(cat "$drun/docker.pid" 2>/dev/null || echo "$dockerd_pid")
-	stop_pid "$pid" 20
-	alive "$dockerd_pid" && stop_pid "$dockerd_pid" 5
-	# dockerd stops the containerd it started; make sure, by its pid file and
-	# by path (containerd and shims all carry $drun in their command lines).
-	stop_pid "$(cat "$drun/exec/containerd/containerd.pid" 2>/dev/null || true)" 10
-	for pid in $(pids_using "$drun"); do stop_pid "$pid" 5; done
-	dockerd_pid=
-}
 cleanup() {
-	local rc=$? m
-	set +e
-	trap - EXIT INT TERM
 	stop_pid "$registry_pid" 5
 	stop_docker
-	umount_under "$tmp"
-	umount_under "$drun"
-	# --one-file-system: never into anything that failed to unmount
-	rm -rf --one-file-system "$tmp" "$drun"
+	remove_run_dirs
 	if [ $bic_new = 1 ]; then
 		rm -f $bic
 		rmdir "${bic%/*}" /var/lib/containers 2>/dev/null
 	fi
-	for m in $(mounts_under "$tmp") $(mounts_under "$drun"); do say "cleanup: still mounted: $m"; done
-	for m in $(pids_using "$tmp") $(pids_using "$drun"); do say "cleanup: still running: pid $m"; done
-	exit $rc
 }
-trap cleanup EXIT
-trap 'say "interrupted, cleaning up"; exit 130' INT
-trap 'say "terminated, cleaning up"; exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------- the image
 
@@ -318,8 +264,6 @@ say "registry: docker-registry on 127.0.0.1:$port, pushing the image"
 skopeo copy --quiet --dest-tls-verify=false "oci:$cache/oci:bench" "docker://$image" >&2
 
 # ---------------------------------------------------------------- engines
-
-first_line() { grep -m1 -v '^[[:space:]]*$' "$1" | cut -c1-120 || echo "exit status $2"; }
 
 # berth: the given binary, or a static build of the work tree.
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

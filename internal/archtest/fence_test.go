@@ -41,16 +41,17 @@ func TestCLIDoesNotImportRuntime(t *testing.T) {
 // networks; the registry client knows nothing of images or snapshots.
 func TestStorageLayers(t *testing.T) {
 	allowed := map[string][]string{
-		"internal/archive":  {},
-		"internal/content":  {},
-		"internal/store":    {},
-		"internal/snapshot": {"internal/archive", "internal/store"},
-		"internal/registry": {"internal/content"},
-		"internal/image":    {"internal/archive", "internal/content", "internal/snapshot", "internal/store"},
+		"internal/archive":   {},
+		"internal/content":   {},
+		"internal/store":     {},
+		"internal/reference": {},
+		"internal/snapshot":  {"internal/archive", "internal/store"},
+		"internal/registry":  {"internal/content", "internal/reference"},
+		"internal/image":     {"internal/archive", "internal/content", "internal/reference", "internal/snapshot", "internal/store"},
 		// Container records know nothing of the CLI, images or the runtime.
 		"internal/container": {"internal/store"},
 		// The builder runs RUN through a Runner the engine gives it.
-		"internal/build": {"internal/archive", "internal/content", "internal/image", "internal/oci", "internal/snapshot", "internal/store"},
+		"internal/build": {"internal/archive", "internal/content", "internal/image", "internal/oci", "internal/reference", "internal/snapshot", "internal/store"},
 		// The local volume driver knows nothing of containers, the CLI or
 		// the runtime: whether a volume is in use is the caller's answer.
 		"internal/volume": {"internal/archive", "internal/store"},

@@ -1,12 +1,15 @@
 // Package build builds images from Dockerfiles, as `docker build` does
 // with BuildKit: BuildKit's parser, instruction and shell-lexer packages
-// read the Dockerfile; the stages the target needs are built in
-// dependency order; each RUN runs in a container of berth's own runtime
-// on an overlay snapshot of the step before, and each RUN, COPY, ADD and
-// WORKDIR makes a layer taken from the snapshot's changes (see
-// snapshot.Diff), stored and unpacked through the image service. A step
-// whose inputs are unchanged is not run again: its layer comes from the
-// build cache in meta.db (see cache.go).
+// read the Dockerfile; the stages the target needs are built as a graph
+// (graph.go), independent ones in parallel; each RUN runs in a container
+// of berth's own runtime on an overlay snapshot of the step before, and
+// each RUN, COPY, ADD and
+// WORKDIR makes a layer of the snapshot's changes: their tar (see
+// snapshot.Diff) is stored as the layer's blob and the snapshot itself is
+// committed as the layer (image.CommitSnapshot), not unpacked again. A
+// step whose inputs are unchanged is not run again: its layer comes from
+// the build cache in meta.db (see cache.go); the digests of context files
+// are remembered between builds by their stat (see filehash_linux.go).
 //
 // It imports the image, snapshot, archive, oci and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs
@@ -19,17 +22,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/distribution/reference"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -48,8 +54,9 @@ type Config struct {
 	Images *image.Service
 	DB     *store.DB
 	Runner Runner
-	// ResolveImage finds a base image by name: in the store, or pulled.
-	ResolveImage func(ctx context.Context, name string) (*image.Image, error)
+	// ResolveImage finds a base image by name: in the store, or pulled;
+	// with pull, pulled in any case (build --pull).
+	ResolveImage func(ctx context.Context, name string, pull bool) (*image.Image, error)
 	// StateDir holds the build's working directories (bundles, mount
 	// points, contexts read from stdin).
 	StateDir string
@@ -85,6 +92,11 @@ type Options struct {
 	Target string
 	// NoCache runs every step (and records the results).
 	NoCache bool
+	// Pull pulls every base image, even one the store has (--pull).
+	Pull bool
+	// Platform is --platform: "" or the host's, or the platform of the
+	// base images.
+	Platform string
 	// CgroupParent is the cgroup of RUN's containers ("" for berth's).
 	CgroupParent string
 	// Network is --network: RUN's network when it sets none itself,
@@ -92,8 +104,16 @@ type Options struct {
 	Network string
 	// Secrets are --secret values by id, for RUN --mount=type=secret.
 	Secrets map[string][]byte
-	// Progress receives the plain progress lines; nil for none.
+	// SSH are the --ssh agents by id, for RUN --mount=type=ssh.
+	SSH map[string]SSHAgent
+	// Allow are the entitlements --allow grants: "security.insecure"
+	// lets RUN --security=insecure run privileged.
+	Allow []string
+	// Progress receives the progress; nil for none.
 	Progress io.Writer
+	// TTY shows the progress as a live view (Progress is a terminal)
+	// rather than plain lines.
+	TTY bool
 }
 
 // Result is what a build made.
@@ -109,8 +129,10 @@ func (b *Builder) Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	b.sweep(ctx)
-	r := &run{b: b, o: o, p: &progress{w: o.Progress}}
+	r := &run{b: b, o: o, p: newProgress(o.Progress, o.TTY)}
 	res, err := r.build(ctx)
+	r.b.cache.touch(ctx, r.hits)
+	r.p.close()
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
 		r.cleanups[i]()
 	}
@@ -135,6 +157,10 @@ type run struct {
 	df      *dockerfile
 	ctx     *buildContext
 	globals []string // the ARGs before FROM, and the predefined ones
+	sched   *scheduler
+	mu      sync.Mutex
+	bases   map[string]*baseImage // by name; guarded by mu
+	hits    []digest.Digest       // the cache entries used; guarded by mu
 	// cleanups run when the build ends.
 	cleanups []func()
 }
@@ -146,13 +172,16 @@ func (r *run) build(ctx context.Context) (*Result, error) {
 	target := r.df.stages[len(r.df.stages)-1]
 	if r.o.Target != "" {
 		if target = r.df.findStage(r.o.Target, -1); target == nil || target.Name == "" {
-			return nil, fmt.Errorf("target stage %q could not be found", r.o.Target)
+			return nil, r.unknownRef(fmt.Errorf("target stage %q could not be found", r.o.Target), r.o.Target, false)
 		}
 	}
 	if err := r.metaArgs(target); err != nil {
 		return nil, err
 	}
-	st, err := r.buildStage(ctx, target)
+	if err := r.link(); err != nil {
+		return nil, err
+	}
+	st, err := r.buildTarget(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +207,16 @@ func (r *run) prepare(ctx context.Context) error {
 			return err
 		}
 	} else if isRemote(dir) {
-		return fmt.Errorf("unable to prepare context: remote contexts (%s) are not supported yet", dir)
+		var err error
+		if dir, stdinDockerfile, err = r.remoteContext(ctx, dir); err != nil {
+			return fmt.Errorf("unable to prepare context: %w", err)
+		}
+		if o.Dockerfile != "" && o.Dockerfile != "-" {
+			// -f names a file of the remote context.
+			if o.Dockerfile, err = securejoin.SecureJoin(dir, o.Dockerfile); err != nil {
+				return err
+			}
+		}
 	} else if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("unable to prepare context: path %q not found", dir)
 	}
@@ -222,7 +260,13 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	v.done()
-	r.ctx = &buildContext{dir: dir, ignore: pm}
+	// A context read from stdin is new each time: nothing to remember.
+	hashesDir := r.b.cfg.StateDir
+	if o.ContextDir == "-" {
+		hashesDir = ""
+	}
+	r.ctx = &buildContext{dir: dir, ignore: pm, hashes: loadFileHashes(hashesDir, dir)}
+	r.cleanups = append(r.cleanups, func() { r.ctx.hashes.save() })
 	return nil
 }
 
@@ -333,6 +377,11 @@ func imageConfig(cfg *dockerspec.DockerOCIImage) dockerspec.DockerOCIImage {
 	img.Config.Cmd = append([]string(nil), cfg.Config.Cmd...)
 	img.Config.Entrypoint = append([]string(nil), cfg.Config.Entrypoint...)
 	img.Config.OnBuild = append([]string(nil), cfg.Config.OnBuild...)
+	img.Config.Shell = append([]string(nil), cfg.Config.Shell...)
+	// Stages built on the same stage, at once, change their own maps.
+	img.Config.Labels = maps.Clone(cfg.Config.Labels)
+	img.Config.ExposedPorts = maps.Clone(cfg.Config.ExposedPorts)
+	img.Config.Volumes = maps.Clone(cfg.Config.Volumes)
 	img.History = append([]ocispec.History(nil), cfg.History...)
 	return img
 }

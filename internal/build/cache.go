@@ -46,6 +46,7 @@ type cache struct {
 }
 
 // get returns the entry of key; an entry whose blob has gone is a miss.
+// The caller touches the entries it used.
 func (c *cache) get(ctx context.Context, key digest.Digest) (cacheEntry, bool) {
 	var blob, mt, diffID string
 	var size, created int64
@@ -64,11 +65,24 @@ func (c *cache) get(ctx context.Context, key digest.Digest) (cacheEntry, bool) {
 		}
 		e.layer = image.Layer{Blob: ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}, DiffID: digest.Digest(diffID)}
 	}
-	c.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE build_cache SET last_used = ? WHERE key = ?`, time.Now().UnixNano(), key.String())
-		return err
-	})
 	return e, true
+}
+
+// touch marks the entries of keys used now, in one transaction (a
+// build's hits, at its end).
+func (c *cache) touch(ctx context.Context, keys []digest.Digest) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	return c.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE build_cache SET last_used = ? WHERE key = ?`, now, k.String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // put records what the step of key made over the tree whose top is

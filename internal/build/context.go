@@ -23,6 +23,7 @@ import (
 type buildContext struct {
 	dir    string
 	ignore *patternmatcher.PatternMatcher // nil: nothing ignored
+	hashes *fileHashes                    // its files' digests
 }
 
 // ignored reports whether rel (slash-separated, relative to the context

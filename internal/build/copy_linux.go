@@ -22,8 +22,12 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/patternmatcher"
+	"github.com/opencontainers/go-digest"
+	chmod "github.com/tonistiigi/dchapes-mode"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/oci"
 )
 
@@ -31,11 +35,17 @@ import (
 type copyOp struct {
 	cmd          string // the instruction's text
 	add, unpack  bool
+	unpackURL    bool // ADD --unpack=true: a download is unpacked too
 	srcs         []string
 	contents     []instructions.SourceContent // heredocs
 	dest         string
 	chown, chmod string
 	from         string // --from: a stage or an image; "" for the context
+	link         bool   // --link: the layer is made on an empty tree
+	parents      bool   // --parents: sources keep their directories
+	exclude      []string
+	checksum     string // ADD --checksum of a URL or a git repository
+	keepGitDir   *bool  // ADD --keep-git-dir
 }
 
 // tree is where a COPY reads from: the build context (with its ignore
@@ -70,7 +80,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		kind = "ADD"
 	}
 	env := shell.EnvsFromSlice(st.env)
-	v := r.p.vertex(r.stepName(s, st, uppercaseCmd(processCmdEnv(r.df.lex, op.cmd, env))))
+	v := r.p.vertex(r.stepName(s, st, uppercaseCmd(processCmdEnv(s.lex, op.cmd, env))))
 	fail := func(err error) error {
 		v.failed(err)
 		return err
@@ -87,31 +97,53 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	if len(op.srcs)+len(op.contents) > 1 && !destIsDir {
 		return fail(fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", kind))
 	}
-	mode := -1
-	if op.chmod != "" {
-		m, err := strconv.ParseUint(op.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return fail(fmt.Errorf("invalid chmod parameter: '%v'. it should be octal string and between 0 and 07777", op.chmod))
+	mode, modeSet, err := parseChmod(op.chmod)
+	if err != nil {
+		return fail(err)
+	}
+
+	checksum, err := checkRemoteSources(op.add, op.srcs, op.checksum)
+	if err != nil {
+		return fail(err)
+	}
+	var local, urls []string
+	var gits []*gitSource
+	for _, s := range op.srcs {
+		switch {
+		case isHTTPSource(s):
+			urls = append(urls, s)
+		case isGitSource(s):
+			// The commit the ref names now is the cache key.
+			g, err := resolveGit(ctx, s, op.keepGitDir, checksum)
+			if err != nil {
+				return fail(err)
+			}
+			gits = append(gits, g)
+		default:
+			local = append(local, s)
 		}
-		mode = int(m)
+	}
+	excl, err := excludeMatcher(op.exclude)
+	if err != nil {
+		return fail(err)
 	}
 
 	// The tree the sources come from; the cache key needs the content of
 	// the context's files, but only the chain ID of another tree.
 	var src tree
-	var sel []selected
+	var sel []placed
 	var contentKey string
 	if op.from == "" {
 		src = tree{root: r.ctx.dir, ctx: r.ctx}
 		var err error
-		if sel, err = selectSources(src, op.srcs); err != nil {
+		if sel, err = placeSources(src, local, dest, op.parents); err != nil {
 			return fail(err)
 		}
-		if contentKey, err = hashSources(ctx, src, sel); err != nil {
+		if contentKey, err = hashSources(ctx, src, selectedOf(sel)); err != nil {
 			return fail(err)
 		}
 	} else {
-		from, _, err := r.df.lex.ProcessWord(op.from, shell.EnvsFromSlice(r.globals))
+		from, _, err := s.lex.ProcessWord(op.from, shell.EnvsFromSlice(r.globals))
 		if err != nil {
 			return fail(err)
 		}
@@ -120,12 +152,53 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		contentKey = "tree:" + src.chainID
 	}
+	// Downloads: without a checksum, their content is part of the key;
+	// with one, they are made in the step, on a cache miss.
+	var dls []*download
+	if len(urls) > 0 && checksum == "" {
+		w, err := r.b.newWorkdir()
+		if err != nil {
+			return fail(err)
+		}
+		defer w.release()
+		for _, u := range urls {
+			d, err := fetchForAdd(ctx, u, w.dir, "")
+			if err != nil {
+				return fail(err)
+			}
+			dls = append(dls, d)
+		}
+	}
 	var heredocs []string
 	for _, c := range op.contents {
 		heredocs = append(heredocs, c.Path, c.Data)
 	}
-	key := cacheKey(strings.ToLower(kind), st.chainID(), op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey)
-	createdBy := kind
+	// A --link layer doesn't depend on the tree below, unless a --chown
+	// by name reads its /etc/passwd.
+	parent := st.chainID()
+	byName := op.chown != "" && !numericChown(op.chown)
+	if op.link && !byName {
+		parent = ""
+	}
+	keyParts := []any{parent, op.srcs, heredocs, dest, destIsDir, op.chown, op.chmod, op.unpack, contentKey}
+	if op.link || op.parents || len(op.exclude) > 0 {
+		keyParts = append(keyParts, "options", op.link, op.parents, op.exclude)
+	}
+	if len(urls) > 0 {
+		var urlKey []any
+		for _, d := range dls {
+			urlKey = append(urlKey, d.url, d.digest, d.modTime.UnixNano())
+		}
+		keyParts = append(keyParts, "urls", urls, checksum, op.unpackURL, urlKey)
+	}
+	for _, g := range gits {
+		keyParts = append(keyParts, "git", g.remote, g.commit, g.subdir, g.keep)
+	}
+	key := cacheKey(strings.ToLower(kind), keyParts...)
+	createdBy := kind // BuildKit's words: no --link
+	if op.parents {
+		createdBy += " --parents"
+	}
 	if op.chown != "" {
 		createdBy += " --chown=" + op.chown
 	}
@@ -140,15 +213,28 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	}
 	createdBy += " " + op.dest + " # buildkit"
 
-	return r.layerStep(ctx, v, st, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+	on := st
+	if op.link {
+		on = &state{}
+	}
+	return r.layerStepOn(ctx, v, st, on, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
 		if src.ctx == nil {
 			root, err := r.b.mountTree(ctx, w, "from", src.chainID)
 			if err != nil {
 				return err
 			}
 			src.root = root
-			if sel, err = selectSources(src, op.srcs); err != nil {
+			if sel, err = placeSources(src, local, dest, op.parents); err != nil {
 				return err
+			}
+		}
+		if checksum != "" {
+			for _, u := range urls {
+				d, err := fetchForAdd(ctx, u, w.dir, digest.Digest(checksum))
+				if err != nil {
+					return err
+				}
+				dls = append(dls, d)
 			}
 		}
 		uid, gid := -1, -1 // keep a tree's owners
@@ -156,16 +242,45 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			uid, gid = 0, 0
 		}
 		if op.chown != "" {
-			u, g, err := lookupChown(rootfs, op.chown, true)
+			users := rootfs
+			if op.link && byName {
+				// The names are the tree's below, which --link doesn't
+				// copy onto.
+				if err := r.b.cfg.Images.EnsureLayers(ctx, st.layers); err != nil {
+					return err
+				}
+				var err error
+				if users, err = r.b.mountTree(ctx, w, "users", st.chainID()); err != nil {
+					return err
+				}
+			}
+			u, g, err := lookupChown(users, op.chown, true)
 			if err != nil {
 				return err
 			}
 			uid, gid = u, g
 		}
-		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, add: op.add && op.unpack}
-		multi := len(sel)+len(op.contents) > 1 || destIsDir
-		for _, s := range sel {
-			if err := c.copySource(ctx, src, s, dest, multi); err != nil {
+		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, modeSet: modeSet, add: op.add && op.unpack, exclude: excl}
+		multi := len(sel)+len(dls)+len(gits)+len(op.contents) > 1 || destIsDir
+		for _, p := range sel {
+			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {
+				return err
+			}
+		}
+		// Downloads are root's unless --chown, and unpacked only when
+		// asked.
+		dc := &copier{rootfs: rootfs, uid: max(uid, 0), gid: max(gid, 0), mode: mode, modeSet: modeSet, add: op.unpackURL}
+		for _, d := range dls {
+			fi, err := os.Lstat(d.file)
+			if err != nil {
+				return err
+			}
+			if err := dc.copySource(ctx, tree{root: filepath.Dir(d.file)}, selected{rel: d.name, host: d.file, fi: fi}, dest, multi); err != nil {
+				return err
+			}
+		}
+		for i, g := range gits {
+			if err := copyGit(ctx, w, i, g, dc, dest); err != nil {
 				return err
 			}
 		}
@@ -192,24 +307,20 @@ func trailingSlash(p string) string {
 // fromTree is the tree of --from: a stage (built before this one) or an
 // image.
 func (r *run) fromTree(ctx context.Context, from string) (tree, error) {
+	var layers []image.Layer
 	if dep := r.df.findStage(from, -1); dep != nil && dep.built != nil {
-		if err := r.b.cfg.Images.EnsureLayers(ctx, dep.built.layers); err != nil {
-			return tree{}, err
+		layers = dep.built.layers
+	} else {
+		b, err := r.baseImage(ctx, from)
+		if err != nil {
+			return tree{}, r.unknownRef(fmt.Errorf("--from=%s: %w", from, err), from, false)
 		}
-		return tree{chainID: dep.built.chainID()}, nil
-	}
-	img, err := r.b.cfg.ResolveImage(ctx, from)
-	if err != nil {
-		return tree{}, fmt.Errorf("--from=%s: %w", from, err)
-	}
-	layers, err := r.b.cfg.Images.ImageLayers(img)
-	if err != nil {
-		return tree{}, err
+		layers = b.layers
 	}
 	if err := r.b.cfg.Images.EnsureLayers(ctx, layers); err != nil {
 		return tree{}, err
 	}
-	return tree{chainID: img.TopLayer}, nil
+	return tree{chainID: (&state{layers: layers}).chainID()}, nil
 }
 
 // selectSources expands each source (wildcards match one path component
@@ -393,34 +504,43 @@ func walk(t tree, s selected, fn func(e fileEntry) error) error {
 
 // hashSources is the digest of what the sources hold: names, types,
 // modes, link targets and the content of every file (not the times).
+// Contents are read in parallel, or come from the context's memory of an
+// earlier build while a file's stat is unchanged.
 func hashSources(ctx context.Context, t tree, sel []selected) (string, error) {
+	hashes := loadFileHashes("", "")
+	if t.ctx != nil && t.ctx.hashes != nil {
+		hashes = t.ctx.hashes
+	}
 	h := sha256.New()
-	buf := make([]byte, 32<<10)
 	for _, s := range sel {
 		fmt.Fprintf(h, "source %q %t\n", s.rel, s.fi.IsDir())
+		var entries, files []fileEntry
+		var rels []string
 		err := walk(t, s, func(e fileEntry) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			fmt.Fprintf(h, "%q %o %q %d ", e.rel, uint32(e.fi.Mode()), e.link, e.fi.Size())
+			entries = append(entries, e)
 			if e.fi.Mode().IsRegular() {
-				f, err := os.Open(e.host)
-				if err != nil {
-					return err
-				}
-				fh := sha256.New()
-				_, err = io.CopyBuffer(fh, f, buf)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				h.Write([]byte(hex.EncodeToString(fh.Sum(nil))))
+				files = append(files, e)
+				rels = append(rels, path.Join(s.rel, e.rel))
 			}
-			h.Write([]byte{'\n'})
 			return nil
 		})
 		if err != nil {
 			return "", err
+		}
+		sums, err := hashes.hashFiles(files, rels)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			fmt.Fprintf(h, "%q %o %q %d ", e.rel, uint32(e.fi.Mode()), e.link, e.fi.Size())
+			if e.fi.Mode().IsRegular() {
+				h.Write([]byte(sums[0]))
+				sums = sums[1:]
+			}
+			h.Write([]byte{'\n'})
 		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
@@ -431,9 +551,11 @@ func hashSources(ctx context.Context, t tree, sel []selected) (string, error) {
 // leads a write out of it).
 type copier struct {
 	rootfs   string
-	uid, gid int  // -1: the source's
-	mode     int  // --chmod, -1 for the source's
-	add      bool // ADD: a local archive is unpacked
+	uid, gid int        // -1: the source's
+	mode     int        // --chmod, -1 for the source's
+	modeSet  *chmod.Set // a symbolic --chmod (u+x), applied to the source's
+	add      bool       // ADD: a local archive is unpacked
+	exclude  *patternmatcher.PatternMatcher
 }
 
 func (c *copier) isDir(p string) bool {
@@ -450,8 +572,16 @@ func (c *copier) isDir(p string) bool {
 func (c *copier) copySource(ctx context.Context, t tree, s selected, dest string, multi bool) error {
 	if s.fi.IsDir() {
 		return c.write(ctx, dest, func(tw *tar.Writer) error {
-			return walk(t, s, func(e fileEntry) error { return c.entry(tw, path.Join(dest, e.rel), e) })
+			return walk(t, s, func(e fileEntry) error {
+				if c.excluded(e.rel) {
+					return nil
+				}
+				return c.entry(tw, path.Join(dest, e.rel), e)
+			})
 		})
+	}
+	if c.excluded(path.Base(s.rel)) {
+		return nil
 	}
 	target := dest
 	if multi || c.isDir(dest) {
@@ -548,6 +678,9 @@ func (c *copier) entry(tw *tar.Writer, name string, e fileEntry) error {
 	if c.mode >= 0 && hdr.Typeflag != tar.TypeSymlink {
 		hdr.Mode = int64(c.mode)
 	}
+	if c.modeSet != nil && hdr.Typeflag != tar.TypeSymlink {
+		hdr.Mode = applyChmod(c.modeSet, hdr.Mode, hdr.Typeflag == tar.TypeDir)
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -571,6 +704,9 @@ func (c *copier) writeData(ctx context.Context, name string, data []byte) error 
 	mode := int64(0o644)
 	if c.mode >= 0 {
 		mode = int64(c.mode)
+	}
+	if c.modeSet != nil {
+		mode = applyChmod(c.modeSet, mode, false)
 	}
 	return c.write(ctx, path.Dir(name), func(tw *tar.Writer) error {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(name, "/"), Mode: mode, Size: int64(len(data)),

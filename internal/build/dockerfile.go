@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -32,14 +33,29 @@ type stage struct {
 	// label names the stage in progress lines of a multi-stage build:
 	// its name, or stage-N.
 	label string
-	// base is the stage it starts from (FROM another stage), else nil.
-	base *stage
+	// lex expands the stage's words: a Lex is not safe for concurrent
+	// use, and stages build in parallel.
+	lex *shell.Lex
+	// baseName is FROM's name, expanded; base is the stage it names,
+	// nil for an image or scratch.
+	baseName string
+	base     *stage
+	// deps are the stages this one reads (base, COPY --from, RUN
+	// --mount from=, its triggers' --from), each with the instruction
+	// that reads it; see graph.go.
+	deps []dep
+	// triggers are the ONBUILD instructions that run first: the base
+	// stage's (known when the graph is linked), then the base image's.
+	triggers []instructions.Command
 	// total is the number of progress-numbered steps (BuildKit's count:
 	// FROM an image, then RUN, COPY, ADD and WORKDIR).
 	total int
 
-	built  *state // once built
-	active bool   // being resolved (cycle detection)
+	// Set by the scheduler: done is closed once built or err is set.
+	once  sync.Once
+	done  chan struct{}
+	built *state
+	err   error
 }
 
 // sourceError is an error at lines of the Dockerfile: the message Docker
@@ -83,7 +99,7 @@ func parseDockerfile(name string, data []byte) (*dockerfile, error) {
 	}
 	df.metaArgs = metaArgs
 	for i, s := range stages {
-		st := &stage{Stage: s, index: i, label: s.Name}
+		st := &stage{Stage: s, index: i, label: s.Name, lex: shell.NewLex(res.EscapeToken), done: make(chan struct{})}
 		if st.label == "" {
 			st.label = "stage-" + strconv.Itoa(i)
 		}

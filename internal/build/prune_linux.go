@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -70,13 +72,28 @@ func dirSize(dir string) int64 {
 	return n
 }
 
+// PruneOptions are `builder prune`'s.
+type PruneOptions struct {
+	// All removes the cache mounts too (-a).
+	All bool
+	// Before keeps what was used at or after it (--filter until=…);
+	// zero for no limit.
+	Before time.Time
+}
+
 // Prune removes the build cache's entries, their layers that no image
-// uses, and with all the cache mounts that no running build holds.
-func (b *Builder) Prune(ctx context.Context, all bool) (PruneResult, error) {
+// uses, the remembered digests of context files, and with All the cache
+// mounts that no running build holds; with Before, only the entries and
+// cache mounts last used before it (and no remembered digests).
+func (b *Builder) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	var chains []string
+	cutoff := int64(math.MaxInt64)
+	if !o.Before.IsZero() {
+		cutoff = o.Before.UnixNano()
+	}
 	err := b.cfg.DB.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT key, chain_id FROM build_cache`)
+		rows, err := tx.QueryContext(ctx, `SELECT key, chain_id FROM build_cache WHERE last_used < ?`, cutoff)
 		if err != nil {
 			return err
 		}
@@ -94,7 +111,7 @@ func (b *Builder) Prune(ctx context.Context, all bool) (PruneResult, error) {
 			}
 		}
 		rows.Close()
-		_, err = tx.ExecContext(ctx, `DELETE FROM build_cache`)
+		_, err = tx.ExecContext(ctx, `DELETE FROM build_cache WHERE last_used < ?`, cutoff)
 		return err
 	})
 	if err != nil {
@@ -105,8 +122,19 @@ func (b *Builder) Prune(ctx context.Context, all bool) (PruneResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if all {
+	if o.Before.IsZero() {
+		// The contexts' remembered file digests go with the cache.
+		hashes := filepath.Join(b.cfg.StateDir, fileHashesDir)
+		size := dirSize(hashes)
+		if os.RemoveAll(hashes) == nil {
+			res.Reclaimed += size
+		}
+	}
+	if o.All {
 		for _, d := range b.cacheMounts() {
+			if fi, err := os.Stat(d); err != nil || (!o.Before.IsZero() && !fi.ModTime().Before(o.Before)) {
+				continue // used since (a mount's use touches it)
+			}
 			f, err := os.Open(d)
 			if err != nil {
 				continue

@@ -3,9 +3,11 @@ package build
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,14 +39,22 @@ func (e *runError) Error() string {
 // changes is the step's layer.
 func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructions.RunCommand) error {
 	for _, f := range c.FlagsUsed {
-		if f != "mount" && f != "network" {
+		if f != "mount" && f != "network" && f != "security" {
 			return fmt.Errorf("RUN --%s is not supported yet", f)
 		}
 	}
+	// --security=insecure runs privileged, when build --allow grants it.
+	insecure := instructions.GetSecurity(c) == instructions.SecurityInsecure
+	if insecure && !slices.Contains(r.o.Allow, "security.insecure") {
+		return errors.New("granting entitlement security.insecure is not allowed by build daemon configuration")
+	}
 	args := c.CmdLine
+	var script *instructions.ShellInlineFile // a heredoc with a #! line
+	summary := ""
 	if len(c.Files) > 0 {
-		// Heredocs: a single one without a shebang is the script the
-		// shell runs; several are given back to the shell whole.
+		// Heredocs: a single one is the script the shell runs, or, with a
+		// #! line, a file it runs (as BuildKit, at /dev/pipes/NAME);
+		// several are given back to the shell whole.
 		if len(args) != 1 || !c.PrependShell {
 			return fmt.Errorf("parsing produced an invalid run command: %v", args)
 		}
@@ -53,10 +63,13 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 			if c.Files[0].Chomp {
 				data = parser.ChompHeredocContent(data)
 			}
-			if strings.HasPrefix(data, "#!") {
-				return fmt.Errorf("RUN with a heredoc script that has a #! line is not supported yet")
+			if strings.HasPrefix(c.Files[0].Data, "#!") {
+				script = &instructions.ShellInlineFile{Name: path.Base(c.Files[0].Name), Data: data}
+				args = []string{path.Join(pipesDir, script.Name)}
+			} else {
+				args = []string{data}
 			}
-			args = []string{data}
+			summary = " (" + summarizeHeredoc(c.Files[0].Data) + ")"
 		} else {
 			full := args[0]
 			for _, f := range c.Files {
@@ -69,7 +82,7 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		args = withShell(st, args)
 	}
 	env := shell.EnvsFromSlice(st.env)
-	name := r.stepName(s, st, uppercaseCmd(processCmdEnv(r.df.lex, c.String(), env)))
+	name := r.stepName(s, st, uppercaseCmd(processCmdEnv(s.lex, c.String(), env))+summary)
 	v := r.p.vertex(name)
 	createdBy := "RUN " + runCommandString(args, st.args, env) + " # buildkit"
 	procEnv := slices.Clone(st.env)
@@ -82,6 +95,12 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	}
 	if len(rms) > 0 {
 		keyParts = append(keyParts, "mounts", mountKey)
+	}
+	if script != nil {
+		keyParts = append(keyParts, "script", script.Name, script.Data)
+	}
+	if insecure {
+		keyParts = append(keyParts, "security", "insecure")
 	}
 	netns := r.runNetwork(instructions.GetNetwork(c))
 	if netns != oci.NetNSHost {
@@ -100,10 +119,17 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		}
 		defer setup.release(rootfs)
 		mounts = append(mounts, setup.mounts...)
+		if script != nil {
+			m, err := pipeScript(w, script)
+			if err != nil {
+				return err
+			}
+			mounts = append(mounts, m)
+		}
 		spec, err := oci.Spec(nil, rootfs, oci.Options{
 			ContainerID: containerID(w.id), Cmd: args, EntrypointSet: true,
 			Env: append(slices.Clone(procEnv), setup.env...), WorkingDir: wd, User: user, Hostname: sandboxHostname,
-			CgroupParent: r.o.CgroupParent, NetNS: netns, Mounts: mounts,
+			CgroupParent: r.o.CgroupParent, NetNS: netns, Mounts: mounts, Privileged: insecure,
 		})
 		if err != nil {
 			return err
@@ -247,4 +273,31 @@ func sandboxFiles(rootfs, dir string) ([]specs.Mount, func(), error) {
 			}
 		}
 	}, nil
+}
+
+// pipesDir is where a RUN finds its heredoc script, BuildKit's place.
+const pipesDir = "/dev/pipes"
+
+// pipeScript writes a RUN's heredoc script (mode 0755) in its workdir,
+// to be mounted read-only at pipesDir, outside the layer.
+func pipeScript(w *workdir, f *instructions.ShellInlineFile) (specs.Mount, error) {
+	dir := filepath.Join(w.dir, "pipes")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return specs.Mount{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Name)), []byte(f.Data), 0o755); err != nil {
+		return specs.Mount{}, err
+	}
+	return specs.Mount{Destination: pipesDir, Type: "bind", Source: dir, Options: []string{"rbind", "ro"}}, nil
+}
+
+// summarizeHeredoc is BuildKit's summary of a heredoc in a step's name:
+// its first line, "..." when there are more.
+func summarizeHeredoc(doc string) string {
+	doc = strings.TrimSpace(doc)
+	lines := strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n")
+	if len(lines) > 1 {
+		return lines[0] + "..."
+	}
+	return lines[0]
 }

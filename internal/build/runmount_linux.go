@@ -6,15 +6,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/archive"
 )
 
 // RUN --mount: what each type gives the RUN's container, as BuildKit's
@@ -40,6 +47,8 @@ type runMount struct {
 	secretID string
 	secret   []byte
 	cacheID  string
+	// ssh: the agent (nil when not forwarded); secretID is its id.
+	ssh *sshForward
 }
 
 // planMounts checks a RUN's mounts and returns them with the part of the
@@ -48,6 +57,7 @@ func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Moun
 	var out []*runMount
 	var key []any
 	wd := st.img.Config.WorkingDir
+	sshCount := 0
 	for _, m := range ms {
 		rm := &runMount{m: m}
 		target := m.Target
@@ -64,14 +74,21 @@ func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Moun
 			if target == "" {
 				return nil, nil, errors.New("mount type=cache: target is required")
 			}
-			if m.From != "" {
-				return nil, nil, errors.New("mount type=cache: from= is not supported yet")
-			}
 			rm.cacheID = m.CacheID
 			if rm.cacheID == "" {
 				rm.cacheID = target
 			}
 			part = append(part, rm.cacheID, string(m.CacheSharing), ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
+			if m.From != "" {
+				// A new cache starts as a copy of source in that tree;
+				// as in BuildKit, each tree has a cache of its own.
+				t, err := r.fromTree(ctx, m.From)
+				if err != nil {
+					return nil, nil, err
+				}
+				rm.from, rm.source = &t, path.Clean("/"+m.Source)
+				part = append(part, "from", t.chainID, rm.source)
+			}
 		case instructions.MountTypeTmpfs:
 			if target == "" {
 				return nil, nil, errors.New("mount type=tmpfs: target is required")
@@ -97,6 +114,12 @@ func (r *run) planMounts(ctx context.Context, st *state, ms []*instructions.Moun
 				rm.secret = v
 			}
 			part = append(part, id, ok, ptrStr(m.Env), ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
+		case instructions.MountTypeSSH:
+			if err := r.sshMount(rm, sshCount); err != nil {
+				return nil, nil, err
+			}
+			sshCount++
+			part = append(part, rm.secretID, rm.target, rm.ssh != nil, ptrVal(m.Mode), ptrVal(m.UID), ptrVal(m.GID))
 		case instructions.MountTypeBind:
 			if target == "" {
 				return nil, nil, errors.New("mount type=bind: target is required")
@@ -188,6 +211,7 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 		return nil, err
 	}
 	secretsDir := ""
+	sshEnv := false
 	for i, rm := range rms {
 		m := rm.m
 		if rm.target != "" {
@@ -197,7 +221,7 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 		}
 		switch m.Type {
 		case instructions.MountTypeCache:
-			dir, err := r.cacheMount(w, i, rm, ms)
+			dir, err := r.cacheMount(ctx, w, i, rm, ms)
 			if err != nil {
 				return fail(err)
 			}
@@ -252,6 +276,19 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 				return fail(err)
 			}
 			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: file, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}})
+		case instructions.MountTypeSSH:
+			if rm.ssh == nil {
+				continue // not forwarded and not required: no mount
+			}
+			sock, err := sshSocket(w, i, rm)
+			if err != nil {
+				return fail(err)
+			}
+			ms.mounts = append(ms.mounts, specs.Mount{Destination: rm.target, Type: "bind", Source: sock, Options: []string{"bind", "nosuid", "nodev", "noexec"}})
+			if !sshEnv {
+				sshEnv = true
+				ms.env = append(ms.env, "SSH_AUTH_SOCK="+rm.target)
+			}
 		case instructions.MountTypeBind:
 			root := rm.from.root
 			if rm.from.ctx == nil {
@@ -268,7 +305,13 @@ func (r *run) setupMounts(ctx context.Context, rootfs string, w *workdir, rms []
 			if err != nil {
 				return fail(fmt.Errorf("mount type=bind: source %s: %w", rm.source, errors.Unwrap(err)))
 			}
-			if !m.ReadOnly {
+			switch {
+			case rm.from.ctx != nil && rm.from.ctx.ignore != nil && fi.IsDir():
+				// What .dockerignore hides is hidden here too.
+				if src, err = hideIgnored(w, i, rm.from.ctx, rm.source, src, m.ReadOnly); err != nil {
+					return fail(err)
+				}
+			case !m.ReadOnly:
 				// Writes go to a copy-on-write layer dropped after the RUN.
 				if src, err = writableCopy(w, i, src, fi); err != nil {
 					return fail(err)
@@ -309,27 +352,111 @@ func writableCopy(w *workdir, i int, src string, fi os.FileInfo) (string, error)
 		}
 		return dst, nil
 	}
+	return overlayView(base, src, nil, false, w)
+}
+
+// overlayView mounts an overlay over the directory src at base/merged:
+// prepare (when not nil) fills its upper directory first; writes, unless
+// readOnly, go to that upper directory, dropped with the workdir w.
+func overlayView(base, src string, prepare func(upper string) error, readOnly bool, w *workdir) (string, error) {
 	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
 	for _, d := range []string{upper, work, merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err
 		}
 	}
+	if prepare != nil {
+		if err := prepare(upper); err != nil {
+			return "", err
+		}
+	}
+	var flags uintptr
+	if readOnly {
+		flags = unix.MS_RDONLY
+	}
 	opts := "lowerdir=" + src + ",upperdir=" + upper + ",workdir=" + work
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+	if err := unix.Mount("overlay", merged, "overlay", flags, opts); err != nil {
 		return "", &os.PathError{Op: "mount overlay", Path: merged, Err: err}
 	}
 	w.onRelease(func() { unix.Unmount(merged, unix.MNT_DETACH) })
 	return merged, nil
 }
 
+// hideIgnored is the context directory src (rel below the context's
+// root) as a RUN's bind mount shows it: an overlay whose upper directory
+// holds a whiteout for each entry .dockerignore hides. An ignored
+// directory that exception patterns may take files back from stays,
+// with the hidden entries in it whited out one by one.
+func hideIgnored(w *workdir, i int, c *buildContext, rel, src string, readOnly bool) (string, error) {
+	hide := func(upper string) error {
+		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == src {
+				return err
+			}
+			r, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			if !c.ignored(path.Join(strings.TrimPrefix(rel, "/"), filepath.ToSlash(r))) {
+				return nil
+			}
+			if d.IsDir() && c.ignore.Exclusions() {
+				return nil
+			}
+			if err := mirrorDirs(src, upper, filepath.Dir(r)); err != nil {
+				return err
+			}
+			if err := unix.Mknod(filepath.Join(upper, r), unix.S_IFCHR, 0); err != nil {
+				return &os.PathError{Op: "mknod whiteout", Path: r, Err: err}
+			}
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		})
+	}
+	return overlayView(filepath.Join(w.dir, "ctx-"+strconv.Itoa(i)), src, hide, readOnly, w)
+}
+
+// mirrorDirs makes the directories of rel (relative, host separators)
+// in upper that it lacks, with the modes and owners lower has.
+func mirrorDirs(lower, upper, rel string) error {
+	if rel == "." || rel == "" {
+		return nil
+	}
+	if err := mirrorDirs(lower, upper, filepath.Dir(rel)); err != nil {
+		return err
+	}
+	dst := filepath.Join(upper, rel)
+	if _, err := os.Lstat(dst); err == nil {
+		return nil
+	}
+	fi, err := os.Lstat(filepath.Join(lower, rel))
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dst, fi.Mode().Perm()); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(dst, fi.Mode().Perm())
+}
+
 // cacheMount is the host directory of a cache mount, made (with the
 // mount's mode and owner) on first use. sharing=locked waits until no
 // other RUN uses it; sharing=private takes a fresh directory, dropped
 // after the RUN, when another uses it.
-func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (string, error) {
+func (r *run) cacheMount(ctx context.Context, w *workdir, i int, rm *runMount, ms *mountSetup) (string, error) {
 	m := rm.m
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%v\x00%v\x00%v", rm.cacheID, ptrVal(m.UID), ptrVal(m.GID), ptrVal(m.Mode))))
+	name := fmt.Sprintf("%s\x00%v\x00%v\x00%v", rm.cacheID, ptrVal(m.UID), ptrVal(m.GID), ptrVal(m.Mode))
+	if rm.from != nil {
+		name += "\x00from\x00" + rm.from.chainID + "\x00" + rm.source
+	}
+	h := sha256.Sum256([]byte(name))
 	base := filepath.Join(r.b.cfg.StateDir, cacheMountsDir, hex.EncodeToString(h[:]))
 	dir := filepath.Join(base, "data")
 	mode := os.FileMode(0o755)
@@ -348,22 +475,29 @@ func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (strin
 		if err := os.Mkdir(tmp, mode); err != nil {
 			return err
 		}
+		if rm.from != nil {
+			if err := r.seedCache(ctx, w, i, rm, tmp); err != nil {
+				os.RemoveAll(tmp)
+				return err
+			}
+			if m.UID == nil && m.GID == nil && m.Mode == nil {
+				return renameNew(tmp, dir)
+			}
+		}
 		if err := os.Chown(tmp, int(ptrOr(m.UID, 0)), int(ptrOr(m.GID, 0))); err != nil {
 			return err
 		}
 		if err := os.Chmod(tmp, mode); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
-			if _, serr := os.Stat(dir); serr != nil {
-				return err
-			}
-		}
-		return nil
+		return renameNew(tmp, dir)
 	}
 	if err := makeDir(dir); err != nil {
 		return "", err
 	}
+	// Its last use, for builder prune --filter until=.
+	now := time.Now()
+	os.Chtimes(base, now, now)
 	// Every user holds a lock on it (shared ones a shared lock), which
 	// also keeps `builder prune -a` off a mount in use. A RUN mounting
 	// the same cache twice locks it once.
@@ -398,4 +532,49 @@ func (r *run) cacheMount(w *workdir, i int, rm *runMount, ms *mountSetup) (strin
 	}
 	ms.locked[base] = true
 	return dir, nil
+}
+
+// renameNew renames a directory made as tmp to dir, unless another build
+// made dir first.
+func renameNew(tmp, dir string) error {
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+		if _, serr := os.Stat(dir); serr != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedCache fills a new cache directory dir with source in the cache
+// mount's from= tree (its content, owners and modes; the directory's
+// own mode and owner too).
+func (r *run) seedCache(ctx context.Context, w *workdir, i int, rm *runMount, dir string) error {
+	root, err := r.b.mountTree(ctx, w, "cache-from-"+strconv.Itoa(i), rm.from.chainID)
+	if err != nil {
+		return err
+	}
+	src, err := securejoin.SecureJoin(root, rm.source)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("mount type=cache: source %s: %w", rm.source, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("mount type=cache: source %s is not a directory", rm.source)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.Tar(ctx, src, pw)) }()
+	_, err = archive.Apply(ctx, dir, pr, archive.Options{Whiteouts: archive.WhiteoutNone, AllowDevices: true})
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := os.Chown(dir, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(dir, fi.Mode().Perm())
 }

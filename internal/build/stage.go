@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -34,6 +36,8 @@ type state struct {
 	args   []instructions.KeyValuePairOptional // the stage's ARGs, in order
 	cmdSet bool                                // CMD was set by this stage
 	step   int                                 // progress steps so far
+	// onbuild is set while the stage's ONBUILD triggers run.
+	onbuild bool
 }
 
 func (s *state) chainID() string {
@@ -86,10 +90,17 @@ func (s *state) expander(lex *shell.Lex) instructions.SingleWordExpander {
 // ARGs before the first FROM, each --build-arg overriding its default.
 func (r *run) metaArgs(target *stage) error {
 	p := image.HostPlatform()
-	plat := image.FormatPlatform(p)
+	tp := p
+	if r.o.Platform != "" {
+		var err error
+		if tp, err = image.ParsePlatform(r.o.Platform); err != nil {
+			return err
+		}
+	}
+	plat, tplat := image.FormatPlatform(p), image.FormatPlatform(tp)
 	r.globals = []string{
 		"BUILDPLATFORM=" + plat, "BUILDOS=" + p.OS, "BUILDARCH=" + p.Architecture, "BUILDVARIANT=" + p.Variant,
-		"TARGETPLATFORM=" + plat, "TARGETOS=" + p.OS, "TARGETARCH=" + p.Architecture, "TARGETVARIANT=" + p.Variant,
+		"TARGETPLATFORM=" + tplat, "TARGETOS=" + tp.OS, "TARGETARCH=" + tp.Architecture, "TARGETVARIANT=" + tp.Variant,
 		"TARGETSTAGE=" + target.Name,
 	}
 	for _, c := range r.df.metaArgs {
@@ -111,74 +122,91 @@ func (r *run) metaArgs(target *stage) error {
 	return nil
 }
 
-// buildStage builds s (and first the stages it needs) and returns its
-// state.
+// buildStage builds s once the stages it depends on are built, and
+// returns its state: the base's, then the triggers, then its own
+// instructions.
 func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
-	if s.built != nil {
-		return s.built, nil
-	}
-	if s.active {
-		return nil, fmt.Errorf("circular dependency detected on stage: %s", s.label)
-	}
-	s.active = true
-	defer func() { s.active = false }()
-
-	base, _, err := r.df.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(r.globals))
-	if err != nil {
-		return nil, atLines(err, s.Location)
-	}
-	if base == "" {
-		return nil, atLines(fmt.Errorf("base name (%s) should not be blank", s.BaseName), s.Location)
-	}
-	if err := r.checkPlatform(s); err != nil {
+	if err := r.wait(ctx, s.deps); err != nil {
 		return nil, err
 	}
-	// The stages COPY --from and RUN --mount=from= read, first.
-	for _, cmd := range s.Commands {
-		var froms []string
-		switch c := cmd.(type) {
-		case *instructions.CopyCommand:
-			froms = append(froms, c.From)
-		case *instructions.RunCommand:
-			for _, m := range instructions.GetMounts(c) {
-				froms = append(froms, m.From)
-			}
-		}
-		for _, f := range froms {
-			if f == "" {
-				continue
-			}
-			if err := r.buildFrom(ctx, s, cmd, f); err != nil {
-				return nil, err
-			}
-		}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer func() { release() }() // the slot held at the end
 
 	var st *state
-	fromImage := false
-	if dep := r.df.findStage(base, s.index); dep != nil && !strings.EqualFold(base, "scratch") {
-		parent, err := r.buildStage(ctx, dep)
-		if err != nil {
+	var base *baseImage
+	triggers := s.triggers
+	switch {
+	case s.base != nil:
+		st = s.base.built.clone()
+	case strings.EqualFold(s.baseName, "scratch"):
+		if err := r.checkPlatform(s, nil); err != nil {
 			return nil, err
 		}
-		st = parent.clone()
-	} else if strings.EqualFold(base, "scratch") {
 		p := image.HostPlatform()
 		st = &state{img: dockerspec.DockerOCIImage{Image: ocispec.Image{Platform: p, RootFS: ocispec.RootFS{Type: "layers"}}}}
 		st.img.Config.WorkingDir = "/"
 		st.img.Config.Env = []string{"PATH=" + defaultPath}
-	} else {
-		fromImage = true
-	}
-	s.total = countSteps(s, fromImage)
-	if fromImage {
-		if st, err = r.fromImage(ctx, s, base); err != nil {
+	default:
+		if base, err = r.baseImage(ctx, s.baseName); err != nil {
+			v := r.p.vertex(r.stepName(s, &state{}, "FROM "+normalizedName(s.baseName)))
+			v.failed(err)
+			return nil, atLines(r.unknownRef(fmt.Errorf("%s: %w", s.baseName, err), s.baseName, true), s.Location)
+		}
+		if err := r.checkPlatform(s, base.cfg); err != nil {
 			return nil, err
 		}
+		// The image's ONBUILD triggers run here, in the child, and may
+		// read stages of their own.
+		for _, expr := range base.cfg.Config.OnBuild {
+			t, err := parseTrigger(expr)
+			if err != nil {
+				return nil, atLines(fmt.Errorf("ONBUILD %s: %w", expr, err), s.Location)
+			}
+			triggers = append(triggers, t)
+			deps, err := r.stageRefs(t)
+			if err != nil {
+				return nil, atLines(err, s.Location)
+			}
+			for _, d := range deps {
+				if reaches(d.s, s) {
+					return nil, atLines(fmt.Errorf("circular dependency detected on stage: %s", d.s.label), s.Location)
+				}
+				r.start(d.s)
+			}
+			if len(deps) > 0 {
+				// Waiting, this stage holds no slot.
+				release()
+				if err := r.wait(ctx, deps); err != nil {
+					return nil, err
+				}
+				if release, err = r.acquire(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
+	s.total = countSteps(append(append([]instructions.Command(nil), triggers...), s.Commands...), base != nil)
+	if base != nil {
+		st = r.fromImage(s, base)
+	}
+	// Triggers don't carry over: the stage records its own.
+	st.img.Config.OnBuild = nil
 	if len(st.env) == 0 {
 		st.env = append([]string(nil), st.img.Config.Env...)
 	}
+	st.onbuild = true
+	for _, cmd := range triggers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.dispatch(ctx, s, st, cmd); err != nil {
+			return nil, atLines(err, s.Location)
+		}
+	}
+	st.onbuild = false
 	for _, cmd := range s.Commands {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -187,34 +215,16 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 			return nil, atLines(err, cmd.Location())
 		}
 	}
-	s.built = st
 	return st, nil
 }
 
-// buildFrom builds the stage a --from of cmd in s names, if it is one.
-func (r *run) buildFrom(ctx context.Context, s *stage, cmd instructions.Command, f string) error {
-	from, _, err := r.df.lex.ProcessWord(f, shell.EnvsFromSlice(r.globals))
-	if err != nil {
-		return atLines(err, cmd.Location())
-	}
-	if dep := r.df.findStage(from, -1); dep != nil {
-		if dep.index >= s.index {
-			return atLines(fmt.Errorf("cannot copy from stage %q, it needs to be defined before current stage %q", from, s.label), cmd.Location())
-		}
-		if _, err := r.buildStage(ctx, dep); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // countSteps is BuildKit's count of a stage's numbered steps.
-func countSteps(s *stage, fromImage bool) int {
+func countSteps(cmds []instructions.Command, fromImage bool) int {
 	n := 0
 	if fromImage {
 		n = 1
 	}
-	for _, c := range s.Commands {
+	for _, c := range cmds {
 		switch c.(type) {
 		case *instructions.RunCommand, *instructions.CopyCommand, *instructions.AddCommand, *instructions.WorkdirCommand:
 			n++
@@ -235,53 +245,87 @@ func (r *run) stepName(s *stage, st *state, text string) string {
 		out += s.label + " "
 	}
 	width := int(1 + math.Log10(float64(s.total)))
-	return out + fmt.Sprintf("%*d/%d] ", width, st.step, s.total) + text
+	out += fmt.Sprintf("%*d/%d] ", width, st.step, s.total)
+	if st.onbuild {
+		out += "ONBUILD "
+	}
+	return out + text
 }
 
-// checkPlatform accepts FROM --platform for the host's platform only.
-func (r *run) checkPlatform(s *stage) error {
-	if s.Platform == "" {
-		return nil
+// checkPlatform accepts a stage's platform (FROM --platform, else
+// --platform) when it is the host's, or the platform of the image the
+// stage starts from (cfg; nil for scratch): this builder runs RUN only
+// natively and converts no image.
+func (r *run) checkPlatform(s *stage, cfg *dockerspec.DockerOCIImage) error {
+	v, flag := r.o.Platform, "--platform"
+	if s.Platform != "" {
+		var err error
+		if v, _, err = s.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(r.globals)); err != nil {
+			return atLines(err, s.Location)
+		}
+		flag = "FROM --platform"
 	}
-	v, _, err := r.df.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(r.globals))
-	if err != nil {
-		return atLines(err, s.Location)
+	if v == "" {
+		return nil
 	}
 	p, err := image.ParsePlatform(v)
 	if err != nil {
 		return atLines(err, s.Location)
 	}
 	host := image.HostPlatform()
-	if p.OS != host.OS || p.Architecture != host.Architecture {
-		return atLines(fmt.Errorf("FROM --platform=%s: only this host's platform (%s) can be built", v, image.FormatPlatform(host)), s.Location)
+	if p.OS == host.OS && p.Architecture == host.Architecture {
+		return nil
 	}
-	return nil
+	if cfg != nil && cfg.OS == p.OS && cfg.Architecture == p.Architecture {
+		return nil
+	}
+	err = fmt.Errorf("%s=%s: only the host's platform (%s) can be built", flag, v, image.FormatPlatform(host))
+	if cfg != nil {
+		err = fmt.Errorf("%s=%s: only the host's platform (%s) or the base image's (%s/%s) can be built", flag, v, image.FormatPlatform(host), cfg.OS, cfg.Architecture)
+	}
+	return atLines(err, s.Location)
 }
 
-// fromImage starts a stage from an image in the store (or pulled).
-func (r *run) fromImage(ctx context.Context, s *stage, name string) (*state, error) {
+// baseImage is an image FROM names, resolved once per build however
+// many stages start from it.
+type baseImage struct {
+	once   sync.Once
+	cfg    *dockerspec.DockerOCIImage
+	layers []image.Layer
+	err    error
+}
+
+func (r *run) baseImage(ctx context.Context, name string) (*baseImage, error) {
+	r.mu.Lock()
+	if r.bases == nil {
+		r.bases = map[string]*baseImage{}
+	}
+	b := r.bases[name]
+	if b == nil {
+		b = &baseImage{}
+		r.bases[name] = b
+	}
+	r.mu.Unlock()
+	b.once.Do(func() {
+		img, err := r.b.cfg.ResolveImage(ctx, name, r.o.Pull)
+		if err != nil {
+			b.err = err
+			return
+		}
+		if b.cfg, b.err = r.b.cfg.Images.Config(img); b.err != nil {
+			return
+		}
+		b.layers, b.err = r.b.cfg.Images.ImageLayers(img)
+	})
+	return b, b.err
+}
+
+// fromImage starts a stage from a base image.
+func (r *run) fromImage(s *stage, b *baseImage) *state {
 	st := &state{}
-	v := r.p.vertex(r.stepName(s, st, "FROM "+normalizedName(name)))
-	img, err := r.b.cfg.ResolveImage(ctx, name)
-	if err != nil {
-		v.failed(err)
-		return nil, atLines(fmt.Errorf("%s: %w", name, err), s.Location)
-	}
-	cfg, err := r.b.cfg.Images.Config(img)
-	if err != nil {
-		return nil, err
-	}
-	layers, err := r.b.cfg.Images.ImageLayers(img)
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Config.OnBuild) > 0 {
-		err := fmt.Errorf("%s has ONBUILD triggers, which this builder does not run yet", name)
-		v.failed(err)
-		return nil, atLines(err, s.Location)
-	}
-	st.img = imageConfig(cfg)
-	st.layers = layers
+	v := r.p.vertex(r.stepName(s, st, "FROM "+normalizedName(s.baseName)))
+	st.img = imageConfig(b.cfg)
+	st.layers = append([]image.Layer(nil), b.layers...)
 	hasPath := false
 	for _, e := range st.img.Config.Env {
 		hasPath = hasPath || strings.HasPrefix(e, "PATH=")
@@ -290,14 +334,14 @@ func (r *run) fromImage(ctx context.Context, s *stage, name string) (*state, err
 		st.img.Config.Env = append(st.img.Config.Env, "PATH="+defaultPath)
 	}
 	v.done()
-	return st, nil
+	return st
 }
 
 // dispatch carries out one instruction on st.
 func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instructions.Command) error {
 	if _, isArg := cmd.(*instructions.ArgCommand); !isArg {
 		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
-			if err := ex.Expand(st.expander(r.df.lex)); err != nil {
+			if err := ex.Expand(st.expander(s.lex)); err != nil {
 				return err
 			}
 		}
@@ -314,34 +358,26 @@ func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instruction
 	case *instructions.RunCommand:
 		return r.dispatchRun(ctx, s, st, c)
 	case *instructions.CopyCommand:
-		if len(c.ExcludePatterns) > 0 || c.Parents || c.Link {
-			return unsupported(c.Name(), "--exclude, --parents and --link")
-		}
 		return r.dispatchCopy(ctx, s, st, copyOp{
 			cmd: c.String(), srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
-			chown: c.Chown, chmod: c.Chmod, from: c.From,
+			chown: c.Chown, chmod: c.Chmod, from: c.From, link: c.Link, parents: c.Parents, exclude: c.ExcludePatterns,
 		})
 	case *instructions.AddCommand:
-		if len(c.ExcludePatterns) > 0 || c.Link || c.Checksum != "" || c.KeepGitDir != nil {
-			return unsupported(c.Name(), "--exclude, --link, --checksum and --keep-git-dir")
-		}
-		for _, src := range c.SourcePaths {
-			if isRemote(src) {
-				return fmt.Errorf("ADD %s: adding from a URL or git repository is not supported yet", src)
-			}
-		}
-		unpack := true
+		// A local archive is unpacked unless --unpack=false; a download
+		// only with --unpack=true.
+		unpack, unpackURL := true, false
 		if c.Unpack != nil {
-			unpack = *c.Unpack
+			unpack, unpackURL = *c.Unpack, *c.Unpack
 		}
 		return r.dispatchCopy(ctx, s, st, copyOp{
-			cmd: c.String(), add: true, unpack: unpack, srcs: c.SourcePaths, contents: c.SourceContents,
-			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod,
+			cmd: c.String(), add: true, unpack: unpack, unpackURL: unpackURL, srcs: c.SourcePaths, contents: c.SourceContents,
+			dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum,
+			keepGitDir: c.KeepGitDir,
 		})
 	case *instructions.WorkdirCommand:
 		return r.dispatchWorkdir(ctx, s, st, c)
 	case *instructions.ArgCommand:
-		return r.dispatchArg(st, c)
+		return r.dispatchArg(s, st, c)
 	case *instructions.EnvCommand:
 		msg := "ENV"
 		for _, kv := range c.Env {
@@ -383,7 +419,7 @@ func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instruction
 	case *instructions.ExposeCommand:
 		var ports []string
 		for _, p := range c.Ports {
-			words, err := r.df.lex.ProcessWords(p, shell.EnvsFromSlice(st.env))
+			words, err := s.lex.ProcessWords(p, shell.EnvsFromSlice(st.env))
 			if err != nil {
 				return err
 			}
@@ -454,13 +490,13 @@ func checkSignal(s string) error {
 
 // dispatchArg declares ARGs: a --build-arg value, else the default
 // (expanded), else the global value of the same name.
-func (r *run) dispatchArg(st *state, c *instructions.ArgCommand) error {
+func (r *run) dispatchArg(s *stage, st *state, c *instructions.ArgCommand) error {
 	var parts []string
 	for _, kv := range c.Args {
 		if v, ok := r.o.BuildArgs[kv.Key]; ok {
 			kv.Value = &v
 		} else if kv.Value != nil {
-			v, _, err := r.df.lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(st.env))
+			v, _, err := s.lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(st.env))
 			if err != nil {
 				return err
 			}
@@ -516,20 +552,35 @@ func (r *run) dispatchWorkdir(ctx context.Context, s *stage, st *state, c *instr
 // it made: do gets the tree of st mounted at rootfs, and its changes
 // become the step's layer.
 func (r *run) layerStep(ctx context.Context, v *vertex, st *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
+	return r.layerStepOn(ctx, v, st, st, key, createdBy, do)
+}
+
+// layerStepOn is layerStep with do run on the tree of on: st's, or an
+// empty one for a layer independent of what is below it (COPY --link),
+// which is then added on top of st.
+func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key digest.Digest, createdBy string, do func(ctx context.Context, rootfs string, w *workdir) error) error {
 	if !r.o.NoCache {
 		if e, ok := r.b.cache.get(ctx, key); ok {
+			r.mu.Lock()
+			r.hits = append(r.hits, key)
+			r.mu.Unlock()
 			v.cached()
 			st.history(createdBy, &e)
 			return nil
 		}
 	}
-	e, err := r.b.execute(ctx, st, do)
+	e, err := r.b.execute(ctx, on, do)
 	if err != nil {
 		v.failed(err)
 		return err
 	}
 	st.history(createdBy, &e)
-	if err := r.b.cache.put(ctx, key, e, st.chainID()); err != nil {
+	// The tree the entry's layer was stored on top of.
+	top := st.chainID()
+	if on != st && !e.empty() {
+		top = (&state{layers: append(slices.Clone(on.layers), e.layer)}).chainID()
+	}
+	if err := r.b.cache.put(ctx, key, e, top); err != nil {
 		return err
 	}
 	v.done()

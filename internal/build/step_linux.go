@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +73,7 @@ func (b *Builder) sweep(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		if e.Name() == cacheMountsDir {
+		if e.Name() == cacheMountsDir || e.Name() == fileHashesDir {
 			continue
 		}
 		dir := filepath.Join(b.cfg.StateDir, e.Name())
@@ -114,7 +113,8 @@ func detachMountsUnder(dir string) {
 
 // execute runs a step that changes the tree: an active snapshot over
 // st's layers, mounted for do at <workdir>/rootfs, whose changes (the
-// overlay's upper directory) become the step's layer.
+// overlay's upper directory) become the step's layer, the snapshot
+// committed in place.
 func (b *Builder) execute(ctx context.Context, st *state, do func(ctx context.Context, rootfs string, w *workdir) error) (cacheEntry, error) {
 	images := b.cfg.Images
 	sn := images.Snapshotter()
@@ -147,9 +147,7 @@ func (b *Builder) execute(ctx context.Context, st *state, do func(ctx context.Co
 	if err != nil {
 		return cacheEntry{}, err
 	}
-	layer, empty, err := images.StoreLayer(ctx, st.layers, func(ctx context.Context, wr io.Writer) error {
-		return snapshot.Diff(ctx, sn, key, wr)
-	})
+	layer, empty, err := images.CommitSnapshot(ctx, st.layers, key)
 	if err != nil {
 		return cacheEntry{}, err
 	}

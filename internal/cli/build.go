@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,15 +15,15 @@ import (
 
 // buildFlags are `build`'s flags as typed.
 type buildFlags struct {
-	file, target, iidfile, progress, cgroupParent, network string
-	tags, buildArgs, labels, secrets                       []string
-	noCache, quiet                                         bool
+	file, target, iidfile, progress, cgroupParent, network, platform string
+	tags, buildArgs, labels, secrets, ssh, allow                     []string
+	noCache, quiet, pull                                             bool
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
 	var f buildFlags
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] PATH | -",
+		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,12 +58,16 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringArrayVar(&f.labels, "label", nil, "Set metadata for an image")
 	fl.StringVar(&f.target, "target", "", "Set the target build stage to build")
 	fl.BoolVar(&f.noCache, "no-cache", false, "Do not use cache when building the image")
+	fl.BoolVar(&f.pull, "pull", false, "Always attempt to pull all referenced images")
+	fl.StringVar(&f.platform, "platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set target platform for build")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
-	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet"); all plain for now`)
+	fl.StringVar(&f.progress, "progress", progressDefault(), `Set type of progress output ("auto", "plain", "tty", "quiet")`)
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
 	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "security.insecure")`)
+	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	return cmd
 }
 
@@ -71,9 +76,22 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 	o := engine.BuildOptions{
 		ContextDir: path, Dockerfile: f.file, Stdin: os.Stdin, Target: f.target,
 		NoCache: f.noCache, CgroupParent: f.cgroupParent, Progress: os.Stderr,
+		Pull: f.pull, Platform: f.platform,
+	}
+	for _, a := range f.allow {
+		switch a {
+		case "security.insecure", "network.host":
+			o.Allow = append(o.Allow, a)
+		default:
+			return o, fmt.Errorf("invalid entitlement: %s", a)
+		}
 	}
 	switch f.progress {
-	case "auto", "plain", "tty":
+	case "auto":
+		o.TTY = isTerminal(os.Stderr)
+	case "tty":
+		o.TTY = true
+	case "plain":
 	case "quiet":
 		f.quiet = true
 	default:
@@ -122,6 +140,16 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 			o.Secrets = map[string][]byte{}
 		}
 		o.Secrets[id] = data
+	}
+	for _, v := range f.ssh {
+		id, a, err := readSSH(v)
+		if err != nil {
+			return o, err
+		}
+		if o.SSH == nil {
+			o.SSH = map[string]engine.SSHAgent{}
+		}
+		o.SSH[id] = a
 	}
 	if path == "-" && f.file == "-" {
 		return o, fmt.Errorf("invalid argument: can't use stdin for both build context and dockerfile")
@@ -190,4 +218,42 @@ func readSecret(value string) (string, []byte, error) {
 		return "", nil, fmt.Errorf("failed to read secret %s: %w", id, err)
 	}
 	return id, data, nil
+}
+
+// progressDefault is --progress's default: $BUILDKIT_PROGRESS, as buildx
+// reads it, else auto.
+func progressDefault() string {
+	if v := os.Getenv("BUILDKIT_PROGRESS"); v != "" {
+		return v
+	}
+	return "auto"
+}
+
+// readSSH reads an --ssh value as buildx does: ID alone forwards
+// $SSH_AUTH_SOCK; ID=SOCKET an agent's socket; ID=KEY[,KEY] key files.
+func readSSH(value string) (string, engine.SSHAgent, error) {
+	id, paths, _ := strings.Cut(value, "=")
+	if id == "" {
+		return "", engine.SSHAgent{}, fmt.Errorf("invalid ssh value %q: an id is required", value)
+	}
+	if paths == "" {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return "", engine.SSHAgent{}, errors.New("invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set")
+		}
+		return id, engine.SSHAgent{Socket: sock}, nil
+	}
+	list := strings.Split(paths, ",")
+	if fi, err := os.Stat(list[0]); len(list) == 1 && err == nil && fi.Mode()&os.ModeSocket != 0 {
+		return id, engine.SSHAgent{Socket: list[0]}, nil
+	}
+	var a engine.SSHAgent
+	for _, p := range list {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", a, fmt.Errorf("failed to read ssh key %s: %w", p, err)
+		}
+		a.Keys = append(a.Keys, data)
+	}
+	return id, a, nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/engine"
 )
 
 // newBuilderCommand is `berth builder …`: build, and prune of the build
@@ -23,8 +25,9 @@ func newBuilderPruneCommand(g *globalOptions) *cobra.Command {
 		Short: "Remove build cache",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(filters) > 0 {
-				return fmt.Errorf("builder prune --filter is not supported yet")
+			f, err := engine.ParseFilters(filters)
+			if err != nil {
+				return err
 			}
 			if !force {
 				q := "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] "
@@ -40,7 +43,7 @@ func newBuilderPruneCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			res, err := e.PruneBuildCache(cmd.Context(), all)
+			res, err := e.PruneBuildCache(cmd.Context(), all, f)
 			if err != nil {
 				return err
 			}

@@ -4,14 +4,23 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // buildOK builds dir with args and fails the test unless it succeeds;
@@ -195,7 +204,7 @@ RUN --mount=type=bind,target=/w,rw echo new > /w/written && cat /w/ctx.txt > /go
 	}
 
 	for _, c := range []struct{ line, want string }{
-		{"RUN --mount=type=cache,target=/c,from=busybox:test true", "mount type=cache: from= is not supported yet"},
+		{"RUN --mount=type=cache,target=/c,from=busybox:test,source=/nope true", "mount type=cache: source /nope: no such file or directory"},
 		{"RUN --mount=type=tmpfs,target=/t,mode=0700 true", `mode not allowed for "tmpfs" type mounts`},
 		{"RUN --mount=type=bind,source=nope,target=/n true", `"/nope": not found`},
 		{"RUN --mount=type=cache true", "mount type=cache: target is required"},
@@ -242,5 +251,189 @@ RUN tail -n +3 /proc/net/dev | wc -l > /default
 	}
 	if errs := b.fails(1, buildArgs("--network", "bridge", dir)...); !strings.Contains(errs, `Error: network mode "bridge" not supported`) {
 		t.Errorf("--network bridge: %q", errs)
+	}
+}
+
+// TestBuildRunMountCacheFromAndIgnore: a cache mount with from= starts
+// as a copy of source in that stage (owners kept) and then keeps what
+// RUNs add; a bind mount of the context hides what .dockerignore hides,
+// read-only or rw.
+func TestBuildRunMountCacheFromAndIgnore(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		".dockerignore": "secret.txt\nlogs\n!logs/keep.log\n",
+		"secret.txt":    "s", "public.txt": "p", "logs/drop.log": "d", "logs/keep.log": "k",
+		"Dockerfile": `FROM busybox:test AS seed
+RUN mkdir -p /seed/sub && echo seeded > /seed/sub/f && chown -R 7:8 /seed/sub
+
+FROM busybox:test
+RUN --mount=type=bind,target=/ctx find /ctx -type f | sort > /seen-ro
+RUN --mount=type=bind,target=/ctx,rw rm /ctx/public.txt && find /ctx -type f | sort > /seen-rw
+RUN --mount=type=cache,target=/c,from=seed,source=/seed,id=seeded cat /c/sub/f > /cache-seen && stat -c %u:%g /c/sub/f >> /cache-seen && echo more > /c/added
+RUN --mount=type=cache,target=/c,from=seed,source=/seed,id=seeded ls /c > /cache-again
+`})
+	b.buildOK(dir, "-t", "mounts2")
+	got := b.ok(runArgs("--rm", "mounts2", "cat", "/seen-ro", "/seen-rw", "/cache-seen", "/cache-again")...)
+	want := "/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/logs/keep.log\n/ctx/public.txt\n" +
+		"/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/logs/keep.log\n" +
+		"seeded\n7:8\n" + "added\nsub\n"
+	if got != want {
+		t.Errorf("what the RUNs saw:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "public.txt")); err != nil {
+		t.Errorf("a rw bind mount changed the context: %v", err)
+	}
+}
+
+// agentLister is a static program that asks the agent at $SSH_AUTH_SOCK
+// for its identities and prints how many it has ("2 keys").
+const agentLister = `package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.Dial("unix", os.Getenv("SSH_AUTH_SOCK"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	c.Write([]byte{0, 0, 0, 1, 11}) // SSH_AGENTC_REQUEST_IDENTITIES
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[4] != 12 {
+		fmt.Println("no identities answer", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%d keys\n", binary.BigEndian.Uint32(hdr[5:]))
+}
+`
+
+// TestBuildRunMountSSH: --ssh forwards keys (served by berth) or an
+// agent's socket; a RUN's type=ssh mount reaches it at its target
+// (default /run/buildkit/ssh_agent.0, named by SSH_AUTH_SOCK) with its
+// mode and owner; an id not forwarded is left out, or fails the build
+// when required; nothing of it is in the image.
+func TestBuildRunMountSSH(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{"go.mod": "module agentls\n\ngo 1.21\n", "main.go": agentLister})
+	gobuild := exec.Command("go", "build", "-o", filepath.Join(dir, "agentls"), ".")
+	gobuild.Dir, gobuild.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	newKey := func() []byte {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := ssh.MarshalPrivateKey(priv, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(blk)
+	}
+	keyFile := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(keyFile, newKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An agent of the test's own with two keys, on a socket.
+	kr := agent.NewKeyring()
+	for range 2 {
+		k, _ := ssh.ParseRawPrivateKey(newKey())
+		kr.Add(agent.AddedKey{PrivateKey: k})
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { agent.ServeAgent(kr, c); c.Close() }()
+		}
+	}()
+
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
+RUN --mount=type=bind,source=agentls,target=/agentls --mount=type=ssh echo "$SSH_AUTH_SOCK" > /sock && stat -c "%a %u" $SSH_AUTH_SOCK >> /sock && /agentls > /default-keys
+RUN --mount=type=bind,source=agentls,target=/agentls --mount=type=ssh,id=other,target=/other.sock,mode=0660,uid=5 SSH_AUTH_SOCK=/other.sock /agentls > /other-keys && stat -c "%a %u" /other.sock >> /other-keys
+RUN --mount=type=ssh,id=absent (ls /run/buildkit 2>/dev/null || echo none) > /absent
+`})
+	b.buildOK(dir, "-t", "sshm", "--ssh", "default="+keyFile, "--ssh", "other="+sock)
+	got := b.ok(runArgs("--rm", "sshm", "sh", "-c", "cat /sock /default-keys /other-keys /absent; ls /run/buildkit /other.sock /agentls 2>&1 | wc -l")...)
+	if want := "/run/buildkit/ssh_agent.0\n600 0\n1 keys\n2 keys\n660 5\nnone\n3\n"; got != want {
+		t.Errorf("what the RUNs saw:\n%s\nwant:\n%s", got, want)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=ssh,id=nope,required true\n"})
+	if errs := b.fails(1, buildArgs("-q", dir)...); !strings.Contains(errs, `Error: failed to solve: no SSH key "nope" forwarded from the client`) {
+		t.Errorf("a required ssh id not forwarded: %q", errs)
+	}
+}
+
+// TestBuilderPruneUntil: builder prune --filter until=D removes only the
+// cache (and, with -a, the cache mounts) not used within D.
+func TestBuilderPruneUntil(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox:test\nRUN --mount=type=cache,target=/c echo x >> /c/log\nRUN echo two > /two\n"})
+	b.buildOK(dir, "-t", "pr")
+	if out := b.ok("builder", "prune", "-af", "--filter", "until=1h"); out != "Total reclaimed space: 0B\n" {
+		t.Errorf("prune of what was used within the hour: %q", out)
+	}
+	if errs := b.buildOK(dir, "-t", "pr"); strings.Count(errs, "CACHED") != 2 {
+		t.Errorf("the cache after prune until=1h:\n%s", errs)
+	}
+	if out := b.ok("builder", "prune", "-af", "--filter", "until=0s"); !strings.Contains(out, "Deleted build cache objects:\n") {
+		t.Errorf("prune until=0s: %q", out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(b.root, "build", "cache-mounts")); len(ents) != 0 {
+		t.Errorf("cache mounts left: %v", ents)
+	}
+	if errs := b.buildOK(dir, "-t", "pr"); strings.Contains(errs, "CACHED") {
+		t.Errorf("the cache after prune until=0s:\n%s", errs)
+	}
+	if errs := b.fails(1, "builder", "prune", "-f", "--filter", "label=x"); !strings.Contains(errs, "invalid filter 'label'") {
+		t.Errorf("an unknown filter: %q", errs)
+	}
+}
+
+// TestBuildRunSecurityInsecure: with --allow security.insecure, a RUN
+// --security=insecure runs privileged (every capability, the host's
+// devices); other RUNs don't.
+func TestBuildRunSecurityInsecure(t *testing.T) {
+	b := containerRoot(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM busybox:test
+RUN --security=insecure grep CapEff /proc/self/status > /insecure && ls /dev | wc -l >> /insecure
+RUN grep CapEff /proc/self/status > /sandbox && ls /dev | wc -l >> /sandbox
+`})
+	b.buildOK(dir, "-t", "insecure", "--allow", "security.insecure")
+	got := strings.Fields(b.ok(runArgs("--rm", "insecure", "cat", "/insecure", "/sandbox")...))
+	// Privileged: the capabilities this (root) test has.
+	status, _ := os.ReadFile("/proc/self/status")
+	var own string
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			own = strings.TrimSpace(v)
+		}
+	}
+	devs := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	if len(got) != 6 || got[1] != own || got[4] == own || devs(got[2]) <= devs(got[5]) {
+		t.Errorf("CapEff and the count of /dev entries, insecure then sandbox: %v (own CapEff %s)", got, own)
+	}
+	if errs := b.fails(1, buildArgs("-q", "--allow", "nonsense", dir)...); !strings.Contains(errs, "invalid entitlement: nonsense") {
+		t.Errorf("--allow nonsense: %q", errs)
 	}
 }

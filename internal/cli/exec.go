@@ -40,14 +40,11 @@ func newExecCommand(g *globalOptions) *cobra.Command {
 	f.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
 	f.StringArrayVar(&o.envFiles, "env-file", nil, "Read in a file of environment variables")
 	f.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
-	f.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to the command (not supported yet)")
+	f.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to the command")
 	return cmd
 }
 
 func runExec(ctx context.Context, g *globalOptions, o *execOptions, ref string, command []string) error {
-	if o.privileged {
-		return errors.New("exec --privileged is not supported yet")
-	}
 	keys, err := term.ParseDetachKeys(o.detachKeys)
 	if err != nil {
 		return err
@@ -64,7 +61,7 @@ func runExec(ctx context.Context, g *globalOptions, o *execOptions, ref string, 
 		return err
 	}
 	defer e.Close()
-	eo := engine.ExecOptions{Cmd: command, Env: env, User: o.user, WorkingDir: o.workdir, Tty: o.tty, Detach: o.detach}
+	eo := engine.ExecOptions{Cmd: command, Env: env, User: o.user, WorkingDir: o.workdir, Tty: o.tty, Privileged: o.privileged, Detach: o.detach}
 	restore := func() {}
 	if !o.detach {
 		eo.Stdout, eo.Stderr = os.Stdout, os.Stderr

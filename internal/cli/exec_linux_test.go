@@ -71,6 +71,33 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecPrivileged: exec --privileged gives the process every
+// capability, even in a --cap-drop ALL container whose plain exec has none.
+func TestExecPrivileged(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("-d", "--name", "pe", "--cap-drop", "ALL", "busybox:test", "sleep", "1000")...)
+	capEff := func(args ...string) string {
+		out := b.ok(append(append([]string{"exec"}, args...), "pe", "grep", "CapEff", "/proc/self/status")...)
+		return strings.TrimSpace(strings.TrimPrefix(out, "CapEff:"))
+	}
+	if got := capEff(); got != "0000000000000000" {
+		t.Errorf("exec in a --cap-drop ALL container: CapEff %s", got)
+	}
+	got, err := strconv.ParseUint(capEff("--privileged"), 16, 64)
+	if err != nil || got&(1<<unix.CAP_SYS_ADMIN) == 0 || got&(1<<unix.CAP_NET_ADMIN) == 0 {
+		t.Errorf("exec --privileged: CapEff %x (%v), want every capability", got, err)
+	}
+	// The capabilities work (the container's seccomp profile stays, as
+	// Docker's: mount is still refused there).
+	b.ok("exec", "pe", "touch", "/tmp/f")
+	if _, errs, code := b.run("", "exec", "pe", "chown", "1000", "/tmp/f"); code == 0 {
+		t.Errorf("chown without CAP_CHOWN worked: %q", errs)
+	}
+	if out := b.ok("exec", "--privileged", "pe", "sh", "-c", "chown 1000 /tmp/f && stat -c %u /tmp/f"); out != "1000\n" {
+		t.Errorf("exec --privileged chown: %q", out)
+	}
+}
+
 // TestExecDetached: exec -d returns at once, the process runs on (a
 // second exec's ps sees it) as the child of its exec shim, which reaps it
 // and goes away when it ends.

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/reference"
 )
 
 // psHeaders are the column names of `ps` fields, as Docker's.

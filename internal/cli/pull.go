@@ -8,12 +8,12 @@ import (
 	"os"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/registry"
 )
 

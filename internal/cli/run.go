@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/docker/cli/pkg/kvfile"
 	"github.com/spf13/cobra"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/term"
 )
 

@@ -211,17 +211,17 @@ func nsOf(t *testing.T, pid, ns string) string {
 // nothing is created.
 func TestSecurityNamespaces(t *testing.T) {
 	b := containerRoot(t)
-	b.ok(runArgs("-d", "--name", "donor", "--ipc", "shareable", "busybox:test", "sh", "-c", "touch /dev/mqueue/berthq; echo ready; sleep 300")...)
+	b.ok(runArgs("-d", "--name", "donor", "--ipc", "shareable", "busybox:test", "sh", "-c", "touch /dev/mqueue/berthq /dev/shm/berthshm; echo ready; sleep 300")...)
 	b.ok(runArgs("-d", "--name", "private", "busybox:test", "sleep", "300")...)
 	waitForLog(t, b, "donor", "ready\n")
 	donorPid := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", "donor"))
 
 	// IPC: the joiner sees the donor's queue and has its namespace.
-	out := b.okIn("ls /dev/mqueue; readlink /proc/self/ns/ipc", "--ipc", "container:donor")
-	if want := "berthq\n" + nsOf(t, donorPid, "ipc") + "\n"; out != want {
+	out := b.okIn("ls /dev/mqueue /dev/shm; readlink /proc/self/ns/ipc", "--ipc", "container:donor")
+	if want := "/dev/mqueue:\nberthq\n\n/dev/shm:\nberthshm\n" + nsOf(t, donorPid, "ipc") + "\n"; out != want {
 		t.Errorf("--ipc container:donor: %q, want %q", out, want)
 	}
-	if got := b.okIn("ls /dev/mqueue"); got != "" {
+	if got := b.okIn("ls /dev/mqueue /dev/shm"); got != "/dev/mqueue:\n\n/dev/shm:\n" {
 		t.Errorf("a private IPC namespace sees %q", got)
 	}
 	if got := b.okIn("readlink /proc/self/ns/ipc", "--ipc", "host"); got != nsOf(t, "self", "ipc")+"\n" {
@@ -256,6 +256,11 @@ func TestSecurityNamespaces(t *testing.T) {
 	b.ok(runArgs("-d", "--name", "joiner", "--pid", "container:donor", "busybox:test", "sleep", "300")...)
 	b.ok("rm", "-f", "joiner")
 	b.ok("stop", "-t", "0", "donor")
+	for _, m := range mountsUnder(b.root) {
+		if strings.HasSuffix(m, "/shm") {
+			t.Errorf("the shareable donor's /dev/shm is still mounted after its stop: %s", m)
+		}
+	}
 	if errs := b.fails(125, runArgs("--pid", "container:donor", "busybox:test", "true")...); errs != "Error: failed to join PID namespace: container donor is not running\n" {
 		t.Errorf("a stopped donor: %q", errs)
 	}

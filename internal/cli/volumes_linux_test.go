@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,7 +282,10 @@ func TestRmVolumes(t *testing.T) {
 	}
 	b.ok(runArgs("--rm", "-v", "/anon3", "-v", "named:/n", "busybox:test", "true")...)
 	id := strings.TrimSpace(b.ok(runArgs("-d", "--rm", "-v", "/anon4", "busybox:test", "true")...))
-	waitFor(t, "the detached --rm container to go", func() bool { return !strings.Contains(b.ok("ps", "-aq", "--no-trunc"), id) })
+	// The shim's `rm` removes the record before the volumes: wait for both.
+	waitFor(t, "the detached --rm container and its volume to go", func() bool {
+		return !strings.Contains(b.ok("ps", "-aq", "--no-trunc"), id) && len(lines(b.ok("volume", "ls", "-q"))) == 2
+	})
 	if got := b.ok("volume", "ls", "-q"); len(lines(got)) != 2 || !strings.Contains(got, "named\n") {
 		t.Errorf("--rm left volumes: %q", got)
 	}
@@ -350,10 +354,23 @@ func TestVolumeTmpfsAndBindDriver(t *testing.T) {
 	if got := b.ok(runArgs("--rm", "-v", "tv:/t", "busybox:test", "cat", "/t/a")...); got != "shared\n" {
 		t.Errorf("a second container of a tmpfs volume in use: %q", got)
 	}
-	b.ok("rm", "-f", "holder")
+	// The last user's stop unmounts it: its data goes with it.
+	tv := filepath.Join(b.root, "volumes", "tv", "_data")
+	b.ok("stop", "-t", "0", "holder")
+	waitFor(t, "the tmpfs volume to go with its last user's stop", func() bool { return !slices.Contains(mountsUnder(b.root), tv) })
 	if got := b.ok(runArgs("--rm", "-v", "tv:/t", "busybox:test", "ls", "-A", "/t")...); got != "" {
 		t.Errorf("a tmpfs volume once no container used it: %q", got)
 	}
+	// A user killed with its shim lets go too (the next command sees it).
+	killed := strings.TrimSpace(b.ok(runArgs("-d", "--name", "killed", "-v", "tv:/t", "busybox:test", "sleep", "60")...))
+	shim := lockHolder(t, filepath.Join(b.root, "containers", killed, "shim.lock"))
+	unix.Kill(shim, unix.SIGKILL)
+	waitFor(t, "the shim's death", func() bool { return unix.Kill(shim, 0) != nil || isZombie(shim) })
+	b.ok("ps", "-a")
+	if slices.Contains(mountsUnder(b.root), tv) {
+		t.Error("the tmpfs volume stayed mounted after its only user's shim was killed")
+	}
+	b.ok("rm", "-f", "holder", "killed")
 	b.ok("volume", "rm", "tv")
 	if m := mountsUnder(b.root); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
@@ -490,6 +507,9 @@ func TestMountErrors(t *testing.T) {
 		{[]string{"--volumes-from", "nosuch"}, "Error: No such container: nosuch"},
 		{[]string{"--volumes-from", "x:rshared"}, "Error: invalid mode: rshared"},
 		{[]string{"--volume-driver", "nfs", "-v", "v2:/x"}, `Error: error looking up volume plugin nfs: plugin "nfs" not found`},
+		{[]string{"--mount", "type=volume,src=v3,dst=/x,volume-subpath=../up"}, `Error: invalid mount config for type "volume": subpath must be a relative path within the volume`},
+		{[]string{"--mount", "type=volume,src=v3,dst=/x,volume-subpath=/abs"}, `Error: invalid mount config for type "volume": subpath must be a relative path within the volume`},
+		{[]string{"--mount", "type=volume,dst=/x,volume-subpath=sub"}, `Error: invalid mount config for type "volume": must not set Subpath when using anonymous volumes`},
 	} {
 		errs := b.fails(125, runArgs(append(append([]string{"--rm"}, c.args...), "busybox:test", "true")...)...)
 		if !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
@@ -563,5 +583,37 @@ func TestMountSymlinkEscape(t *testing.T) {
 	anon, _ := os.ReadDir(mountSource(b, "esc", "/abs"))
 	if len(anon) != 2 || anon[0].Name() != "pwn2" || anon[1].Name() != "sub" {
 		t.Errorf("the image's VOLUME behind the absolute symlink holds %v (seeded from the host?)", anon)
+	}
+}
+
+// TestVolumeSubpath: volume-subpath mounts a directory (or a file) of a
+// volume; one that isn't there fails the start; a symlink the container
+// plants in the volume can't lead a later mount out of it; nothing stays
+// mounted after the run.
+func TestVolumeSubpath(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("--rm", "-v", "sp:/v", "busybox:test", "sh", "-c", "mkdir -p /v/app/conf && echo hi > /v/app/conf/f && echo top > /v/top && ln -s / /v/root")...)
+	sub := func(subpath, dst string) string {
+		return "type=volume,src=sp,dst=" + dst + ",volume-subpath=" + subpath
+	}
+	if out := b.ok(runArgs("--rm", "--mount", sub("app/conf", "/c"), "busybox:test", "sh", "-c", "ls /c; cat /c/f; echo new > /c/g")...); out != "f\nhi\n" {
+		t.Errorf("a directory subpath: %q", out)
+	}
+	if data, _ := os.ReadFile(filepath.Join(b.root, "volumes", "sp", "_data", "app", "conf", "g")); string(data) != "new\n" {
+		t.Errorf("a write through the subpath: %q", data)
+	}
+	if out := b.ok(runArgs("--rm", "--mount", sub("top", "/t"), "busybox:test", "cat", "/t")...); out != "top\n" {
+		t.Errorf("a file subpath: %q", out)
+	}
+	// The symlink resolves inside the volume: "root" is the volume itself.
+	if out := b.ok(runArgs("--rm", "--mount", sub("root/app", "/r"), "busybox:test", "ls", "/r")...); out != "conf\n" {
+		t.Errorf("a subpath through a symlink to /: %q", out)
+	}
+	errs := b.fails(125, runArgs("--rm", "--mount", sub("missing", "/m"), "busybox:test", "true")...)
+	if !strings.Contains(errs, "error while mounting volume sp with subpath missing: cannot access path") {
+		t.Errorf("a missing subpath: %q", errs)
+	}
+	for _, m := range mountsUnder(b.root) {
+		t.Errorf("left mounted: %s", m)
 	}
 }

@@ -202,6 +202,9 @@ type MountPoint struct {
 	ReadOnlyNonRecursive bool `json:"readOnlyNonRecursive,omitempty"`
 	// TmpfsOptions are a tmpfs mount's (size=…,mode=…).
 	TmpfsOptions string `json:"tmpfsOptions,omitempty"`
+	// Subpath is a volume's volume-subpath: the directory or file in it
+	// that is mounted instead of the whole volume.
+	Subpath string `json:"subpath,omitempty"`
 }
 
 // Container is one container record.

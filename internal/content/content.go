@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -144,6 +145,50 @@ func (s *Store) Put(data []byte) (digest.Digest, error) {
 		return "", err
 	}
 	return d, w.Commit()
+}
+
+// CommitFile makes file blob d without copying it: the caller wrote file
+// (on the store's filesystem) and hashed its content to d as it did, as
+// CommitVerified's caller does. It is synced and renamed into blobs/; on
+// another filesystem it is copied in and verified. file is gone
+// afterwards, also when the blob existed already.
+func (s *Store) CommitFile(file string, d digest.Digest) error {
+	defer os.Remove(file)
+	dst, err := s.blobPath(d)
+	if err != nil {
+		return err
+	}
+	if s.Has(d) {
+		return nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("commit blob %s: %w", d, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("commit blob %s: fsync: %w", d, err)
+	}
+	if err := os.Rename(file, dst); err == nil {
+		return syncDir(filepath.Dir(dst))
+	} else if !errors.Is(err, syscall.EXDEV) {
+		return fmt.Errorf("commit blob %s: %w", d, err)
+	}
+	w, err := s.Writer(d, -1)
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Truncate(); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	return w.Commit()
 }
 
 // Delete removes blob d; a missing blob is not an error.

@@ -120,3 +120,35 @@ func TestConcurrentWritersOfOneBlob(t *testing.T) {
 		t.Errorf("ingest left behind: %s", e.Name())
 	}
 }
+
+// TestCommitFile: a file written and hashed by the caller becomes the
+// blob by a rename (the file is gone), and once more is a no-op.
+func TestCommitFile(t *testing.T) {
+	root := t.TempDir()
+	s, _ := New(root)
+	write := func() string {
+		f := filepath.Join(root, "layer.tmp")
+		if err := os.WriteFile(f, []byte("layer"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	d := digest.FromString("layer")
+	f := write()
+	if err := s.CommitFile(f, d); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := s.ReadAll(d); err != nil || string(data) != "layer" {
+		t.Fatalf("ReadAll: %q %v", data, err)
+	}
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file is still there: %v", err)
+	}
+	f = write()
+	if err := s.CommitFile(f, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file of a blob that existed is still there: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -15,6 +16,9 @@ import (
 
 // BuildOptions are build's flags.
 type BuildOptions = build.Options
+
+// SSHAgent is what build --ssh forwards under one id.
+type SSHAgent = build.SSHAgent
 
 // Build builds an image from a Dockerfile (see package build): RUN steps
 // run in containers of berth's runtime, base images come from the store
@@ -34,11 +38,14 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (*build.Result, erro
 	return res, nil
 }
 
-// buildImage is a build's base image: the store's, else pulled.
-func (e *Engine) buildImage(ctx context.Context, name string) (*image.Image, error) {
-	img, err := e.Images.Get(ctx, name)
-	if err == nil || !errors.Is(err, image.ErrNotFound) {
-		return img, err
+// buildImage is a build's base image: the store's, else pulled; with
+// pull (build --pull), pulled in any case.
+func (e *Engine) buildImage(ctx context.Context, name string, pull bool) (*image.Image, error) {
+	if !pull {
+		img, err := e.Images.Get(ctx, name)
+		if err == nil || !errors.Is(err, image.ErrNotFound) {
+			return img, err
+		}
 	}
 	res, err := e.Pull(ctx, name, PullOptions{Progress: image.NoProgress{}})
 	if err != nil {
@@ -84,7 +91,20 @@ func (e *Engine) BuildCacheUsage(ctx context.Context) (build.CacheUsage, error) 
 }
 
 // PruneBuildCache is `builder prune`: the cache's entries, and with all
-// its cache mounts.
-func (e *Engine) PruneBuildCache(ctx context.Context, all bool) (build.PruneResult, error) {
-	return e.builder().Prune(ctx, all)
+// its cache mounts; the until filter keeps what was used since.
+func (e *Engine) PruneBuildCache(ctx context.Context, all bool, f Filters) (build.PruneResult, error) {
+	if err := f.validate("until"); err != nil {
+		return build.PruneResult{}, err
+	}
+	o := build.PruneOptions{All: all}
+	if u := f["until"]; len(u) > 1 {
+		return build.PruneResult{}, errors.New("more than one until filter specified")
+	} else if len(u) == 1 {
+		t, err := ParseTimestamp(u[0], time.Now())
+		if err != nil {
+			return build.PruneResult{}, err
+		}
+		o.Before = t
+	}
+	return e.builder().Prune(ctx, o)
 }

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
 

@@ -332,6 +332,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	defer func() {
 		if err != nil {
 			e.net.Teardown(context.Background(), c.ID)
+			// What this start mounted for the shim (the shim unmounts its rootfs).
+			snapshot.UnmountAll(e.shmPath(c.ID))
+			snapshot.UnmountBelow(filepath.Join(e.containerDir(c.ID), "subpaths"))
 		}
 	}()
 	logPath := e.LogPath(c.ID)
@@ -344,7 +347,18 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if err := e.joinNamespaces(ctx, c); err != nil {
 		return err
 	}
-	if err := e.mountVolumes(ctx, c); err != nil {
+	held, err := e.mountVolumes(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			releaseHolds(held)
+		} else {
+			closeHolds(held) // the shim holds them now
+		}
+	}()
+	if err := e.mountShm(c); err != nil {
 		return err
 	}
 	p := e.spare
@@ -361,7 +375,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
-		Health: activeHealthcheck(c, imgCfg),
+		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
 	})
 	if err == nil {
 		e.emit(ctx, containerEvent(c, "start", nil))
@@ -430,6 +444,7 @@ func (e *Engine) reconcile(ctx context.Context, c *container.Container) (*contai
 	c, err := e.containers.Get(ctx, c.ID)
 	if err == nil {
 		e.releaseNetwork(ctx, c)
+		e.releaseVolumes(ctx, c, false) // its dead shim's holds are gone
 	}
 	return c, err
 }
@@ -442,12 +457,7 @@ func (e *Engine) cleanupRuntime(id string) {
 		// Processes that would not die: leave the mount for a later try.
 		return
 	}
-	rootfs := filepath.Join(e.containerDir(id), "rootfs")
-	for snapshot.IsMountPoint(rootfs) {
-		if snapshot.Unmount(rootfs) != nil {
-			break
-		}
-	}
+	snapshot.UnmountBelow(e.containerDir(id))
 }
 
 // ErrRunning is a running container given to RemoveContainer without force.

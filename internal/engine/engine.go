@@ -8,17 +8,16 @@ package engine
 import (
 	"context"
 	"fmt"
-
 	"os"
 	"path/filepath"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"

@@ -28,6 +28,7 @@ type ExecOptions struct {
 	User       string   // user[:group]; "" for the container's
 	WorkingDir string   // "" for the container's
 	Tty        bool     // give the process a pty
+	Privileged bool     // every capability, whatever the container's
 	// Detach starts the process and returns: it runs on, with no stdio,
 	// under its exec shim.
 	Detach bool
@@ -100,7 +101,7 @@ func (e *Engine) ExecContainer(ctx context.Context, ref string, o ExecOptions) (
 	}
 	p, err := oci.ExecProcess(spec.Process, filepath.Join(e.containerDir(c.ID), "rootfs"), oci.ExecOptions{
 		Args: o.Cmd, Env: o.Env, User: o.User, GroupAdd: c.Config.GroupAdd,
-		WorkingDir: o.WorkingDir, Tty: o.Tty, ConsoleSize: box,
+		WorkingDir: o.WorkingDir, Tty: o.Tty, Privileged: o.Privileged, ConsoleSize: box,
 	})
 	if err != nil {
 		return -1, &ExecStartError{Msg: err.Error(), Code: 126}

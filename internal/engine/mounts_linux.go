@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/volume"
 )
 
@@ -232,7 +234,7 @@ func (e *Engine) volumeSpecMounts(ctx context.Context, c *container.Container, r
 		}
 		o.Tmpfs[dest] = opts
 	}
-	for _, mp := range c.Config.MountPoints {
+	for i, mp := range c.Config.MountPoints {
 		switch mp.Type {
 		case mount.TypeTmpfs:
 			if o.Tmpfs == nil {
@@ -259,7 +261,11 @@ func (e *Engine) volumeSpecMounts(ctx context.Context, c *container.Container, r
 					return "", err
 				}
 			}
-			o.Mounts = append(o.Mounts, bindMount(mp, u.Source, mp.RW && !u.ReadOnly))
+			source := u.Source
+			if mp.Subpath != "" {
+				source = e.subpathStage(c.ID, i) // see mountSubpaths
+			}
+			o.Mounts = append(o.Mounts, bindMount(mp, source, mp.RW && !u.ReadOnly))
 		case mount.TypeBind:
 			switch mount.Propagation(mp.Propagation) {
 			case mount.PropagationShared, mount.PropagationRShared:
@@ -363,57 +369,78 @@ func notOverFile(rootfs, dest string) error {
 	return nil
 }
 
-// volumeUsers returns the containers other than id that mount volume
-// name and are running (or about to restart).
-func (e *Engine) volumeUsers(ctx context.Context, name, id string) (int, error) {
-	ids, err := e.containers.UsingVolume(ctx, name)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, other := range ids {
-		if other == id {
-			continue
-		}
-		c, err := e.Container(ctx, other)
+// mountVolumes mounts, before c starts, the filesystems of c's volumes
+// whose driver mounts one: a fresh one unless another running container
+// uses it, so that a tmpfs volume's data lasts while some container uses
+// it, as Docker's. And it binds each volume-subpath at its stage (see
+// subpathStage; the shim unmounts them when the run ends), resolved
+// inside the volume (openat2 RESOLVE_IN_ROOT) and bound from the
+// descriptor that resolution gave, so a symlink the container plants in
+// the volume can't lead the mount out of it, now or in between.
+func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) (mounted []volumeHold, err error) {
+	defer func() {
 		if err != nil {
-			continue
+			releaseHolds(mounted)
+			mounted = nil
 		}
-		if c.Status == container.Running || c.Status == container.Restarting {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// mountVolumes mounts the filesystems of c's volumes whose driver mounts
-// one: a fresh one unless another running container uses it, so that a
-// tmpfs volume's data lasts while some container uses it, as Docker's.
-func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) error {
-	for _, mp := range c.Config.MountPoints {
+	}()
+	for i, mp := range c.Config.MountPoints {
 		if mp.Type != mount.TypeVolume {
 			continue
 		}
 		v, err := e.volumes.Get(ctx, mp.Name)
 		if err != nil {
-			return err
+			return mounted, err
 		}
 		u, err := e.volumes.Use(v)
 		if err != nil {
-			return err
+			return mounted, err
 		}
-		if !u.Mount {
-			continue
+		if u.Mount && !slices.ContainsFunc(mounted, func(h volumeHold) bool { return h.name == v.Name }) {
+			f, err := e.volumes.Acquire(v)
+			if err != nil {
+				return mounted, err
+			}
+			mounted = append(mounted, volumeHold{e.volumes, v.Name, f})
 		}
-		others, err := e.volumeUsers(ctx, v.Name, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := e.volumes.Mount(v, others == 0); err != nil {
-			return err
+		if mp.Subpath != "" {
+			if err := bindSubpath(u.Source, mp.Subpath, e.subpathStage(c.ID, i)); err != nil {
+				return mounted, fmt.Errorf("error while mounting volume %s with subpath %s: %w", mp.Name, mp.Subpath, err)
+			}
 		}
 	}
-	return nil
+	return mounted, nil
+}
+
+// volumeHold is a start's hold on a volume mountVolumes mounted: closed
+// once the shim holds it (or the start failed, which releases it).
+type volumeHold struct {
+	store *volume.Store
+	name  string
+	f     *os.File
+}
+
+// closeHolds lets go of holds; releaseHolds also unmounts what nobody
+// else holds.
+func closeHolds(hs []volumeHold) {
+	for _, h := range hs {
+		h.f.Close()
+	}
+}
+
+func releaseHolds(hs []volumeHold) {
+	closeHolds(hs)
+	for _, h := range hs {
+		h.store.Release(h.name)
+	}
+}
+
+func holdNames(hs []volumeHold) []string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.name)
+	}
+	return names
 }
 
 // releaseVolumes is the volume side of removing container c: with
@@ -432,11 +459,7 @@ func (e *Engine) releaseVolumes(ctx context.Context, c *container.Container, rem
 				continue
 			}
 		}
-		if e.volumes.Mounted(mp.Name) {
-			if n, err := e.volumeUsers(ctx, mp.Name, c.ID); err == nil && n == 0 {
-				e.volumes.Unmount(mp.Name)
-			}
-		}
+		e.volumes.Release(mp.Name) // unmounted if no running container holds it
 	}
 }
 
@@ -466,4 +489,46 @@ func mountsVolume(c *container.Container, values []string) bool {
 		}
 	}
 	return false
+}
+
+// subpathStage is where the volume-subpath of c's i-th mount point is
+// bound on the host while c runs; the spec binds it from there.
+func (e *Engine) subpathStage(id string, i int) string {
+	return filepath.Join(e.containerDir(id), "subpaths", strconv.Itoa(i))
+}
+
+func bindSubpath(volume, subpath, stage string) error {
+	root, err := os.OpenFile(volume, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	fd, err := unix.Openat2(int(root.Fd()), subpath, &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot access path %s: %w", filepath.Join(volume, subpath), err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	snapshot.UnmountAll(stage)
+	if err := os.MkdirAll(filepath.Dir(stage), 0o700); err != nil {
+		return err
+	}
+	os.Remove(stage)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = os.Mkdir(stage, 0o700)
+	} else {
+		err = os.WriteFile(stage, nil, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", fd), stage, "", unix.MS_BIND, ""); err != nil {
+		return &os.PathError{Op: "mount", Path: stage, Err: err}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/moby/moby/api/types/mount"
@@ -158,6 +159,10 @@ func mountPoint(m mount.Mount, checkSource bool) (container.MountPoint, error) {
 		mp.Anonymous = m.Source == ""
 		if vo := m.VolumeOptions; vo != nil {
 			mp.CopyData = !vo.NoCopy
+			if vo.Subpath != "" {
+				// The subpath must be there already: nothing is copied up.
+				mp.Subpath, mp.CopyData = filepath.Clean(vo.Subpath), false
+			}
 		}
 	case mount.TypeBind:
 		mp.Source = path.Clean(m.Source)
@@ -223,7 +228,9 @@ func validateMount(m *mount.Mount, checkSource bool) error {
 				if anonymous {
 					return fail(errors.New("must not set Subpath when using anonymous volumes"))
 				}
-				return fail(errors.New("volume-subpath is not supported by berth"))
+				if !filepath.IsLocal(vo.Subpath) {
+					return fail(errors.New("subpath must be a relative path within the volume"))
+				}
 			}
 			if vo.DriverConfig != nil {
 				if err := volume.CheckDriver(vo.DriverConfig.Name); err != nil {

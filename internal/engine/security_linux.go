@@ -3,12 +3,17 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/snapshot"
 )
 
 // checkSecurity completes the security and namespace settings at create,
@@ -81,29 +86,21 @@ func (e *Engine) securityOptions(ctx context.Context, cfg container.Config, o *o
 	for _, d := range cfg.Devices {
 		o.Devices = append(o.Devices, oci.DeviceMapping(d))
 	}
-	ipc := containertypes.IpcMode(cfg.IpcMode)
-	switch {
+	j, err := e.donorPaths(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	o.IpcNS, o.ShmSource, o.PidNS = j.ipcNS, j.shm, j.pidNS
+	switch ipc := containertypes.IpcMode(cfg.IpcMode); {
 	case ipc.IsHost():
 		o.IpcNS = oci.NetNSHost
 	case ipc.IsNone():
 		o.NoShm = true
-	case ipc.IsContainer():
-		path, err := e.namespacePath(ctx, ipc.Container(), "IPC")
-		if err != nil {
-			return err
-		}
-		o.IpcNS = path
+	case ipc.IsShareable():
+		o.ShmSource = e.shmPath(o.ContainerID)
 	}
-	pid := containertypes.PidMode(cfg.PidMode)
-	switch {
-	case pid.IsHost():
+	if containertypes.PidMode(cfg.PidMode).IsHost() {
 		o.PidNS = oci.NetNSHost
-	case pid.IsContainer():
-		path, err := e.namespacePath(ctx, pid.Container(), "PID")
-		if err != nil {
-			return err
-		}
-		o.PidNS = path
 	}
 	o.UTSHost = containertypes.UTSMode(cfg.UTSMode).IsHost()
 	if r := cfg.UsernsRemap; r != nil {
@@ -112,14 +109,36 @@ func (e *Engine) securityOptions(ctx context.Context, cfg container.Config, o *o
 	return nil
 }
 
-// namespacePath is /proc/<pid>/ns/ipc or …/pid of the running donor.
-func (e *Engine) namespacePath(ctx context.Context, ref, kind string) (string, error) {
-	donor, err := e.namespaceDonor(ctx, ref, kind)
-	if err != nil {
-		return "", err
+// joined is where a container joins other containers' namespaces, from
+// the donors' current processes: their IPC namespace (and a shareable
+// donor's /dev/shm), their PID namespace ("" for none).
+type joined struct{ ipcNS, shm, pidNS string }
+
+// donorPaths finds the running donors of cfg's --ipc and --pid
+// container:, with Docker's errors when one doesn't run.
+func (e *Engine) donorPaths(ctx context.Context, cfg container.Config) (joined, error) {
+	var j joined
+	if m := containertypes.IpcMode(cfg.IpcMode); m.IsContainer() {
+		donor, err := e.namespaceDonor(ctx, m.Container(), "IPC")
+		if err != nil {
+			return j, err
+		}
+		j.ipcNS = fmt.Sprintf("/proc/%d/ns/ipc", donor.Pid)
+		switch m := containertypes.IpcMode(donor.Config.IpcMode); {
+		case m.IsShareable():
+			j.shm = e.shmPath(donor.ID)
+		case m.IsHost():
+			j.shm = "/dev/shm"
+		}
 	}
-	name := map[string]string{"IPC": "ipc", "PID": "pid"}[kind]
-	return fmt.Sprintf("/proc/%d/ns/%s", donor.Pid, name), nil
+	if m := containertypes.PidMode(cfg.PidMode); m.IsContainer() {
+		donor, err := e.namespaceDonor(ctx, m.Container(), "PID")
+		if err != nil {
+			return j, err
+		}
+		j.pidNS = fmt.Sprintf("/proc/%d/ns/pid", donor.Pid)
+	}
+	return j, nil
 }
 
 func specMappings(rs []container.IDRange) []specs.LinuxIDMapping {
@@ -131,32 +150,22 @@ func specMappings(rs []container.IDRange) []specs.LinuxIDMapping {
 }
 
 // joinNamespaces points a container's joined IPC and PID namespaces at
-// the donors' current processes before a start, as Docker builds the spec
-// at each start: a donor that restarted since has another pid. A donor
-// that no longer runs fails the start with Docker's error.
+// the donors' current processes before a start,
+// as Docker builds the spec at each start: a donor that restarted since
+// has another pid. A donor that no longer runs fails the start with
+// Docker's error.
 func (e *Engine) joinNamespaces(ctx context.Context, c *container.Container) error {
-	ipc, pid := containertypes.IpcMode(c.Config.IpcMode), containertypes.PidMode(c.Config.PidMode)
-	if !ipc.IsContainer() && !pid.IsContainer() {
+	if !containertypes.IpcMode(c.Config.IpcMode).IsContainer() && !containertypes.PidMode(c.Config.PidMode).IsContainer() {
 		return nil
 	}
-	paths := map[specs.LinuxNamespaceType]string{}
-	if ipc.IsContainer() {
-		p, err := e.namespacePath(ctx, ipc.Container(), "IPC")
-		if err != nil {
-			return err
-		}
-		paths[specs.IPCNamespace] = p
+	j, err := e.donorPaths(ctx, c.Config)
+	if err != nil {
+		return err
 	}
-	if pid.IsContainer() {
-		p, err := e.namespacePath(ctx, pid.Container(), "PID")
-		if err != nil {
-			return err
-		}
-		paths[specs.PIDNamespace] = p
-	}
+	paths := map[specs.LinuxNamespaceType]string{specs.IPCNamespace: j.ipcNS, specs.PIDNamespace: j.pidNS}
 	return e.editSpec(c.ID, func(s *specs.Spec) error {
 		for i, ns := range s.Linux.Namespaces {
-			if p, ok := paths[ns.Type]; ok {
+			if p := paths[ns.Type]; p != "" {
 				s.Linux.Namespaces[i].Path = p
 			}
 		}
@@ -180,4 +189,33 @@ func setSecurityConfig(hc *containertypes.HostConfig, cfg container.Config) {
 	}
 	hc.PidMode, hc.UTSMode = containertypes.PidMode(cfg.PidMode), containertypes.UTSMode(cfg.UTSMode)
 	hc.UsernsMode = containertypes.UsernsMode(cfg.UsernsMode)
+}
+
+// shmPath is where a shareable container's /dev/shm is mounted on the
+// host while it runs, so that the containers joining its IPC namespace
+// bind the same one (Docker's containers/<id>/mounts/shm).
+func (e *Engine) shmPath(id string) string { return filepath.Join(e.containerDir(id), "shm") }
+
+// mountShm mounts a --ipc shareable container's /dev/shm at shmPath
+// before it starts (the shim unmounts it when the run ends): a tmpfs of
+// --shm-size, as Docker's.
+func (e *Engine) mountShm(c *container.Container) error {
+	if !containertypes.IpcMode(c.Config.IpcMode).IsShareable() {
+		return nil
+	}
+	dir := e.shmPath(c.ID)
+	if snapshot.IsMountPoint(dir) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	size := c.Config.ShmSize
+	if size <= 0 {
+		size = oci.DefaultShmSize
+	}
+	if err := unix.Mount("shm", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(size, 10)); err != nil {
+		return fmt.Errorf("mount /dev/shm of container %s: %w", c.ID[:12], &os.PathError{Op: "mount", Path: dir, Err: err})
+	}
+	return nil
 }

@@ -107,13 +107,13 @@ func (s *Service) emptyLayer(ctx context.Context, below []Layer) (Layer, error) 
 	file := filepath.Join(dir, "layer.tar.gz")
 	var buf bytes.Buffer
 	tar.NewWriter(&buf).Close()
-	blob, diffID, _, err := compressLayer(ctx, &buf, file)
+	c, err := compressLayer(ctx, &buf, file)
 	if err != nil {
 		return Layer{}, err
 	}
-	l := Layer{Blob: blob, DiffID: diffID}
+	l := Layer{Blob: c.blob, DiffID: c.diffID}
 	rec := layersRecord(append(append([]Layer{}, below...), l))
-	return l, s.unpackLayers(ctx, fileFetcher{blob.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1})
+	return l, s.unpackLayers(ctx, fileFetcher{c.blob.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1})
 }
 
 // configJSON is the config blob: cfg, with config.Hostname when hostname

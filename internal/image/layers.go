@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/snapshot"
 )
 
 // Layer is one layer of an image made on this host (commit, build): its
@@ -52,28 +55,69 @@ func (s *Service) ImageLayers(img *Image) ([]Layer, error) {
 // stored: empty is true and l is the zero Layer. The blob is held by
 // nothing until an image (or the build cache) names it.
 func (s *Service) StoreLayer(ctx context.Context, below []Layer, write func(ctx context.Context, w io.Writer) error) (l Layer, empty bool, err error) {
-	dir, done, err := s.scratch(ctx, "layer")
+	c, file, done, err := s.compressScratch(ctx, write)
 	if err != nil {
 		return Layer{}, false, err
 	}
 	defer done()
-	file := filepath.Join(dir, "layer.tar.gz")
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(ctx, pw)) }()
-	blob, diffID, entries, err := compressLayer(ctx, pr, file)
-	pr.CloseWithError(io.ErrClosedPipe)
-	if err != nil {
-		return Layer{}, false, err
-	}
-	if entries == 0 {
+	if c.entries == 0 {
 		return Layer{}, true, nil
 	}
-	l = Layer{Blob: blob, DiffID: diffID}
+	l = Layer{Blob: c.blob, DiffID: c.diffID}
 	rec := layersRecord(append(append([]Layer{}, below...), l))
-	if err := s.unpackLayers(ctx, fileFetcher{blob.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1}); err != nil {
+	if err := s.unpackLayers(ctx, fileFetcher{c.blob.Digest: file}, rec, PullOptions{Progress: NoProgress{}, Concurrency: 1}); err != nil {
 		return Layer{}, false, err
 	}
 	return l, false, nil
+}
+
+// CommitSnapshot makes the changes of active snapshot key (over the top
+// of below, bottom first; not mounted) a new layer, as a build step does:
+// their tar is stored gzip-compressed in the content store (the file
+// renamed in, not copied) and key itself becomes the committed snapshot
+// of the layer's chain ID, its directory kept as it is rather than
+// unpacked again from the blob. When that snapshot exists already, or
+// the changes are empty (empty is true, l the zero Layer), key is left
+// for the caller to remove.
+func (s *Service) CommitSnapshot(ctx context.Context, below []Layer, key string) (l Layer, empty bool, err error) {
+	c, file, done, err := s.compressScratch(ctx, func(ctx context.Context, w io.Writer) error {
+		return snapshot.Diff(ctx, s.snapshots, key, w)
+	})
+	if err != nil {
+		return Layer{}, false, err
+	}
+	defer done()
+	if c.entries == 0 {
+		return Layer{}, true, nil
+	}
+	l = Layer{Blob: c.blob, DiffID: c.diffID}
+	if err := s.content.CommitFile(file, c.blob.Digest); err != nil {
+		return Layer{}, false, err
+	}
+	chain := ChainIDs(layersRecord(append(append([]Layer{}, below...), l)).diffIDs)
+	if err := s.snapshots.Commit(ctx, chain[len(chain)-1].String(), key, c.size); err != nil && !errors.Is(err, snapshot.ErrExists) {
+		return Layer{}, false, err
+	}
+	return l, false, nil
+}
+
+// compressScratch runs write into compressLayer, whose file is in a
+// scratch directory that done removes.
+func (s *Service) compressScratch(ctx context.Context, write func(ctx context.Context, w io.Writer) error) (compressed, string, func(), error) {
+	dir, done, err := s.scratch(ctx, "layer")
+	if err != nil {
+		return compressed{}, "", nil, err
+	}
+	file := filepath.Join(dir, "layer.tar.gz")
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(ctx, pw)) }()
+	c, err := compressLayer(ctx, pr, file)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		done()
+		return compressed{}, "", nil, err
+	}
+	return c, file, done, nil
 }
 
 // EnsureLayers unpacks again, from their blobs in the content store, the

@@ -8,12 +8,12 @@ import (
 	"io"
 	"sync"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
 

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/reference"
 )
 
 // ParseRef normalises a user's image reference the way Docker does:

@@ -253,9 +253,27 @@ func (rd *reader) rotated(path string, cur **logFile) (bool, error) {
 // newer ones. It opens newest first, so a rotation while it opens can make
 // it see a file twice (skipped: same inode) but not skip one; the one name
 // a rotation leaves missing for a moment is stepped over, and two missing
-// names in a row end the log.
+// names in a row end the log. Two rotations during one scan would put a
+// newer file behind an older one, so a scan after which path names
+// another file is done again (a few times at most: a writer that rotates
+// faster than that loses a reader its lines anyway).
 func openChain(path string, after os.FileInfo) ([]logFile, error) {
-	var out []logFile
+	for try := 0; ; try++ {
+		out, newest, err := scanChain(path, after)
+		if err != nil || try == 10 {
+			return out, err
+		}
+		fi, err := os.Stat(path)
+		if newest == nil && errors.Is(err, fs.ErrNotExist) || newest != nil && err == nil && os.SameFile(fi, newest) {
+			return out, nil
+		}
+		closeFiles(out)
+	}
+}
+
+// scanChain is one pass of openChain; newest is what path named when it
+// began (nil for nothing).
+func scanChain(path string, after os.FileInfo) (out []logFile, newest os.FileInfo, err error) {
 	missing := 0
 	for i := 0; missing < 2; i++ {
 		name := path
@@ -269,14 +287,17 @@ func openChain(path string, after os.FileInfo) ([]logFile, error) {
 		}
 		if err != nil {
 			closeFiles(out)
-			return nil, fmt.Errorf("log: %w", err)
+			return nil, nil, fmt.Errorf("log: %w", err)
 		}
 		missing = 0
 		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
 			closeFiles(out)
-			return nil, fmt.Errorf("log: %w", err)
+			return nil, nil, fmt.Errorf("log: %w", err)
+		}
+		if i == 0 {
+			newest = fi
 		}
 		if after != nil && os.SameFile(fi, after) {
 			f.Close()
@@ -289,7 +310,7 @@ func openChain(path string, after os.FileInfo) ([]logFile, error) {
 		out = append(out, logFile{f: f, fi: fi, current: i == 0})
 	}
 	slices.Reverse(out)
-	return out, nil
+	return out, newest, nil
 }
 
 // tail sets each file's start and end for ReadOptions.Tail n and drops

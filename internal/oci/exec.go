@@ -17,6 +17,9 @@ type ExecOptions struct {
 	GroupAdd   []string // the container's --group-add, applied with User as Docker does
 	WorkingDir string   // -w; absolute; "" keeps the container's
 	Tty        bool     // -t
+	// Privileged (--privileged) gives the process every capability the
+	// engine holds, whatever the container's.
+	Privileged bool
 	// ConsoleSize is the terminal's initial size with Tty.
 	ConsoleSize *specs.Box
 }
@@ -26,8 +29,9 @@ type ExecOptions struct {
 // exec_linux.go): the container's environment plus TERM=xterm with a tty
 // (unless the container sets TERM) plus o.Env; its working directory and
 // user unless given, a given user being looked up in rootfs's /etc/passwd
-// and /etc/group; its capabilities, no_new_privs, rlimits and AppArmor
-// profile. Errors from bad options are ErrInvalid.
+// and /etc/group; its capabilities (all the engine holds with
+// Privileged), no_new_privs, rlimits, seccomp and AppArmor profile.
+// Errors from bad options are ErrInvalid.
 func ExecProcess(base *specs.Process, rootfs string, o ExecOptions) (*specs.Process, error) {
 	if base == nil {
 		return nil, errors.New("oci: the container has no process")
@@ -60,6 +64,10 @@ func ExecProcess(base *specs.Process, rootfs string, o ExecOptions) (*specs.Proc
 		}
 		u.Umask = base.User.Umask
 		p.User = u
+	}
+	if o.Privileged {
+		_, held := host.caps()
+		p.Capabilities = &specs.LinuxCapabilities{Bounding: held, Effective: slices.Clone(held), Permitted: slices.Clone(held)}
 	}
 	return &p, nil
 }

@@ -43,6 +43,8 @@ func setMounts(s *specs.Spec, o *Options, sec securityOpts) error {
 				// The host's POSIX shared memory with its SysV IPC, as
 				// Docker's ShmPath /dev/shm.
 				m = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+			case o.ShmSource != "":
+				m = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: o.ShmSource, Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
 			default:
 				m.Options = append(m.Options, "size="+strconv.FormatInt(o.ShmSize, 10))
 			}

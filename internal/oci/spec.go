@@ -79,7 +79,11 @@ type Options struct {
 	// (and so its host name: -h is refused).
 	IpcNS, PidNS string
 	NoShm        bool
-	UTSHost      bool
+	// ShmSource, when set, is bound at /dev/shm in place of a tmpfs of
+	// the container's own: the /dev/shm of the container whose IPC
+	// namespace it joins, so POSIX shared memory is shared too.
+	ShmSource string
+	UTSHost   bool
 
 	// UIDMappings and GIDMappings give the container a user namespace of
 	// its own with these mappings (user-namespace remapping); none when

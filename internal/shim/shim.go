@@ -71,6 +71,11 @@ type Config struct {
 	// (an attached run or start sees all of its output), or after
 	// attachTimeout.
 	WaitAttach bool `json:"waitAttach,omitempty"`
+	// Volumes are the container's volumes whose driver mounts a
+	// filesystem (tmpfs): the shim holds each (volume.Store.Hold) while
+	// it supervises and releases them at the end, so the last user's
+	// stop unmounts it.
+	Volumes []string `json:"volumes,omitempty"`
 }
 
 // Process is a `berth shim` started ahead of its config (Spawn), so that

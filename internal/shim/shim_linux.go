@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 const pathFlag = unix.O_PATH
@@ -162,6 +164,7 @@ type handoff struct {
 	Pty      int           `json:"pty"`
 	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
 	Requests []AttachRequest
+	Holds    []int `json:"holds,omitempty"` // on Config.Volumes, for the whole run
 
 	db *store.DB // open between record and closeDB
 }
@@ -270,6 +273,13 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			return undo, fmt.Errorf("container %s already has a shim", cfg.ID)
 		}
 		h.Lock = keep(lock)
+		for _, name := range cfg.Volumes {
+			f, err := h.volumes().Hold(name)
+			if err != nil {
+				return undo, err
+			}
+			h.Holds = append(h.Holds, keep(f))
+		}
 		rootfs := filepath.Join(cfg.Bundle, "rootfs")
 		unmount, err := snapshot.MountAll(cfg.Mounts, rootfs)
 		if err != nil {
@@ -430,7 +440,7 @@ func (h *handoff) sendReady(r Ready) {
 // same pid, so the container stays our child, and a fresh heap.
 // fds are the descriptors the handoff carries (-1 for none).
 func (h *handoff) fds() []int {
-	return append([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients...)
+	return slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.Clients, h.Holds)
 }
 
 func (h *handoff) reexec() error {
@@ -484,11 +494,14 @@ func (h *handoff) closeDB() {
 func (h *handoff) cleanup() {
 	h.closeDB()
 	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
-	rootfs := filepath.Join(h.Config.Bundle, "rootfs")
-	for snapshot.IsMountPoint(rootfs) {
-		if snapshot.Unmount(rootfs) != nil {
-			break
-		}
+	// The rootfs, a --ipc shareable container's /dev/shm, volume subpaths.
+	snapshot.UnmountBelow(h.Config.Bundle)
+	// A tmpfs volume goes with its last user's run.
+	for _, fd := range h.Holds {
+		unix.Close(fd)
+	}
+	for _, name := range h.Config.Volumes {
+		h.volumes().Release(name)
 	}
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
 	// The container's network (veth, published ports, address) goes
@@ -501,6 +514,11 @@ func (h *handoff) cleanup() {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		cmd.Start()
 	}
+}
+
+// volumes is the volume store, for its mounts only.
+func (h *handoff) volumes() *volume.Store {
+	return volume.New(nil, filepath.Join(h.Config.Root, "volumes"))
 }
 
 // listen creates the attach socket, mode 0600.

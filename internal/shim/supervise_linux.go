@@ -48,11 +48,8 @@ type client struct {
 }
 
 // supervise is the supervising phase (see the package comment); fresh
-// is a process re-executed for it, whose memory is trimmed first.
+// is a process re-executed for it, whose memory is trimmed once it waits.
 func (h *handoff) supervise(fresh bool) int {
-	if fresh {
-		trimMemory()
-	}
 	s := &supervisor{h: h, stop: make(chan struct{}), clients: map[*client]bool{}, children: map[int]chan unix.WaitStatus{}}
 	var log *logs.Writer
 	if h.Config.LogPath != "" {
@@ -75,8 +72,14 @@ func (h *handoff) supervise(fresh bool) int {
 			go s.serveClient(c, bufio.NewReader(c.conn))
 		}
 	}
-	if l, err := net.FileListener(os.NewFile(uintptr(h.Listener), "listener")); err == nil {
-		go s.accept(l)
+	// From a copy: an *os.File of the handoff's own descriptor would close
+	// it when collected, and a restart's re-exec hands that one over.
+	if dup, err := unix.Dup(h.Listener); err == nil {
+		lf := os.NewFile(uintptr(dup), "listener")
+		if l, err := net.FileListener(lf); err == nil {
+			go s.accept(l)
+		}
+		lf.Close()
 	}
 	done := make(chan struct{}, 2)
 	var outputs []*os.File
@@ -102,6 +105,14 @@ func (h *handoff) supervise(fresh bool) int {
 			defer health.Done()
 			s.healthLoop(stopHealth)
 		}()
+	}
+	if fresh {
+		// Once the goroutines above wait, so that the code they ran
+		// to get there is dropped too.
+		time.AfterFunc(50*time.Millisecond, func() {
+			trimMemory()
+			collectOnlyWhenNeeded(4 << 20)
+		})
 	}
 	code := s.reap(h.Pid)
 	// The loop records events: it ends before the exit is recorded.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 
@@ -45,4 +46,18 @@ func trimMemory() {
 		}
 		unix.Syscall(unix.SYS_MADVISE, uintptr(a), uintptr(b-a), unix.MADV_DONTNEED)
 	}
+}
+
+// collectOnlyWhenNeeded turns the collector's pacing off for the idle
+// supervisor: Go otherwise forces a collection every 2 minutes, which
+// walks the heap and pages the collector's code back in and leaves each
+// shim about 1 MB bigger for good. A collection still runs once the
+// shim's memory grows headroom bytes past what it uses now (a chatty
+// container's log lines), and trimMemory runs one.
+func collectOnlyWhenNeeded(headroom int64) {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	inUse := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	debug.SetMemoryLimit(inUse + headroom)
+	debug.SetGCPercent(-1)
 }

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -105,6 +106,31 @@ func Unmount(target string) error {
 		return &os.PathError{Op: "unmount", Path: target, Err: err}
 	}
 	return nil
+}
+
+// UnmountAll unmounts everything mounted at target, one on another.
+func UnmountAll(target string) {
+	for IsMountPoint(target) {
+		if Unmount(target) != nil {
+			return
+		}
+	}
+}
+
+// UnmountBelow unmounts everything mounted at dir or below it, deepest
+// first: what a container's run mounted in its bundle (rootfs, /dev/shm,
+// volume subpaths).
+func UnmountBelow(dir string) {
+	ms, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != dir && !strings.HasPrefix(m.Mountpoint, dir+"/"), false
+	})
+	if err != nil {
+		return
+	}
+	slices.SortFunc(ms, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
+	for _, m := range ms {
+		Unmount(m.Mountpoint)
+	}
 }
 
 // IsMountPoint reports whether something is mounted on dir.

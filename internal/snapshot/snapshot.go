@@ -7,7 +7,8 @@
 // Snapshotter returns mounts and never mounts anything itself: the caller
 // (the runtime, a build step, a test) does.
 //
-// Lifecycle of a layer, as an image pull does it:
+// Lifecycle of a layer, as an image pull does it (a build step instead
+// Prepares an active snapshot, changes it and Commits it as the layer):
 //
 //	in, _ := sn.NewLayer(ctx, chainID, parentChainID)
 //	size, err := archive.Apply(ctx, in.Dir, layerTar, archive.Options{Whiteouts: in.Whiteouts})
@@ -80,6 +81,13 @@ type Snapshotter interface {
 	// Prepare makes an active snapshot key over committed parent ("" for
 	// an empty tree) and returns the mounts that assemble it.
 	Prepare(ctx context.Context, key, parent string) ([]Mount, error)
+	// Commit turns active snapshot key, which must not be mounted, into
+	// committed snapshot name over the same parent, in place: its
+	// directory (with overlay, the upper directory: the changes) becomes
+	// the layer's without being copied, and key is gone. size is the
+	// bytes of regular file content in the layer's diff. ErrExists when
+	// name is committed already; key then stays active, to be removed.
+	Commit(ctx context.Context, name, key string, size int64) error
 	// Mounts returns the mounts of an existing snapshot; a committed one
 	// is mounted read-only.
 	Mounts(ctx context.Context, key string) ([]Mount, error)

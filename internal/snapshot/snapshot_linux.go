@@ -329,6 +329,51 @@ func (s *fsSnapshotter) Prepare(ctx context.Context, key, parent string) ([]Moun
 	return s.Mounts(ctx, key)
 }
 
+func (s *fsSnapshotter) Commit(ctx context.Context, name, key string, size int64) error {
+	var r row
+	err := s.db.View(ctx, func(q store.Querier) error {
+		var err error
+		r, err = s.get(ctx, q, key)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if r.Kind != Active {
+		return fmt.Errorf("commit snapshot %q: it is not active", key)
+	}
+	if _, err := s.Stat(ctx, name); err == nil {
+		return fmt.Errorf("snapshot %q: %w", name, ErrExists)
+	}
+	// A committed directory has no overlay work directory; the changes
+	// must be on disk before the row says they are a layer.
+	dir := filepath.Join(s.root, r.dir)
+	if err := removeAll(filepath.Join(dir, "work")); err != nil {
+		return fmt.Errorf("commit snapshot %q: %w", key, err)
+	}
+	if err := syncTree(dir); err != nil {
+		return err
+	}
+	err = s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.get(ctx, tx, name); err == nil {
+			return fmt.Errorf("snapshot %q: %w", name, ErrExists)
+		}
+		res, err := tx.Exec(`UPDATE snapshots SET key = ?, kind = ?, size = ?, created = ? WHERE key = ? AND kind = ?`,
+			name, string(Committed), size, time.Now().UnixNano(), key, string(Active))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("snapshot %q: %w", key, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrExists) && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("commit snapshot %q as %q: %w", key, name, err)
+	}
+	return err
+}
+
 func (s *fsSnapshotter) Mounts(ctx context.Context, key string) ([]Mount, error) {
 	var r row
 	var dirs []string

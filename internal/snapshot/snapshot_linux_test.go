@@ -111,10 +111,52 @@ func suite(t *testing.T, mk func(root string, db *store.DB) (Snapshotter, error)
 	}
 	umount()
 
+	// A build step's way: an active snapshot, changed (a file added, one
+	// deleted) and committed in place as the next layer.
+	mounts, err = sn.Prepare(ctx, "step", "l2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := t.TempDir()
+	if umount, err = MountAll(mounts, step); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(step, "d"), []byte("4444"), 0o644)
+	os.Remove(filepath.Join(step, "b"))
+	umount()
+	if err := sn.Commit(ctx, "l3", "step", 4); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if info, err := sn.Stat(ctx, "l3"); err != nil || info.Parent != "l2" || info.Kind != Committed || info.Size != 4 {
+		t.Errorf("Stat(l3) = %+v, %v", info, err)
+	}
+	if _, err := sn.Stat(ctx, "step"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the active snapshot is still there after its commit: %v", err)
+	}
+	mounts, _ = sn.Mounts(ctx, "l3")
+	if umount, err = MountAll(mounts, ro); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"b": "", "c": "3", "d": "4444"} {
+		if data, _ := os.ReadFile(filepath.Join(ro, name)); string(data) != want {
+			t.Errorf("l3: %s = %q, want %q", name, data, want)
+		}
+	}
+	umount()
+	if _, err := sn.Prepare(ctx, "again", "l2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Commit(ctx, "l3", "again", 0); !errors.Is(err, ErrExists) {
+		t.Errorf("Commit onto an existing layer: %v", err)
+	}
+	if err := sn.Commit(ctx, "l4", "l3", 0); err == nil {
+		t.Error("Commit of a committed snapshot succeeded")
+	}
+
 	if err := sn.Remove(ctx, "l2"); !errors.Is(err, ErrInUse) {
 		t.Errorf("Remove of a parent: %v", err)
 	}
-	for _, k := range []string{"ctr", "l2", "l1"} {
+	for _, k := range []string{"ctr", "again", "l3", "l2", "l1"} {
 		if err := sn.Remove(ctx, k); err != nil {
 			t.Errorf("Remove(%s): %v", k, err)
 		}

@@ -114,36 +114,71 @@ func (s *Store) Mounted(name string) bool {
 	return err == nil && ok
 }
 
-// Mount mounts volume v's filesystem at its _data, unless it is mounted
-// already (fresh: a new one in place of one still there). Only for a
-// volume whose Use says Mount.
-func (s *Store) Mount(v *Volume, fresh bool) error {
-	unlock, err := s.lock(v.Name)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if s.Mounted(v.Name) {
-		if !fresh {
-			return nil
-		}
-		if err := s.unmountLocked(v.Name); err != nil {
-			return err
-		}
-	}
-	flags, data := parseMountOptions(v.Options["o"])
-	target := s.Mountpoint(v.Name)
-	if err := unix.Mount(v.Options["device"], target, v.Options["type"], flags, data); err != nil {
-		return fmt.Errorf("error while mounting volume '%s': failed to mount local volume: mount %s:%s, flags: %#x, data: %s: %w",
-			target, v.Options["device"], target, flags, data, err)
-	}
-	return nil
+// A volume whose driver mounts a filesystem (Use.Mount) is mounted while
+// some container runs with it, as Docker's local driver counts its
+// users: every running user holds a shared flock on the volume's
+// users.lock (its shim does, so a user that dies, even by kill -9, lets
+// go), and the filesystem goes when the last one stops (Release).
+
+// usersLock opens the file whose shared locks are the volume's users.
+func (s *Store) usersLock(name string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(s.dir, name, "users.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 }
 
-// Unmount unmounts what the driver mounted at the volume's _data.
-func (s *Store) Unmount(name string) error { return s.unmount(name) }
+// Acquire mounts volume v's filesystem at its _data for one more user,
+// unless it is mounted for others already (a new one in place of a
+// stale one nobody holds), and returns that user's hold: keep it open
+// until the container's shim holds its own (Hold).
+func (s *Store) Acquire(v *Volume) (*os.File, error) {
+	unlock, err := s.lock(v.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	f, err := s.usersLock(v.Name)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*os.File, error) { f.Close(); return nil, err }
+	alone := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+	if s.Mounted(v.Name) && alone {
+		if err := s.unmountLocked(v.Name); err != nil {
+			return fail(err)
+		}
+	}
+	if !s.Mounted(v.Name) {
+		flags, data := parseMountOptions(v.Options["o"])
+		target := s.Mountpoint(v.Name)
+		if err := unix.Mount(v.Options["device"], target, v.Options["type"], flags, data); err != nil {
+			return fail(fmt.Errorf("error while mounting volume '%s': failed to mount local volume: mount %s:%s, flags: %#x, data: %s: %w",
+				target, v.Options["device"], target, flags, data, err))
+		}
+	}
+	// Exclusive to shared under the volume's lock, which Release takes
+	// too: no Release sees the moment in between.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		return fail(&os.PathError{Op: "flock", Path: f.Name(), Err: err})
+	}
+	return f, nil
+}
 
-func (s *Store) unmount(name string) error {
+// Hold takes a user's hold on volume name: a shared lock, open for as
+// long as the container runs.
+func (s *Store) Hold(name string) (*os.File, error) {
+	f, err := s.usersLock(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	return f, nil
+}
+
+// Release unmounts volume name's filesystem when no user holds it any
+// more; a volume that is gone is no error.
+func (s *Store) Release(name string) error {
 	unlock, err := s.lock(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -152,6 +187,14 @@ func (s *Store) unmount(name string) error {
 		return err
 	}
 	defer unlock()
+	f, err := s.usersLock(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return nil // in use
+	}
 	return s.unmountLocked(name)
 }
 

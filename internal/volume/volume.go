@@ -311,7 +311,7 @@ func (s *Store) Remove(ctx context.Context, name string, o RemoveOptions) error 
 		// Unmounted inside the transaction: a mount that won't go keeps
 		// the record (and the data) for a later try. The files go once
 		// the record is gone for good.
-		if err := s.unmount(name); err != nil {
+		if err := s.Release(name); err != nil {
 			return fmt.Errorf("remove %s: %w", name, err)
 		}
 		if _, err := tx.Exec(`DELETE FROM volumes WHERE name = ?`, name); err != nil {

@@ -30,7 +30,6 @@ func (m *manager) setPids(r *specs.LinuxResources) error {
 
 // pageSizeRe matches the page size names the kernel gives hugetlb files
 // ("2MB", "1GB", "64KB").
-// Compiled on first use: every container init starts this package.
 var pageSizeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`) })
 
 // setHugetlb writes each page size's limit and, where the kernel has them
