@@ -23,6 +23,11 @@ type ExecOpts struct {
 // under its seccomp filter. Unless detached it waits and returns p's exit
 // code.
 func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
+	var relay *signalRelay
+	if !o.Detach {
+		relay = relaySignals()
+		defer relay.stop()
+	}
 	c, err := r.load(id)
 	if err != nil {
 		return -1, err
@@ -108,5 +113,5 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	if o.Detach {
 		return 0, ch.cmd.Process.Release()
 	}
-	return superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout), nil
+	return superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout, relay.C), nil
 }
