@@ -44,6 +44,7 @@ type engine struct {
 	del  func(id string) []string // force-deletes a leftover container
 
 	samples []time.Duration
+	cpu     []time.Duration // user+system time of each run, its waited-for children included
 	failed  error
 }
 
@@ -209,7 +210,7 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 		}
 		defer f.Close()
 		raw = f
-		fmt.Fprintln(raw, "iteration,engine,ms")
+		fmt.Fprintln(raw, "iteration,engine,ms,cpu_ms")
 	}
 
 	seq := 0
@@ -229,14 +230,15 @@ func run(n, warmup int, gap time.Duration, berth string, also alsoFlag, runcBin,
 			time.Sleep(gap)
 			seq++
 			id := fmt.Sprintf("%s%s-%d", prefix, strings.ReplaceAll(e.name, "+", "-"), seq)
-			d, err := runOnce(e.argv(id), devnull, errLog)
+			d, cpu, err := runOnce(e.argv(id), devnull, errLog)
 			if err != nil {
 				e.failed = fmt.Errorf("run %d: %w", it, err)
 				continue
 			}
 			if it >= 0 {
 				e.samples = append(e.samples, d)
-				fmt.Fprintf(raw, "%d,%s,%.3f\n", it, e.name, ms(d))
+				e.cpu = append(e.cpu, cpu)
+				fmt.Fprintf(raw, "%d,%s,%.3f,%.3f\n", it, e.name, ms(d), ms(cpu))
 			}
 		}
 		if it >= 0 && (it+1)%25 == 0 && it+1 < n {
@@ -284,14 +286,16 @@ func checkLeft(engines []*engine) []string {
 	return notes
 }
 
-// runOnce runs argv and returns its wall time; stderr goes to errLog, which
-// a failure quotes.
-func runOnce(argv []string, devnull, errLog *os.File) (time.Duration, error) {
+// runOnce runs argv and returns its wall time and the CPU time it used
+// (user and system, with that of the children it waited for: an engine's
+// container init and the container's process); stderr goes to errLog,
+// which a failure quotes.
+func runOnce(argv []string, devnull, errLog *os.File) (time.Duration, time.Duration, error) {
 	if err := errLog.Truncate(0); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := errLog.Seek(0, io.SeekStart); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	cmd := &exec.Cmd{Path: argv[0], Args: argv, Stdin: devnull, Stdout: devnull, Stderr: errLog}
 	t0 := time.Now()
@@ -299,9 +303,9 @@ func runOnce(argv []string, devnull, errLog *os.File) (time.Duration, error) {
 	d := time.Since(t0)
 	if err != nil {
 		msg, _ := os.ReadFile(errLog.Name())
-		return d, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, bytes.TrimSpace(msg))
+		return d, 0, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, bytes.TrimSpace(msg))
 	}
-	return d, nil
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // editConfig makes the template run /bin/true without a terminal. The
@@ -488,7 +492,7 @@ func printHeader(commit string, bins map[string]string, engines []*engine, n, wa
 		fs = "tmpfs"
 	}
 	fmt.Printf("bundle:  busybox rootfs, args [/bin/true], terminal false, namespaces %v; state roots on %s\n", nss, fs)
-	fmt.Printf("runs:    %d timed + %d warm-up per engine, round robin, %v pause before each run, wall time of each command\n\n", n, warmup, gap)
+	fmt.Printf("runs:    %d timed + %d warm-up per engine, round robin, %v pause before each run, wall time of each command (CPU ms: the median of its user+system time, the children it waited for included)\n\n", n, warmup, gap)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -513,10 +517,10 @@ func summarize(s []time.Duration) stats {
 }
 
 func printTable(engines []*engine) {
-	st := map[string]stats{}
+	st, cpu := map[string]stats{}, map[string]stats{}
 	for _, e := range engines {
 		if len(e.samples) > 0 {
-			st[e.name] = summarize(e.samples)
+			st[e.name], cpu[e.name] = summarize(e.samples), summarize(e.cpu)
 		}
 	}
 	ratio := func(name, base string) string {
@@ -527,15 +531,15 @@ func printTable(engines []*engine) {
 		}
 		return strconv.FormatFloat(a.median/b.median, 'f', 2, 64) + "×"
 	}
-	rows := [][]string{{"engine", "runs", "median ms", "p95 ms", "mean ms", "min ms", "median vs crun", "median vs runc"}}
+	rows := [][]string{{"engine", "runs", "median ms", "p95 ms", "mean ms", "min ms", "median vs crun", "median vs runc", "CPU ms"}}
 	for _, e := range engines {
 		s, ok := st[e.name]
 		if !ok {
-			rows = append(rows, []string{e.name, "0", "—", "—", "—", "—", "—", "—"})
+			rows = append(rows, []string{e.name, "0", "—", "—", "—", "—", "—", "—", "—"})
 			continue
 		}
 		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-		rows = append(rows, []string{e.name, strconv.Itoa(len(e.samples)), f(s.median), f(s.p95), f(s.mean), f(s.min), ratio(e.name, "crun"), ratio(e.name, "runc")})
+		rows = append(rows, []string{e.name, strconv.Itoa(len(e.samples)), f(s.median), f(s.p95), f(s.mean), f(s.min), ratio(e.name, "crun"), ratio(e.name, "runc"), f(cpu[e.name].median)})
 	}
 	width := make([]int, len(rows[0]))
 	for _, r := range rows {

@@ -9,16 +9,14 @@ import (
 	"github.com/berth-dev/berth/internal/cli"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/pid1"
-	"github.com/berth-dev/berth/internal/runtime"
+	// The container init is this same binary re-executed by the runtime:
+	// it takes over in that package's init(), before main and before the
+	// packages it does not need start up (see runtime/init_linux.go).
+	_ "github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
 )
 
 func main() {
-	// The container init is this same binary re-executed by the runtime; it must
-	// take over before cobra or anything else runs (see runtime/init_linux.go).
-	if runtime.IsInitProcess() {
-		runtime.InitMain() // never returns
-	}
 	// --init: berth bind-mounted into a container as /sbin/docker-init.
 	if pid1.Is(os.Args) {
 		os.Exit(pid1.Main(os.Args))

@@ -467,12 +467,17 @@ func (r *run) cacheMount(ctx context.Context, w *workdir, i int, rm *runMount, m
 		if _, err := os.Stat(dir); err == nil {
 			return nil
 		}
-		tmp := dir + ".new"
-		os.RemoveAll(tmp)
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return err
 		}
-		if err := os.Mkdir(tmp, mode); err != nil {
+		// A name of its own: parallel stages may make the same cache
+		// directory at once (the first to rename it in place wins).
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".new-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp) // gone once renamed; a loser's is dropped
+		if err := os.Chmod(tmp, mode); err != nil {
 			return err
 		}
 		if rm.from != nil {
@@ -535,9 +540,14 @@ func (r *run) cacheMount(ctx context.Context, w *workdir, i int, rm *runMount, m
 }
 
 // renameNew renames a directory made as tmp to dir, unless another build
-// made dir first.
+// made dir first: never over it (a plain rename replaces an empty
+// directory, which a RUN may have mounted already).
 func renameNew(tmp, dir string) error {
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL { // a filesystem without RENAME_NOREPLACE
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil && !errors.Is(err, os.ErrExist) {
 		if _, serr := os.Stat(dir); serr != nil {
 			return err
 		}

@@ -34,10 +34,16 @@ func (e exitError) ExitCode() int { return e.code }
 // Invoked through a link named berth-runtime, berth is the OCI runtime.
 func Main(args []string) int {
 	var root *cobra.Command
-	if filepath.Base(args[0]) == "berth-runtime" {
+	switch {
+	case filepath.Base(args[0]) == "berth-runtime":
 		root = runtimecli.NewCommand("berth-runtime", Version)
-	} else {
-		root = newRootCommand()
+	case len(args) > 1 && args[1] == "runtime":
+		// `berth runtime …` (every container start of an engine that uses
+		// berth as its OCI runtime) needs none of the engine's commands,
+		// whose flags take a millisecond to set up.
+		root = newRootCommand(false)
+	default:
+		root = newRootCommand(true)
 	}
 	root.SetArgs(args[1:])
 	ctx := context.Background()
@@ -72,7 +78,9 @@ type globalOptions struct {
 	usernsRemap   string
 }
 
-func newRootCommand() *cobra.Command {
+// newRootCommand is `berth`: the runtime, and the engine's commands unless
+// not engineCommands.
+func newRootCommand(engineCommands bool) *cobra.Command {
 	g := &globalOptions{}
 	cmd := &cobra.Command{
 		Use:           "berth",
@@ -92,7 +100,11 @@ func newRootCommand() *cobra.Command {
 		"registry host[:port] to reach over plain HTTP (loopback always is); repeatable (env BERTH_INSECURE_REGISTRIES, comma-separated)")
 	cmd.PersistentFlags().StringVar(&g.usernsRemap, "userns-remap", os.Getenv("BERTH_USERNS_REMAP"),
 		"user namespace remapping of the containers created: default (user berth, made when missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges (env BERTH_USERNS_REMAP)")
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
+	if !engineCommands {
+		return cmd
+	}
 	cmd.AddCommand(
 		newImagesCommand(g, "images"),
 		newPullCommand(g),
@@ -141,7 +153,6 @@ func newRootCommand() *cobra.Command {
 		newPortCommand(g),
 		newNetworkTeardownCommand(g),
 	)
-	cmd.SetFlagErrorFunc(flagError)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,14 +58,15 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
 	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
+	var l linuxSpec // not specs.Spec: see specjson.go
+	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
 	}
-	if err := validateSpec(&s); err != nil {
+	s := l.spec()
+	if err := validateSpec(s); err != nil {
 		return nil, fmt.Errorf("bundle %s: config.json: %w", bundle, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func validateSpec(s *specs.Spec) error {
@@ -123,11 +125,12 @@ func validateProcess(p *specs.Process) error {
 
 // Create sets a container up and leaves its init waiting for Start.
 func (r *Runtime) Create(id string, o CreateOpts) error {
-	_, cmd, err := r.create(id, o)
+	_, ch, err := r.create(id, o, false)
 	if err != nil {
 		return err
 	}
-	return cmd.Process.Release()
+	ch.conn.Close()
+	return ch.cmd.Process.Release()
 }
 
 // undoStack collects the undo of each setup step; a failure halfway runs
@@ -142,7 +145,11 @@ func (u undoStack) run() {
 	}
 }
 
-func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, err error) {
+// create sets a container up. Unless run, its init then waits for Start
+// on the exec fifo. With run (Run's fast path) there is no fifo: the init
+// goes on to exec the process as soon as it is ready, and the returned
+// child's sync socket stays open for Run to see the exec (waitExec).
+func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *child, err error) {
 	if err := checkID(id); err != nil {
 		return nil, nil, err
 	}
@@ -199,16 +206,18 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}()
 	undo.push(func() { os.RemoveAll(dir) })
 
-	if err := unix.Mkfifo(r.fifoPath(id), 0o600); err != nil {
-		return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+	var fifo *os.File
+	if !run {
+		if err := unix.Mkfifo(r.fifoPath(id), 0o600); err != nil {
+			return nil, nil, &os.PathError{Op: "mkfifo", Path: r.fifoPath(id), Err: err}
+		}
+		// Read-write, so the open doesn't wait for a peer; the init blocks
+		// reading it until `start` writes.
+		if fifo, err = os.OpenFile(r.fifoPath(id), os.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+			return nil, nil, err
+		}
+		defer fifo.Close()
 	}
-	// Read-write, so the open doesn't wait for a peer; the init blocks
-	// reading it until `start` writes.
-	fifo, err := os.OpenFile(r.fifoPath(id), os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer fifo.Close()
 	console := o.Console
 	if o.ConsoleSocket != "" {
 		if console, err = dialUnix(o.ConsoleSocket); err != nil {
@@ -217,7 +226,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		defer console.Close()
 	}
 
-	// The cgroup is made and limited first, and the init is born in it.
+	// The cgroup is made first, and the init is born in it.
 	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
@@ -226,22 +235,35 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
 	}
 	undo.push(func() { cg.Destroy() })
+	plan.cgroup = cg
+	hooks := hooksOf(spec)
+	mode := "create"
+	if run {
+		mode = "run"
+	}
+	b := &bootstrap{
+		Mode: mode, ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: proc,
+		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
+		CgroupPaths: cg.Paths(),
+		CreateHooks: len(hooks.Prestart)+len(hooks.CreateRuntime)+len(hooks.CreateContainer) > 0,
+	}
+	if ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr); err != nil {
+		return nil, nil, err
+	}
+	conn := ch.conn // not ch, which a failed return sets to nil
+	undo.push(func() { conn.Close() })
+	undo.push(ch.kill)
+	// While the init's Go runtime starts (it sets nothing up before the
+	// bootstrap): the limits, and the cgroup hierarchies for its cgroup
+	// mount, which its new mount namespace has as ours does.
 	if err := cg.Set(containerResources(spec)); err != nil {
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
 	}
-	plan.cgroup = cg
-
-	b := &bootstrap{
-		Mode: "create", ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: proc,
-		NoPivot: o.NoPivot, ExtraFds: o.PreserveFDs, UnshareCgroupNS: plan.unshareCgroups,
-		CgroupPaths: cg.Paths(),
+	if plan.mnt == nil && hasNewNamespace(spec, specs.MountNamespace) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" }) {
+		if b.CgroupMounts, err = cgroupMounts(); err != nil {
+			return nil, nil, err
+		}
 	}
-	ch, err := startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ch.conn.Close()
-	undo.push(ch.kill)
 	if err := setOOMScoreAdj(ch.cmd.Process.Pid, proc.OOMScoreAdj); err != nil {
 		return nil, nil, err
 	}
@@ -249,28 +271,10 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err := ch.conn.send(b); err != nil {
 		return nil, nil, err
 	}
-	if err := ch.conn.expect(msgHooks); err != nil {
-		return nil, nil, err
-	}
-	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.cmd.Process.Pid, Bundle: bundle, Annotations: spec.Annotations}
-	hooks := hooksOf(spec)
-	// The legacy prestart hooks see the container as created (what the
-	// conformance suite checks); the newer ones run while it is being created.
-	prestart := *st
-	prestart.Status = specs.StateCreated
-	if err := runHooks("prestart", hooks.Prestart, &prestart); err != nil {
-		return nil, nil, err
-	}
-	for _, h := range []struct {
-		kind  string
-		hooks []specs.Hook
-	}{{"createRuntime", hooks.CreateRuntime}, {"createContainer", hooks.CreateContainer}} {
-		if err := runHooks(h.kind, h.hooks, st); err != nil {
+	if b.CreateHooks {
+		if err := runCreateHooks(ch, spec, id, bundle, hooks); err != nil {
 			return nil, nil, err
 		}
-	}
-	if err := ch.conn.send(syncMsg{Type: msgHooksDone}); err != nil {
-		return nil, nil, err
 	}
 	if err := ch.conn.expect(msgReady); err != nil {
 		return nil, nil, err
@@ -281,7 +285,7 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	}
 	c = &Container{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: ch.cmd.Process.Pid, Created: time.Now().UTC(),
-		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(),
+		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(), cg: cg,
 	}
 	if err := r.save(c); err != nil {
 		return nil, nil, err
@@ -289,7 +293,32 @@ func (r *Runtime) create(id string, o CreateOpts) (c *Container, cmd *exec.Cmd, 
 	if err := writePidFile(o.PidFile, c.Pid); err != nil {
 		return nil, nil, err
 	}
-	return c, ch.cmd, nil
+	return c, ch, nil
+}
+
+// runCreateHooks runs the prestart, createRuntime and createContainer
+// hooks when the init asks for them: after its mounts, before pivot_root.
+func runCreateHooks(ch *child, spec *specs.Spec, id, bundle string, hooks *specs.Hooks) error {
+	if err := ch.conn.expect(msgHooks); err != nil {
+		return err
+	}
+	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: ch.cmd.Process.Pid, Bundle: bundle, Annotations: spec.Annotations}
+	// The legacy prestart hooks see the container as created (what the
+	// conformance suite checks); the newer ones run while it is being created.
+	prestart := *st
+	prestart.Status = specs.StateCreated
+	if err := runHooks("prestart", hooks.Prestart, &prestart); err != nil {
+		return err
+	}
+	for _, h := range []struct {
+		kind  string
+		hooks []specs.Hook
+	}{{"createRuntime", hooks.CreateRuntime}, {"createContainer", hooks.CreateContainer}} {
+		if err := runHooks(h.kind, h.hooks, st); err != nil {
+			return err
+		}
+	}
+	return ch.conn.send(syncMsg{Type: msgHooksDone})
 }
 
 // containerResources is the config's resources plus the device rules the
@@ -388,6 +417,9 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	if err != nil {
 		return nil, &os.SyscallError{Syscall: "socketpair", Err: err}
 	}
+	// Our end non-blocking, so that Go waits on it in its poller: a
+	// blocking read parks a thread, and Go wakes others to take over.
+	unix.SetNonblock(fds[0], true)
 	parentEnd, childEnd := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
 	defer childEnd.Close()
 
@@ -426,25 +458,31 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 		args = append([]string{"berth-nsenter", strconv.Itoa(userFd), "1", path}, args...)
 		path = "/proc/self/fd/" + strconv.Itoa(trampFd)
 	}
+	// GOMAXPROCS=1: the init does one thing after another on one thread;
+	// with one P its Go runtime starts fewer threads, which cost their
+	// creation and, at the execve, the wait for each to be killed. (The
+	// init clears its environment before the process runs.)
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        args,
-		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd)},
+		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"},
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}
-	// A nil *os.File in the interface fields would close fds 0-2 in the
-	// init, whose Go runtime then needs /dev/null: leave them nil so that
-	// os/exec opens /dev/null here, on the host, as root.
-	if stdin != nil {
-		cmd.Stdin = stdin
+	// The init's fds 0-2 are never closed (its Go runtime would need
+	// /dev/null): what is missing is /dev/null, opened here, on the host, as
+	// root, and not by os/exec on the thread that forks, which is in the
+	// container's cgroups by then.
+	if stdin == nil || stdout == nil || stderr == nil {
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			parentEnd.Close()
+			return nil, err
+		}
+		defer null.Close()
+		stdin, stdout, stderr = cmp.Or(stdin, null), cmp.Or(stdout, null), cmp.Or(stderr, null)
 	}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)

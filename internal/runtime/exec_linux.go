@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,6 +23,11 @@ type ExecOpts struct {
 // under its seccomp filter. Unless detached it waits and returns p's exit
 // code.
 func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
+	var relay *signalRelay
+	if !o.Detach {
+		relay = relaySignals()
+		defer relay.stop()
+	}
 	c, err := r.load(id)
 	if err != nil {
 		return -1, err
@@ -93,12 +97,7 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	if err := ch.conn.expect(msgReady); err != nil {
 		return fail(err)
 	}
-	// The socket closes on a successful execve; a message means it failed.
-	var m syncMsg
-	if err := ch.conn.recv(&m); err != io.EOF {
-		if err == nil {
-			err = errors.New(m.Error)
-		}
+	if err := ch.conn.waitExec(); err != nil {
 		return fail(err)
 	}
 	if err := writePidFile(o.PidFile, ch.cmd.Process.Pid); err != nil {
@@ -114,5 +113,5 @@ func (r *Runtime) Exec(id string, p *specs.Process, o ExecOpts) (int, error) {
 	if o.Detach {
 		return 0, ch.cmd.Process.Release()
 	}
-	return superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout), nil
+	return superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout, relay.C), nil
 }

@@ -20,12 +20,19 @@ import (
 // carries the number of its sync socket.
 const initEnv = "_BERTH_INIT"
 
+// The container init takes over in this package's start-up, and never
+// returns from it. Go initializes a package's imports before it, so all
+// the init uses is ready; the packages of the binary it does not use (the
+// engine's: image references, digests, SQLite, the Dockerfile parser, …)
+// are initialized after this one, if at all, and their start-up (about
+// half of the binary's) is not paid by every container start.
 func init() {
-	// Namespaces joined with setns, capabilities and the working directory
-	// change only the calling thread; the init must do all of that, and its
-	// final execve, on one thread. Locking in init() pins main to it.
 	if IsInitProcess() {
+		// Namespaces joined with setns, capabilities and the working
+		// directory change only the calling thread; the init must do all
+		// of that, and its final execve, on one thread: the main one.
 		goruntime.LockOSThread()
+		InitMain()
 	}
 }
 
@@ -95,7 +102,7 @@ func runInit(conn *syncConn) error {
 	if b.ConsoleFd >= 0 {
 		console = os.NewFile(uintptr(b.ConsoleFd), "console-socket")
 	}
-	if b.Mode == "create" {
+	if b.Mode != "exec" {
 		if err := setupContainer(conn, &b, console); err != nil {
 			return err
 		}
@@ -120,17 +127,14 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 	s := &rootfsSetup{
 		spec: spec, bundle: b.Bundle, rootfs: b.Rootfs,
 		userns: hasNamespace(spec, specs.UserNamespace), cgroupns: hasNamespace(spec, specs.CgroupNamespace),
-		cgroupPaths: b.CgroupPaths,
+		cgroupPaths: b.CgroupPaths, cgroupMounts: b.CgroupMounts,
 	}
 	if err := s.prepare(); err != nil {
 		return err
 	}
 	s.root.Close()
 	// The create-time hooks run now: after the mounts, before pivot_root.
-	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
-		return err
-	}
-	if err := conn.expect(msgHooksDone); err != nil {
+	if err := createHooks(conn, b); err != nil {
 		return err
 	}
 	if b.NoPivot {
@@ -181,10 +185,7 @@ func setupContainer(conn *syncConn, b *bootstrap, console *os.File) error {
 // the container shares the host's mount table, so nothing is mounted (the
 // parent warned about that) and the rootfs becomes the root by chroot.
 func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
-	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
-		return err
-	}
-	if err := conn.expect(msgHooksDone); err != nil {
+	if err := createHooks(conn, b); err != nil {
 		return err
 	}
 	if err := unix.Chroot(b.Rootfs); err != nil {
@@ -204,6 +205,18 @@ func setupChroot(conn *syncConn, b *bootstrap, console *os.File) error {
 		}
 	}
 	return nil
+}
+
+// createHooks has the parent run the create-time hooks, if there are any,
+// and waits until it has.
+func createHooks(conn *syncConn, b *bootstrap) error {
+	if !b.CreateHooks {
+		return nil
+	}
+	if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	return conn.expect(msgHooksDone)
 }
 
 // startProcess turns the init into the container's process: working
@@ -274,10 +287,17 @@ func startProcess(conn *syncConn, b *bootstrap) error {
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
-	if b.Mode == "create" {
+	switch {
+	case b.Mode == "create":
 		if err := waitForStart(b.FifoFd); err != nil {
 			return err
 		}
+	case b.Mode == "run" && len(hooksOf(b.Spec).StartContainer) > 0:
+		if err := conn.expect(msgStart); err != nil {
+			return err
+		}
+	}
+	if b.Mode != "exec" {
 		if err := runHooks("startContainer", hooksOf(b.Spec).StartContainer, &specs.State{
 			Version: specs.Version, ID: b.ID, Status: specs.StateCreated, Pid: os.Getpid(),
 			Bundle: b.Bundle, Annotations: b.Spec.Annotations,
@@ -390,11 +410,14 @@ func setUser(u specs.User, spec *specs.Spec) error {
 	} else if len(u.AdditionalGids) > 0 {
 		return fmt.Errorf("additional gids need setgroups, which this user namespace denies")
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setresgid %d: %w", u.GID, err)
+	// Raw, for this thread only, as setgroups above and capset after: it is
+	// the one that execs, and the execve ends the others. (Go's Setresuid
+	// stops every thread of the process to change them all.)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setresgid %d: %w", u.GID, e)
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setresuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", u.UID, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err}

@@ -20,7 +20,7 @@ func (r *Runtime) status(c *Container) specs.ContainerState {
 	if _, err := os.Lstat(r.fifoPath(c.ID)); err == nil {
 		return specs.StateCreated
 	}
-	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
+	if cg, err := c.cgroup(); err == nil {
 		if frozen, _ := cg.Frozen(); frozen {
 			return statePaused
 		}
@@ -96,10 +96,7 @@ func (r *Runtime) Start(id string) error {
 	if exeErr == nil {
 		waitExec(c, initExe)
 	}
-	// The state as of the release: a short process may be gone already.
-	st := r.ociState(c)
-	st.Status, st.Pid = specs.StateRunning, c.Pid
-	runHooksWarn("poststart", hooksOf(c.Spec).Poststart, st, r.warn)
+	runHooksWarn("poststart", hooksOf(c.Spec).Poststart, c.state(specs.StateRunning), r.warn)
 	return nil
 }
 
@@ -210,23 +207,33 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if st := r.status(c); st != specs.StateStopped && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
 	}
-	if cg, err := cgroups.Load(c.CgroupPaths); err == nil {
-		if err := signalAll(cg, unix.SIGKILL); err != nil && c.alive() {
-			unix.Kill(c.Pid, unix.SIGKILL)
-		}
-		if err := waitEmpty(cg, c); err != nil {
-			return err
+	return r.remove(c, false)
+}
+
+// remove is Delete of a loaded container. reaped says that its init was
+// the init of a pid namespace of its own and has been waited for (Run):
+// the kernel killed and reaped everything else in the namespace before it
+// reported the init's exit, so nothing is left to signal or wait for.
+func (r *Runtime) remove(c *Container, reaped bool) error {
+	if cg, err := c.cgroup(); err == nil {
+		if !reaped {
+			if err := signalAll(cg, unix.SIGKILL); err != nil && c.alive() {
+				unix.Kill(c.Pid, unix.SIGKILL)
+			}
+			if err := waitEmpty(cg, c); err != nil {
+				return err
+			}
 		}
 		if err := cg.Destroy(); err != nil {
-			return fmt.Errorf("container %s: %w", id, err)
+			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
 	} else if c.alive() {
 		unix.Kill(c.Pid, unix.SIGKILL)
 	}
-	runHooksWarn("poststop", hooksOf(c.Spec).Poststop, &specs.State{
-		Version: specs.Version, ID: id, Status: specs.StateStopped, Bundle: c.Bundle, Annotations: c.Spec.Annotations,
-	}, r.warn)
-	return os.RemoveAll(r.dir(id))
+	st := c.state(specs.StateStopped)
+	st.Pid = 0
+	runHooksWarn("poststop", hooksOf(c.Spec).Poststop, st, r.warn)
+	return os.RemoveAll(r.dir(c.ID))
 }
 
 // waitEmpty waits (up to 10s) until the cgroup has no processes and the

@@ -14,11 +14,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The runtime re-executes its own binary as the container init: in
-	// tests that binary is the test binary.
-	if IsInitProcess() {
-		InitMain()
-	}
+	// The runtime re-executes its own binary as the container init (in
+	// tests, the test binary), which this package's init() turns into one
+	// before TestMain runs.
 	code := m.Run()
 	testutil.CleanupShared()
 	os.Exit(code)

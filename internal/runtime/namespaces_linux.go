@@ -147,6 +147,11 @@ func planNamespaces(nss []specs.LinuxNamespace, paths map[specs.LinuxNamespaceTy
 // thread is never unlocked: Go terminates it when its goroutine ends, and
 // its namespaces and cgroups go with it.
 func (p *nsPlan) spawn(cmd *exec.Cmd) error {
+	// The caller keeps its thread meanwhile: when that is the main thread
+	// (as in `berth runtime run`, whose one P it shares), the spawning
+	// goroutine then starts elsewhere rather than there.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
 	errc := make(chan error, 1)
 	go p.spawnOffMain(cmd, errc)
 	return <-errc

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -67,7 +66,12 @@ func moveRoot(rootfs string) error {
 // openInContainer resolves path inside the (already pivoted) root without
 // following symlinks out of it.
 func openInContainer(path string) (*os.File, error) {
-	return pathrs.OpenInRoot("/", path)
+	root, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return openInRoot(root, path)
 }
 
 // maskPaths hides each path: a file gets /dev/null bind mounted over it, a

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -15,42 +16,48 @@ import (
 // fresh (its root is the namespace's root, the container's cgroup);
 // without one, the container's cgroup directories are bind mounted.
 func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
-	if err != nil {
-		return err
-	}
-	var hier []*mountinfo.Info
-	for _, m := range mounts {
-		if (m.FSType == "cgroup" || m.FSType == "cgroup2") && filepath.Dir(m.Mountpoint) == "/sys/fs/cgroup" {
-			hier = append(hier, m)
-		}
-		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
-			return s.mountCgroupDir(m, dest, o)
+	hier := s.cgroupMounts
+	if hier == nil {
+		var err error
+		if hier, err = cgroupMounts(); err != nil {
+			return err
 		}
 	}
 	t, err := s.target(dest, true)
 	if err != nil {
 		return err
 	}
+	defer t.Close()
+	if len(hier) == 1 && hier[0].Mountpoint == "/sys/fs/cgroup" {
+		return s.mountCgroupDir(hier[0], t, dest, o)
+	}
 	// Made read-only (if asked) only after the hierarchies are mounted in it.
 	tmpfsFlags := (o.flags &^ unix.MS_RDONLY) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	err = unix.Mount("tmpfs", procFd(t), "tmpfs", tmpfsFlags, "mode=755")
-	t.Close()
-	if err != nil {
+	if err := unix.Mount("tmpfs", procFd(t), "tmpfs", tmpfsFlags, "mode=755"); err != nil {
 		return mountErr("mount", "tmpfs", dest, err)
 	}
+	// The directories are made in the tmpfs just mounted, which only we
+	// have seen: from a handle on it, a step each.
+	dir, err := openInRoot(s.root, dest)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
 	for _, m := range hier {
 		name := filepath.Base(m.Mountpoint)
-		if err := s.mountCgroupDir(m, filepath.Join(dest, name), o); err != nil {
+		sub, err := mkdirInRoot(dir, name, 0o755)
+		if err != nil {
+			return err
+		}
+		err = s.mountCgroupDir(m, sub, filepath.Join(dest, name), o)
+		sub.Close()
+		if err != nil {
 			return err
 		}
 		// Co-mounted controllers ("cpu,cpuacct") get a link per name.
 		if parts := strings.Split(name, ","); len(parts) > 1 {
 			for _, p := range parts {
-				if t, err := s.target(dest, true); err == nil {
-					unix.Symlinkat(name, int(t.Fd()), p)
-					t.Close()
-				}
+				unix.Symlinkat(name, int(dir.Fd()), p)
 			}
 		}
 	}
@@ -60,18 +67,40 @@ func (s *rootfsSetup) mountCgroup(dest string, o mountOpts) error {
 	return nil
 }
 
-// mountCgroupDir mounts one hierarchy m at dest.
-func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts) error {
-	t, err := s.target(dest, true)
+// cgroupMount is a mounted cgroup hierarchy, as mountCgroup needs it.
+type cgroupMount struct {
+	Mountpoint string `json:"mountpoint"`
+	FSType     string `json:"fstype"`  // cgroup or cgroup2
+	Options    string `json:"options"` // super options (the controllers)
+}
+
+// cgroupMounts lists the hierarchies mounted in /sys/fs/cgroup, or, on a
+// pure cgroup2 host, the one mounted on it.
+func cgroupMounts() ([]cgroupMount, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer t.Close()
+	hier := []cgroupMount{}
+	for _, m := range mounts {
+		cm := cgroupMount{Mountpoint: m.Mountpoint, FSType: m.FSType, Options: m.VFSOptions}
+		if m.FSType == "cgroup2" && m.Mountpoint == "/sys/fs/cgroup" {
+			return []cgroupMount{cm}, nil
+		}
+		if filepath.Dir(m.Mountpoint) == "/sys/fs/cgroup" {
+			hier = append(hier, cm)
+		}
+	}
+	return hier, nil
+}
+
+// mountCgroupDir mounts one hierarchy m on t, the handle of dest.
+func (s *rootfsSetup) mountCgroupDir(m cgroupMount, t *os.File, dest string, o mountOpts) error {
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if s.cgroupns {
 		data := ""
 		if m.FSType == "cgroup" {
-			data = cgroupSuperOpts(m.VFSOptions)
+			data = cgroupSuperOpts(m.Options)
 		}
 		if err := unix.Mount("cgroup", procFd(t), m.FSType, flags, data); err != nil {
 			return mountErr("mount", m.FSType, dest, err)
@@ -92,7 +121,7 @@ func (s *rootfsSetup) mountCgroupDir(m *mountinfo.Info, dest string, o mountOpts
 
 // cgroupPathFor finds the container's directory in hierarchy m: the
 // saved cgroup path that lies under its mountpoint.
-func (s *rootfsSetup) cgroupPathFor(m *mountinfo.Info) string {
+func (s *rootfsSetup) cgroupPathFor(m cgroupMount) string {
 	for _, p := range s.cgroupPaths {
 		if strings.HasPrefix(p, m.Mountpoint+"/") || p == m.Mountpoint {
 			return p

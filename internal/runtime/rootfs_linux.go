@@ -27,6 +27,9 @@ type rootfsSetup struct {
 	userns      bool
 	cgroupns    bool
 	cgroupPaths map[string]string
+	// cgroupMounts are the host's cgroup hierarchies, as the parent found
+	// them; nil: read them here.
+	cgroupMounts []cgroupMount
 }
 
 func procFd(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
@@ -47,9 +50,12 @@ func (s *rootfsSetup) prepare() error {
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return mountErr("set propagation of", "", "/", err)
 	}
-	// pivot_root refuses a new root whose parent mount is shared.
-	if err := makeParentMountPrivate(s.rootfs); err != nil {
-		return err
+	// pivot_root refuses a new root whose parent mount is shared; after a
+	// recursive slave or private none is, and mountinfo need not be read.
+	if prop != unix.MS_SLAVE|unix.MS_REC && prop != unix.MS_PRIVATE|unix.MS_REC {
+		if err := makeParentMountPrivate(s.rootfs); err != nil {
+			return err
+		}
 	}
 	if err := unix.Mount(s.rootfs, s.rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return mountErr("bind mount", s.rootfs, s.rootfs, err)
@@ -89,20 +95,31 @@ func (s *rootfsSetup) target(dest string, dir bool) (*os.File, error) {
 	if f, err := openInRoot(s.root, dest); err == nil {
 		return f, nil
 	}
-	// Missing, or a dangling symlink (an image's /data -> /srv/data):
-	// follow the symlinks that are there inside the rootfs first, as
-	// runc does with SecureJoin, so that what is made is their target in
-	// the rootfs. Nothing runs in the container yet to change them, and
-	// the creation below resolves inside the rootfs again.
+	// Missing. Usually every directory on the way is a real one (a mount
+	// point in a fresh tmpfs, /sys/fs/cgroup/cpu): made one step at a time.
+	if f, err := s.create(dest, dir, mkdirInRoot); err == nil {
+		return f, nil
+	}
+	// A symlink on the way, or a dangling one (an image's /data ->
+	// /srv/data): follow the symlinks that are there inside the rootfs
+	// first, as runc does with SecureJoin, so that what is made is their
+	// target in the rootfs. Nothing runs in the container yet to change
+	// them, and the creation below resolves inside the rootfs again.
 	if resolved, err := securejoin.SecureJoin(s.rootfs, dest); err == nil {
 		if rel, err := filepath.Rel(s.rootfs, resolved); err == nil && filepath.IsLocal(rel) {
 			dest = "/" + rel
 		}
 	}
+	return s.create(dest, dir, pathrs.MkdirAllHandle)
+}
+
+// create makes dest (a directory, or an empty file when dir is false) and
+// the directories above it with mkdirAll, and returns an O_PATH handle.
+func (s *rootfsSetup) create(dest string, dir bool, mkdirAll func(root *os.File, path string, mode os.FileMode) (*os.File, error)) (*os.File, error) {
 	if dir {
-		return pathrs.MkdirAllHandle(s.root, dest, 0o755)
+		return mkdirAll(s.root, dest, 0o755)
 	}
-	parent, err := s.dirHandle(filepath.Dir(dest))
+	parent, err := mkdirAll(s.root, filepath.Dir(dest), 0o755)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +293,46 @@ func (s *rootfsSetup) dirHandle(path string) (*os.File, error) {
 	if f, err := openInRoot(s.root, path); err == nil {
 		return f, nil
 	}
+	if f, err := mkdirInRoot(s.root, path, 0o755); err == nil {
+		return f, nil
+	}
 	return pathrs.MkdirAllHandle(s.root, path, 0o755)
+}
+
+// mkdirInRoot returns an O_PATH handle on the directory path inside root,
+// making the directories that are missing, in one openat2 (and a mkdirat
+// where missing) per step: each step opens one name beneath the directory
+// before it with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so no step can leave
+// it or follow a link, and the walk stays inside root without the /proc
+// checks pathrs-lite adds to every handle. It fails on a symlink on the way
+// (ELOOP) and where openat2 is missing; the callers then take pathrs-lite's
+// MkdirAllHandle, which follows symlinks inside the root.
+func mkdirInRoot(root *os.File, path string, mode os.FileMode) (*os.File, error) {
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	cur, err := unix.Openat2(int(root.Fd()), ".", how)
+	if err != nil {
+		return nil, &os.PathError{Op: "openat2", Path: "/", Err: err}
+	}
+	for _, name := range strings.Split(filepath.Clean("/" + path)[1:], "/") {
+		if name == "" { // path is the root
+			break
+		}
+		next, err := unix.Openat2(cur, name, how)
+		if err == unix.ENOENT {
+			if err = unix.Mkdirat(cur, name, uint32(mode.Perm())); err == nil || err == unix.EEXIST {
+				next, err = unix.Openat2(cur, name, how)
+			}
+		}
+		unix.Close(cur)
+		if err != nil {
+			return nil, &os.PathError{Op: "mkdir in root", Path: path, Err: err}
+		}
+		cur = next
+	}
+	return os.NewFile(uintptr(cur), path), nil
 }
 
 // openInRoot resolves path inside root and returns an O_PATH handle:

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,6 +18,11 @@ import (
 // when it has one and no console socket was given, deletes it when it exits
 // and returns its exit code (128+n if killed by signal n).
 func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
+	var relay *signalRelay
+	if !detach {
+		relay = relaySignals()
+		defer relay.stop()
+	}
 	spec, err := LoadSpec(o.Bundle)
 	if err != nil {
 		return -1, err
@@ -37,44 +43,85 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		o.Console = remote
 	}
 	o.spec = spec
-	_, cmd, err := r.create(id, o)
+	c, ch, err := r.create(id, o, true)
 	if o.Console != nil {
 		o.Console.Close()
 	}
 	if err != nil {
 		return -1, err
 	}
+	fail := func(err error) (int, error) {
+		ch.kill()
+		ch.conn.Close()
+		r.remove(c, false)
+		return -1, err
+	}
 	var pty *os.File
 	if local != nil {
 		if pty, err = recvFd(local); err != nil {
-			r.Delete(id, true)
-			cmd.Wait()
-			return -1, err
+			return fail(err)
 		}
 		defer pty.Close()
 	}
-	if err := r.Start(id); err != nil {
-		r.Delete(id, true)
-		cmd.Wait()
-		return -1, err
+	// The init execs the process as soon as it is ready, or, when there
+	// are startContainer hooks (which may look at the state), once the
+	// state is saved: now.
+	if len(hooksOf(spec).StartContainer) > 0 {
+		if err := ch.conn.send(syncMsg{Type: msgStart}); err != nil {
+			return fail(err)
+		}
 	}
+	if err := ch.conn.waitExec(); err != nil {
+		return fail(err)
+	}
+	ch.conn.Close()
+	runHooksWarn("poststart", hooksOf(spec).Poststart, c.state(specs.StateRunning), r.warn)
 	if detach {
-		return 0, cmd.Process.Release()
+		return 0, ch.cmd.Process.Release()
 	}
-	code := superviseProcess(cmd, pty, o.Stdin, o.Stdout)
-	if err := r.Delete(id, true); err != nil {
+	code := superviseProcess(ch.cmd, pty, o.Stdin, o.Stdout, relay.C)
+	// The init was its pid namespace's init, and is reaped: the kernel
+	// killed and reaped everything else in the namespace first.
+	if err := r.remove(c, hasNewNamespace(spec, specs.PIDNamespace)); err != nil {
 		return code, err
 	}
 	return code, nil
 }
 
-// superviseProcess waits for cmd while forwarding our signals to it and,
-// when pty is set, copying our stdio to and from the pty in raw mode. It
-// returns the exit code in the shell's convention.
-func superviseProcess(cmd *exec.Cmd, pty, stdin, stdout *os.File) int {
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+// signalRelay relays every signal this process gets to C, from when it is
+// made until it is stopped. signal.Notify and signal.Stop hand the 65
+// signals one by one to Go's signal thread and wait for it each time, a
+// round trip between threads (2 ms for all of them with one P): both run
+// in a goroutine, so that the relay is set up while the container starts
+// and undone after the caller has gone on.
+type signalRelay struct {
+	C     chan os.Signal
+	ready chan struct{} // closed once Notify returned
+}
+
+func relaySignals() *signalRelay {
+	r := &signalRelay{C: make(chan os.Signal, 64), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(r.C)
+		close(r.ready)
+	}()
+	return r
+}
+
+// stop undoes the relay in the background, once it is set up (never
+// before: a relay left behind would take every signal's default action
+// from a long-lived caller, such as the engine running a build).
+func (r *signalRelay) stop() {
+	go func() {
+		<-r.ready
+		signal.Stop(r.C)
+	}()
+}
+
+// superviseProcess waits for cmd while forwarding the signals of sigs (a
+// signalRelay's) to it and, when pty is set, copying our stdio to and from
+// the pty in raw mode. It returns the exit code in the shell's convention.
+func superviseProcess(cmd *exec.Cmd, pty, stdin, stdout *os.File, sigs <-chan os.Signal) int {
 	if stdin == nil {
 		stdin = os.Stdin
 	}

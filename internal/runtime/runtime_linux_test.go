@@ -206,12 +206,17 @@ func TestHooksGetStateAndRunInOrder(t *testing.T) {
 	}
 	b.Spec.Hooks = &specs.Hooks{
 		CreateRuntime: []specs.Hook{hook("createRuntime")},
+		// Runs in the container, before its process, which prints it.
+		StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", `read s; echo "startContainer $s" > /start.log`}}},
 		// A failing poststart or poststop hook is a warning: the rest run.
 		Poststart: []specs.Hook{{Path: "/bin/false"}, hook("poststart")},
 		Poststop:  []specs.Hook{{Path: "/bin/false"}, hook("poststop")},
 	}
+	b.Spec.Process.Args = []string{"cat", "/start.log"}
 	b.Save(t)
-	mustOK(t, run(t, r, id, b))
+	if out := mustOK(t, run(t, r, id, b)); !strings.HasPrefix(out, `startContainer {"ociVersion"`) || !strings.Contains(out, `"status":"created"`) {
+		t.Errorf("the process found the startContainer hook's log %q", out)
+	}
 	data, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
@@ -334,6 +339,14 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 		t.Errorf("create of a missing executable: %v", err)
 	}
 	assertNoLeftovers(t, r, id, b.Dir)
+	// Limits the cgroup refuses fail the create; the forked init is killed.
+	b = testutil.NewBundle(t, "true")
+	b.Spec.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "3XB", Limit: 1}}
+	b.Save(t)
+	if err := r.Create(id, CreateOpts{Bundle: b.Dir}); err == nil || !strings.Contains(err.Error(), "3XB") {
+		t.Errorf("create with a bad hugepage size: %v", err)
+	}
+	assertNoLeftovers(t, r, id, b.Dir)
 	if err := r.Create("../escape", CreateOpts{Bundle: b.Dir}); err == nil {
 		t.Error("create with id ../escape succeeded")
 	}
@@ -343,6 +356,23 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 			t.Errorf("unknown id: %v, want ErrNotExist", err)
 		}
 	}
+}
+
+// An execve that fails after the init is set up (here: no #! line) is
+// Run's error, and leaves nothing behind.
+func TestRunReportsFailedExec(t *testing.T) {
+	r, id := newTestRuntime(t)
+	b := testutil.NewBundle(t, "/not-a-program")
+	if err := os.WriteFile(filepath.Join(b.Dir, "rootfs", "not-a-program"), []byte("echo hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	code, err := r.Run(id, CreateOpts{Bundle: b.Dir, Stdin: devnull, Stdout: devnull, Stderr: devnull}, false)
+	if err == nil || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("run of a file without #!: code %d, error %v; want an exec format error", code, err)
+	}
+	assertNoLeftovers(t, r, id, b.Dir)
 }
 
 func TestTimeNamespaceOffsets(t *testing.T) {

@@ -125,6 +125,26 @@ func TestMountTargetDanglingSymlinkMadeInRootfs(t *testing.T) {
 	}
 }
 
+// A mount destination with several missing levels gets all of them made in
+// the rootfs, directly and below a symlink to a directory of the rootfs.
+func TestMountTargetMissingLevelsMade(t *testing.T) {
+	out := mustOK(t, runSh(t, `grep -E ' /(new/a/b|srv/c/d) ' /proc/mounts | cut -d' ' -f2`, func(b *testutil.Bundle) {
+		rootfs := filepath.Join(b.Dir, "rootfs")
+		if err := os.MkdirAll(filepath.Join(rootfs, "srv"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/srv", filepath.Join(rootfs, "lnk")); err != nil {
+			t.Fatal(err)
+		}
+		b.Spec.Mounts = append(b.Spec.Mounts,
+			specs.Mount{Destination: "/new/a/b", Type: "tmpfs", Source: "tmpfs"},
+			specs.Mount{Destination: "/lnk/c/d", Type: "tmpfs", Source: "tmpfs"})
+	}))
+	if out != "/new/a/b\n/srv/c/d" {
+		t.Fatalf("tmpfs mounts in the container: %q, want /new/a/b and /srv/c/d", out)
+	}
+}
+
 // A terminal container gets a pty of the configured size, whose master is
 // sent to the console socket.
 func TestConsoleSocketAndSize(t *testing.T) {

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sync"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 )
 
 // ErrNotExist is returned for an unknown container id.
@@ -35,13 +36,22 @@ type Container struct {
 	// created: together with Pid it tells our init from a reused pid.
 	InitStartTime uint64            `json:"initStartTime"`
 	CgroupPaths   map[string]string `json:"cgroupPaths"`
+
+	cg cgroups.Manager // the manager create used, if this process created it
 }
 
-var validID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+\-.]+$`) })
+// cgroup returns the container's cgroup manager: the one create used, or
+// one reopened from the saved paths.
+func (c *Container) cgroup() (cgroups.Manager, error) {
+	if c.cg != nil {
+		return c.cg, nil
+	}
+	return cgroups.Load(c.CgroupPaths)
+}
 
 // checkID rejects ids that could name a path outside the state root.
 func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || !validID().MatchString(id) {
+	if id == "" || id == "." || id == ".." || strings.IndexFunc(id, invalidIDChar) >= 0 {
 		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '+', '-' and '.'", id)
 	}
 	return nil
@@ -104,20 +114,29 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // ociState renders the OCI state of c with its current status.
 func (r *Runtime) ociState(c *Container) *specs.State {
-	st := &specs.State{
-		Version:     specs.Version,
-		ID:          c.ID,
-		Status:      r.status(c),
-		Bundle:      c.Bundle,
-		Annotations: c.Spec.Annotations,
-	}
-	if st.Status != specs.StateStopped {
-		st.Pid = c.Pid
+	st := c.state(r.status(c))
+	if st.Status == specs.StateStopped {
+		st.Pid = 0
 	}
 	return st
+}
+
+// state is c's OCI state with the given status.
+func (c *Container) state(status specs.ContainerState) *specs.State {
+	return &specs.State{
+		Version: specs.Version, ID: c.ID, Status: status, Pid: c.Pid,
+		Bundle: c.Bundle, Annotations: c.Spec.Annotations,
+	}
 }
 
 // statePaused is the status runc reports for a frozen container; the OCI
 // spec doesn't define it, but tools (containerd, the conformance suite)
 // expect it.
+// invalidIDChar is false for the characters of an id: letters, digits, '_',
+// '+', '-' and '.'. (Not a regexp: its compilation would be most of this
+// package's start-up, which every container init pays.)
+func invalidIDChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '+' || r == '-' || r == '.')
+}
+
 const statePaused specs.ContainerState = "paused"

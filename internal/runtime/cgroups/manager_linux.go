@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,9 @@ type manager struct {
 	// top of the walks that create it. A directory Load could not place
 	// under a known mount has no entry and is created plainly.
 	mounts map[string]string
+	// created: this manager made the directories already (Apply then Set
+	// need not walk and read them twice); Destroy clears it.
+	created atomic.Bool
 }
 
 // New returns the manager for an OCI cgroupsPath (linux.cgroupsPath). An
@@ -195,6 +199,9 @@ func (m *manager) Paths() map[string]string {
 // create makes the cgroup directories; it is idempotent, so both Apply and
 // Set call it.
 func (m *manager) create() error {
+	if m.created.Load() {
+		return nil
+	}
 	for _, dir := range m.dirs() {
 		if dir == m.v2 {
 			if err := createV2(dir, m.mounts[dir]); err != nil {
@@ -207,8 +214,11 @@ func (m *manager) create() error {
 		}
 	}
 	if dir, ok := m.v1["cpuset"]; ok {
-		return initCpusetV1(dir, m.mounts[dir])
+		if err := initCpusetV1(dir, m.mounts[dir]); err != nil {
+			return err
+		}
 	}
+	m.created.Store(true)
 	return nil
 }
 
@@ -373,6 +383,7 @@ func (m *manager) Pids() ([]int, error) {
 const destroyTimeout = 2 * time.Second
 
 func (m *manager) Destroy() error {
+	m.created.Store(false)
 	deadline := time.Now().Add(destroyTimeout)
 	var errs []error
 	for _, dir := range m.dirs() {
@@ -387,6 +398,12 @@ func (m *manager) Destroy() error {
 // cgroup with children cannot go). cgroupfs directories hold only control
 // files, which rmdir takes along.
 func removeCgroup(dir string, deadline time.Time) error {
+	// Most often a leaf no process is left in: one rmdir. The kernel
+	// refuses (EBUSY) a cgroup with children or processes, and only then
+	// is the directory listed.
+	if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -83,6 +84,12 @@ func checkLifecycle(t *testing.T, m *manager, inner string) *Stats {
 	var ee *exec.ExitError
 	if err := h.wait(t); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Errorf("helper after Kill: %v, want killed by SIGKILL", err)
+	}
+	// A child cgroup, such as a container's own, goes first.
+	for _, dir := range m.Paths() {
+		if err := os.Mkdir(filepath.Join(dir, "child"), 0o755); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
 	}
 	if err := m.Destroy(); err != nil {
 		t.Fatal(err)
