@@ -106,7 +106,7 @@ func (r *run) metaArgs(target *stage) error {
 	for _, c := range r.df.metaArgs {
 		for _, kv := range c.Args {
 			if v, ok := r.o.BuildArgs[kv.Key]; ok {
-				r.globals = setEnv(r.globals, kv.Key, v)
+				r.globals = image.SetEnv(r.globals, kv.Key, v)
 				continue
 			}
 			if kv.Value == nil {
@@ -116,7 +116,7 @@ func (r *run) metaArgs(target *stage) error {
 			if err != nil {
 				return atLines(err, c.Location())
 			}
-			r.globals = setEnv(r.globals, kv.Key, v)
+			r.globals = image.SetEnv(r.globals, kv.Key, v)
 		}
 	}
 	return nil
@@ -381,8 +381,8 @@ func (r *run) dispatch(ctx context.Context, s *stage, st *state, cmd instruction
 	case *instructions.EnvCommand:
 		msg := "ENV"
 		for _, kv := range c.Env {
-			st.env = setEnv(st.env, kv.Key, kv.Value)
-			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
+			st.env = image.SetEnv(st.env, kv.Key, kv.Value)
+			cfg.Env = image.SetEnv(cfg.Env, kv.Key, kv.Value)
 			msg += " " + kv.String()
 		}
 		st.history(msg, nil)
@@ -505,7 +505,7 @@ func (r *run) dispatchArg(s *stage, st *state, c *instructions.ArgCommand) error
 			kv.Value = &v
 		}
 		if kv.Value != nil {
-			st.env = setEnv(st.env, kv.Key, *kv.Value)
+			st.env = image.SetEnv(st.env, kv.Key, *kv.Value)
 		}
 		st.args = append(st.args, kv)
 		part := kv.Key
@@ -585,14 +585,4 @@ func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key dig
 	}
 	v.done()
 	return nil
-}
-
-func setEnv(env []string, key, value string) []string {
-	for i, e := range env {
-		if k, _, _ := strings.Cut(e, "="); k == key {
-			env[i] = key + "=" + value
-			return env
-		}
-	}
-	return append(env, key+"="+value)
 }

@@ -80,7 +80,7 @@ func ApplyInstruction(cfg *dockerspec.DockerOCIImageConfig, c instructions.Comma
 		}
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
-			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
+			cfg.Env = SetEnv(cfg.Env, kv.Key, kv.Value)
 		}
 	case *instructions.LabelCommand:
 		if cfg.Labels == nil {
@@ -131,7 +131,10 @@ func ApplyInstruction(cfg *dockerspec.DockerOCIImageConfig, c instructions.Comma
 	}
 	return nil
 }
-func setEnv(env []string, key, value string) []string {
+
+// SetEnv sets key to value in env (KEY=VALUE entries), in place when key
+// is there, else appended, as ENV does.
+func SetEnv(env []string, key, value string) []string {
 	for i, e := range env {
 		if k, _, _ := strings.Cut(e, "="); k == key {
 			env[i] = key + "=" + value
