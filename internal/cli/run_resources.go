@@ -42,12 +42,25 @@ type resourceFlags struct {
 func (r *resourceFlags) addFlags(f *pflag.FlagSet) {
 	r.readBps.iops, r.writeBps.iops = false, false
 	r.readIOps.iops, r.writeIOps.iops = true, true
-	f.VarP(&r.memory, "memory", "m", "Memory limit")
-	f.Var(&r.memoryReservation, "memory-reservation", "Memory soft limit")
-	f.Var(&r.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+	r.addUpdateFlags(f)
 	f.Int64Var(&r.swappiness, "memory-swappiness", -1, "Tune container memory swappiness (0 to 100)")
 	f.BoolVar(&r.oomKillDisable, "oom-kill-disable", false, "Disable OOM Killer")
 	f.IntVar(&r.oomScoreAdj, "oom-score-adj", 0, "Tune host's OOM preferences (-1000 to 1000)")
+	f.Var(&r.blkioWeightDevice, "blkio-weight-device", "Block IO weight (relative device weight)")
+	f.Var(&r.readBps, "device-read-bps", "Limit read rate (bytes per second) from a device")
+	f.Var(&r.writeBps, "device-write-bps", "Limit write rate (bytes per second) to a device")
+	f.Var(&r.readIOps, "device-read-iops", "Limit read rate (IO per second) from a device")
+	f.Var(&r.writeIOps, "device-write-iops", "Limit write rate (IO per second) to a device")
+	f.Var(&r.ulimits, "ulimit", "Ulimit options")
+	f.Var(&r.shmSize, "shm-size", "Size of /dev/shm")
+}
+
+// addUpdateFlags adds the limits `update` can change too (run and create
+// have them all).
+func (r *resourceFlags) addUpdateFlags(f *pflag.FlagSet) {
+	f.VarP(&r.memory, "memory", "m", "Memory limit")
+	f.Var(&r.memoryReservation, "memory-reservation", "Memory soft limit")
+	f.Var(&r.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
 	f.Var(&r.cpus, "cpus", "Number of CPUs")
 	f.Int64VarP(&r.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	f.Int64Var(&r.cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
@@ -58,13 +71,6 @@ func (r *resourceFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&r.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
 	f.Int64Var(&r.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	f.Uint16Var(&r.blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
-	f.Var(&r.blkioWeightDevice, "blkio-weight-device", "Block IO weight (relative device weight)")
-	f.Var(&r.readBps, "device-read-bps", "Limit read rate (bytes per second) from a device")
-	f.Var(&r.writeBps, "device-write-bps", "Limit write rate (bytes per second) to a device")
-	f.Var(&r.readIOps, "device-read-iops", "Limit read rate (IO per second) from a device")
-	f.Var(&r.writeIOps, "device-write-iops", "Limit write rate (IO per second) to a device")
-	f.Var(&r.ulimits, "ulimit", "Ulimit options")
-	f.Var(&r.shmSize, "shm-size", "Size of /dev/shm")
 	addKernelMemoryStub(f)
 }
 

@@ -62,20 +62,7 @@ func newUpdateCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.Uint16Var(&r.blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
-	f.Int64Var(&r.cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
-	f.Int64Var(&r.cpuQuota, "cpu-quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota")
-	f.Int64Var(&r.cpuRtPeriod, "cpu-rt-period", 0, "Limit the CPU real-time period in microseconds")
-	f.Int64Var(&r.cpuRtRuntime, "cpu-rt-runtime", 0, "Limit the CPU real-time runtime in microseconds")
-	f.StringVar(&r.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
-	f.StringVar(&r.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
-	f.Int64VarP(&r.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
-	f.VarP(&r.memory, "memory", "m", "Memory limit")
-	f.Var(&r.memoryReservation, "memory-reservation", "Memory soft limit")
-	f.Var(&r.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+	r.addUpdateFlags(f)
 	f.StringVar(&restart, "restart", "", "Restart policy to apply when a container exits")
-	f.Int64Var(&r.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
-	f.Var(&r.cpus, "cpus", "Number of CPUs")
-	addKernelMemoryStub(f)
 	return cmd
 }
