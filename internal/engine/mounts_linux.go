@@ -459,7 +459,9 @@ func (e *Engine) releaseVolumes(ctx context.Context, c *container.Container, rem
 				continue
 			}
 		}
-		e.volumes.Release(mp.Name) // unmounted if no running container holds it
+		if e.volumes.Mounted(mp.Name) {
+			e.volumes.Release(mp.Name) // unmounted if no running container holds it
+		}
 	}
 }
 
