@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,7 +121,8 @@ func (m *Manager) leave(ctx context.Context, id, name string) error {
 }
 
 // setDefaultRoute routes the namespace at nsPath's default traffic
-// through ep's gateway, unless it has a default route.
+// through ep's gateway, unless it has a default route; the same for IPv6
+// when ep has an IPv6 address.
 func setDefaultRoute(nsPath string, ep Endpoint) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
@@ -132,21 +134,28 @@ func setDefaultRoute(nsPath string, ep Endpoint) error {
 		return fmt.Errorf("netlink in %s: %w", nsPath, err)
 	}
 	defer h.Close()
-	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return err
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
-			return nil
-		}
-	}
 	l, err := h.LinkByName(ep.IfName)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ep.IfName, err)
 	}
-	if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: ep.Gateway.AsSlice()}); err != nil {
-		return fmt.Errorf("%s: default route via %s: %w", ep.IfName, ep.Gateway, err)
+	for _, gw := range []netip.Addr{ep.Gateway, ep.Gateway6} {
+		if !gw.IsValid() {
+			continue
+		}
+		family := netlink.FAMILY_V4
+		if gw.Is6() {
+			family = netlink.FAMILY_V6
+		}
+		routes, err := h.RouteList(nil, family)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(routes, func(r netlink.Route) bool { return r.Dst == nil || r.Dst.IP.IsUnspecified() }) {
+			continue
+		}
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
+			return fmt.Errorf("%s: default route via %s: %w", ep.IfName, gw, err)
+		}
 	}
 	return nil
 }
@@ -176,6 +185,9 @@ func (m *Manager) writeFiles(ctx context.Context, req Request, extra []HostEntry
 	user, external := false, false
 	for _, ep := range eps {
 		self = append(self, SelfEntry(ep.IP, req.Hostname, req.Domainname))
+		if ep.IP6.IsValid() {
+			self = append(self, SelfEntry(ep.IP6, req.Hostname, req.Domainname))
+		}
 		if ep.Network == BridgeNetwork {
 			external = true
 			continue

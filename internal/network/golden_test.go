@@ -68,15 +68,33 @@ func TestRulesetScript(t *testing.T) {
 		{ContainerID: "u", Proto: "tcp", HostIP: any, HostPort: 8088, ContainerIP: netip.MustParseAddr("172.18.0.2"), ContainerPort: 80},
 	}}
 	cases["internal"] = Ruleset{Bridge: ub, Internal: true}
+	// A network with IPv6: a second table, family ip6, with the ports
+	// published on [::] and an IPv6 address of the host; its IPv4 ports
+	// stay in the ip table. Internal: no masquerade, drops at the edge.
+	v6 := ub
+	v6.Subnet6, v6.Gateway6 = netip.MustParsePrefix("fd62:6572:7468:1::/64"), netip.MustParseAddr("fd62:6572:7468:1::1")
+	c6 := netip.MustParseAddr("fd62:6572:7468:1::2")
+	any6, host6 := netip.IPv6Unspecified(), netip.MustParseAddr("fd00::2")
+	u2 := netip.MustParseAddr("172.18.0.2")
+	cases["ipv6"] = Ruleset{Bridge: v6, Ports: []PublishedPort{
+		{ContainerID: "u", Proto: "tcp", HostIP: any, HostPort: 8080, ContainerIP: u2, ContainerPort: 80},
+		{ContainerID: "u", Proto: "tcp", HostIP: any6, HostPort: 8080, ContainerIP: c6, ContainerPort: 80},
+		{ContainerID: "u", Proto: "udp", HostIP: any6, HostPort: 5353, ContainerIP: c6, ContainerPort: 53},
+		{ContainerID: "u", Proto: "tcp", HostIP: host6, HostPort: 8443, ContainerIP: c6, ContainerPort: 443},
+		{ContainerID: "u", Proto: "tcp", HostIP: any6, HostPort: 9000, ContainerIP: c6, ContainerPort: 9000},
+		{ContainerID: "u", Proto: "tcp", HostIP: any6, HostPort: 9001, ContainerIP: c6, ContainerPort: 9001},
+	}}
+	cases["internal6"] = Ruleset{Bridge: v6, Internal: true}
 	for name, r := range cases {
 		script := r.Script()
 		golden(t, "nft-"+name+".nft", []byte(script))
 		nftCheck(t, script)
 	}
 	tb := mustBridge(t, "bt7", "10.213.7.0/24")
-	if got := (Ruleset{Bridge: tb}).Script(); !strings.Contains(got, "table ip berth_bt7 {") || !strings.Contains(got, `oifname "bt7" drop`) {
+	if got := (Ruleset{Bridge: tb}).Script(); !strings.Contains(got, "table ip berth_bt7 {") || !strings.Contains(got, `oifname "bt7" drop`) || strings.Contains(got, "ip6") {
 		t.Errorf("a test bridge's table:\n%s", got)
 	}
+	nftCheck(t, DeleteScript(tb)) // both families, when neither is there
 }
 
 // TestRangeIsOneElement: a 1,000-port range is one element of one map.

@@ -102,13 +102,19 @@ func (e ErrEndpointExists) Error() string {
 }
 
 // AllocateOn is Allocate on network n for the endpoint want describes
-// (ContainerID, and optionally IP, IfName and Aliases): the address is
-// want.IP when valid (--ip; it must be in the subnet and free), else the
-// lowest free one of the network's --ip-range (or subnet). A container
-// has at most one endpoint per network (ErrEndpointExists).
+// (ContainerID, and optionally IP, IP6, IfName and Aliases): the address
+// is want.IP when valid (--ip; it must be in the subnet and free), else
+// the lowest free one of the network's --ip-range (or subnet); on a
+// network with IPv6 the endpoint gets an IPv6 address the same way
+// (want.IP6, --ip6). A container has at most one endpoint per network
+// (ErrEndpointExists).
+//
+// A binding on every address publishes on 0.0.0.0, and on [::] too when
+// the network has IPv6, with one host port for both; a binding on an
+// IPv6 address needs a network with IPv6 (ErrNoIPv6).
 func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindings []Binding, free PortFree) (ep *Endpoint, ports []PublishedPort, err error) {
 	b := n.Bridge
-	id, ip := want.ContainerID, want.IP
+	id := want.ContainerID
 	ifname := cmp.Or(want.IfName, "eth0")
 	aliases, err := json.Marshal(append([]string{}, want.Aliases...))
 	if err != nil {
@@ -127,30 +133,28 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindin
 		if err != nil {
 			return err
 		}
-		addr := ip
-		if addr.IsValid() {
-			if !b.Subnet.Contains(addr) || addr == b.Gateway {
-				return fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets", addr)
-			}
-			if used[addr] {
-				return ErrAddressInUse
-			}
-		} else {
-			pool := b.Subnet
-			if n.Settings.IPRange != "" {
-				if p, err := netip.ParsePrefix(n.Settings.IPRange); err == nil {
-					pool = p
-				}
-			}
-			if addr, err = freeAddress(used, b, pool); err != nil {
+		ip, err := pickAddress(used, b.Subnet, b.Gateway, n.Settings.IPRange, want.IP)
+		if err != nil {
+			return err
+		}
+		var ip6 netip.Addr
+		switch {
+		case b.IPv6():
+			if ip6, err = pickAddress(used, b.Subnet6, b.Gateway6, n.Settings.IPRange6, want.IP6); err != nil {
 				return err
 			}
+		case want.IP6.IsValid():
+			return fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets", want.IP6)
 		}
-		ip := addr
 		ep = &Endpoint{ContainerID: id, Network: n.Name, IP: ip, PrefixLen: b.Subnet.Bits(), Gateway: b.Gateway, MAC: cmp.Or(want.MAC, MACFor(ip)),
 			IfName: ifname, Aliases: want.Aliases}
-		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, mac, ifname, aliases) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, n.Name, ip.String(), ep.MAC, ifname, string(aliases)); err != nil {
+		ip6s := ""
+		if ip6.IsValid() {
+			ep.IP6, ep.PrefixLen6, ep.Gateway6 = ip6, b.Subnet6.Bits(), b.Gateway6
+			ip6s = ip6.String()
+		}
+		if _, err := tx.Exec(`INSERT INTO endpoints (container_id, network, ip, ip6, mac, ifname, aliases) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, n.Name, ip.String(), ip6s, ep.MAC, ifname, string(aliases)); err != nil {
 			return fmt.Errorf("endpoint of %s: %w", id, err)
 		}
 		taken, err := takenPorts(tx)
@@ -158,20 +162,26 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindin
 			return err
 		}
 		for _, bd := range bindings {
-			hostIP := bd.HostIP
-			if !hostIP.IsValid() {
-				hostIP = netip.IPv4Unspecified()
-			}
-			port, err := pickPort(taken, bd, hostIP, free)
+			hostIPs, err := bindingAddresses(n, bd)
 			if err != nil {
 				return err
 			}
-			p := PublishedPort{ContainerID: id, Proto: bd.Proto, HostIP: hostIP, HostPort: port, ContainerIP: ip, ContainerPort: bd.ContainerPort}
-			if _, err := tx.Exec(`INSERT INTO published_ports (container_id, network, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?, ?)`,
-				id, n.Name, p.Proto, hostIP.String(), port, p.ContainerPort); err != nil {
+			port, err := pickPort(taken, bd, hostIPs, free)
+			if err != nil {
 				return err
 			}
-			ports = append(ports, p)
+			for _, hostIP := range hostIPs {
+				cip := ip
+				if hostIP.Is6() {
+					cip = ip6
+				}
+				p := PublishedPort{ContainerID: id, Proto: bd.Proto, HostIP: hostIP, HostPort: port, ContainerIP: cip, ContainerPort: bd.ContainerPort}
+				if _, err := tx.Exec(`INSERT INTO published_ports (container_id, network, proto, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?, ?)`,
+					id, n.Name, p.Proto, hostIP.String(), port, p.ContainerPort); err != nil {
+					return err
+				}
+				ports = append(ports, p)
+			}
 		}
 		return nil
 	})
@@ -181,40 +191,99 @@ func (s *Store) AllocateOn(ctx context.Context, n Network, want Endpoint, bindin
 	return ep, ports, nil
 }
 
-// usedAddresses are the addresses of network's endpoints.
+// usedAddresses are the addresses (IPv4 and IPv6) of network's
+// endpoints.
 func usedAddresses(tx *sql.Tx, network string) (map[netip.Addr]bool, error) {
-	rows, err := tx.Query(`SELECT ip FROM endpoints WHERE network = ?`, network)
+	rows, err := tx.Query(`SELECT ip, ip6 FROM endpoints WHERE network = ?`, network)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	used := map[netip.Addr]bool{}
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var s, s6 string
+		if err := rows.Scan(&s, &s6); err != nil {
 			return nil, err
 		}
-		if a, err := netip.ParseAddr(s); err == nil {
-			used[a] = true
+		for _, v := range []string{s, s6} {
+			if a, err := netip.ParseAddr(v); err == nil {
+				used[a] = true
+			}
 		}
 	}
 	return used, rows.Err()
 }
 
-// freeAddress is the lowest address of pool (within b's subnet) that is
-// not used, not the gateway, not the subnet's network or broadcast
-// address.
-func freeAddress(used map[netip.Addr]bool, b Bridge, pool netip.Prefix) (netip.Addr, error) {
-	for a := pool.Masked().Addr(); pool.Contains(a); a = a.Next() {
-		if !b.Subnet.Contains(a.Next()) {
+// pickAddress is an endpoint's address in subnet: want when valid (it
+// must be in the subnet, not the gateway, and free), else the lowest
+// free one of ipRange ("" for the whole subnet).
+func pickAddress(used map[netip.Addr]bool, subnet netip.Prefix, gateway netip.Addr, ipRange string, want netip.Addr) (netip.Addr, error) {
+	if want.IsValid() {
+		if !subnet.Contains(want) || want == gateway {
+			return netip.Addr{}, fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets", want)
+		}
+		if used[want] {
+			return netip.Addr{}, ErrAddressInUse
+		}
+		return want, nil
+	}
+	pool := subnet
+	if ipRange != "" {
+		if p, err := netip.ParsePrefix(ipRange); err == nil {
+			pool = p
+		}
+	}
+	return freeAddress(used, subnet, gateway, pool)
+}
+
+// freeAddress is the lowest address of pool (within subnet) that is not
+// used, not the gateway, not the subnet's network address (IPv6's
+// subnet-router anycast one) and, for IPv4, not its broadcast address.
+func freeAddress(used map[netip.Addr]bool, subnet netip.Prefix, gateway netip.Addr, pool netip.Prefix) (netip.Addr, error) {
+	for a := pool.Masked().Addr(); a.IsValid() && pool.Contains(a); a = a.Next() {
+		if a.Is4() && !subnet.Contains(a.Next()) {
 			break // the broadcast address
 		}
-		if a == b.Subnet.Masked().Addr() || a == b.Gateway || used[a] {
+		if a == subnet.Masked().Addr() || a == gateway || used[a] {
 			continue
 		}
 		return a, nil
 	}
+	if subnet.Addr().Is6() {
+		return netip.Addr{}, ErrNoAddress6
+	}
 	return netip.Addr{}, ErrNoAddress
+}
+
+// ErrNoAddress6 is a network with no free IPv6 address left.
+var ErrNoAddress6 = errors.New("no available IPv6 addresses on this network's address pools")
+
+// ErrNoIPv6 is a port published on an IPv6 address of the host from a
+// network without IPv6: nothing could carry it to the container (berth
+// has no userland proxy).
+type ErrNoIPv6 struct {
+	Network string
+	HostIP  netip.Addr
+}
+
+func (e ErrNoIPv6) Error() string {
+	return fmt.Sprintf("cannot publish a port on %s: network %s has no IPv6 (create the network with --ipv6, or publish on an IPv4 address)", e.HostIP, e.Network)
+}
+
+// bindingAddresses are the host addresses binding bd of a container on
+// network n is published on: its address, or 0.0.0.0 (and [::] with
+// IPv6) for every address.
+func bindingAddresses(n Network, bd Binding) ([]netip.Addr, error) {
+	ip := bd.HostIP.Unmap()
+	switch {
+	case !ip.IsValid() && n.Bridge.IPv6():
+		return []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}, nil
+	case !ip.IsValid():
+		return []netip.Addr{netip.IPv4Unspecified()}, nil
+	case ip.Is6() && !n.Bridge.IPv6():
+		return nil, ErrNoIPv6{Network: n.Name, HostIP: ip}
+	}
+	return []netip.Addr{ip}, nil
 }
 
 // portsTaken are the host ports published already, with the addresses
@@ -252,65 +321,71 @@ func (t portsTaken) add(proto string, ip netip.Addr, port uint16) {
 	t[proto][port] = append(t[proto][port], ip)
 }
 
-// pickPort chooses the host port of one binding (see Allocate) and adds
-// it to t.
-func pickPort(t portsTaken, bd Binding, hostIP netip.Addr, free PortFree) (port uint16, err error) {
+// pickPort chooses the host port of one binding (see Allocate), one
+// port free on every address of hostIPs, and adds it to t.
+func pickPort(t portsTaken, bd Binding, hostIPs []netip.Addr, free PortFree) (port uint16, err error) {
 	defer func() {
 		if err == nil {
-			t.add(bd.Proto, hostIP, port)
-		}
-	}()
-	taken := func(port uint16) (bool, error) {
-		// 0.0.0.0 overlaps every address; two different addresses don't.
-		for _, a := range t[bd.Proto][port] {
-			if a == hostIP || a.IsUnspecified() || hostIP.IsUnspecified() {
-				return true, nil
+			for _, ip := range hostIPs {
+				t.add(bd.Proto, ip, port)
 			}
 		}
-		return false, nil
-	}
-	usable := func(port uint16) (bool, error) {
-		t, err := taken(port)
-		if err != nil || t {
-			return false, err
+	}()
+	// takenOn is the first address of hostIPs that port is published on
+	// already: 0.0.0.0 overlaps every IPv4 address and [::] every IPv6
+	// one; two different addresses don't.
+	takenOn := func(port uint16) (netip.Addr, bool) {
+		for _, h := range hostIPs {
+			for _, a := range t[bd.Proto][port] {
+				if a == h || a.Is4() == h.Is4() && (a.IsUnspecified() || h.IsUnspecified()) {
+					return h, true
+				}
+			}
 		}
-		return free == nil || free(bd.Proto, hostIP, port), nil
+		return netip.Addr{}, false
+	}
+	busyOn := func(port uint16) (netip.Addr, bool) {
+		for _, h := range hostIPs {
+			if free != nil && !free(bd.Proto, h, port) {
+				return h, true
+			}
+		}
+		return netip.Addr{}, false
+	}
+	usable := func(port uint16) bool {
+		if _, t := takenOn(port); t {
+			return false
+		}
+		_, busy := busyOn(port)
+		return !busy
 	}
 	switch {
 	case bd.HostPortStart != 0 && bd.HostPortEnd <= bd.HostPortStart:
-		t, err := taken(bd.HostPortStart)
-		if err != nil {
-			return 0, err
+		if h, t := takenOn(bd.HostPortStart); t {
+			return 0, fmt.Errorf("Bind for %s failed: %w", netip.AddrPortFrom(h, bd.HostPortStart), ErrPortAllocated)
 		}
-		if t {
-			return 0, fmt.Errorf("Bind for %s failed: %w", netip.AddrPortFrom(hostIP, bd.HostPortStart), ErrPortAllocated)
-		}
-		if free != nil && !free(bd.Proto, hostIP, bd.HostPortStart) {
-			return 0, fmt.Errorf("failed to bind host port %s/%s: address already in use", netip.AddrPortFrom(hostIP, bd.HostPortStart), bd.Proto)
+		if h, busy := busyOn(bd.HostPortStart); busy {
+			return 0, fmt.Errorf("failed to bind host port %s/%s: address already in use", netip.AddrPortFrom(h, bd.HostPortStart), bd.Proto)
 		}
 		return bd.HostPortStart, nil
 	case bd.HostPortStart != 0:
 		for p := uint32(bd.HostPortStart); p <= uint32(bd.HostPortEnd); p++ {
-			ok, err := usable(uint16(p))
-			if err != nil {
-				return 0, err
-			}
-			if ok {
+			if usable(uint16(p)) {
 				return uint16(p), nil
 			}
 		}
-		return 0, fmt.Errorf("Bind for %s:%d-%d failed: %w", hostIP, bd.HostPortStart, bd.HostPortEnd, ErrPortAllocated)
+		host := hostIPs[0].String()
+		if hostIPs[0].Is6() {
+			host = "[" + host + "]"
+		}
+		return 0, fmt.Errorf("Bind for %s:%d-%d failed: %w", host, bd.HostPortStart, bd.HostPortEnd, ErrPortAllocated)
 	}
 	lo, hi := uint32(EphemeralRange[0]), uint32(EphemeralRange[1])
 	n := hi - lo + 1
 	start := rand.Uint32N(n)
 	for i := uint32(0); i < n; i++ {
 		p := uint16(lo + (start+i)%n)
-		ok, err := usable(p)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
+		if usable(p) {
 			return p, nil
 		}
 	}
@@ -376,7 +451,7 @@ func (s *Store) Endpoints(ctx context.Context, name string) ([]Endpoint, error) 
 func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]Endpoint, error) {
 	var out []Endpoint
 	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT e.container_id, e.network, e.ip, e.mac, e.ifname, e.aliases, n.subnet, n.gateway
+		rows, err := q.QueryContext(ctx, `SELECT e.container_id, e.network, e.ip, e.ip6, e.mac, e.ifname, e.aliases, n.subnet, n.gateway, n.subnet6, n.gateway6
 			FROM endpoints e JOIN networks n ON n.name = e.network WHERE `+where+` ORDER BY e.container_id, length(e.ifname), e.ifname`, args...)
 		if err != nil {
 			return err
@@ -384,9 +459,22 @@ func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]End
 		defer rows.Close()
 		for rows.Next() {
 			var ep Endpoint
-			var ip, aliases, subnet, gw string
-			if err := rows.Scan(&ep.ContainerID, &ep.Network, &ip, &ep.MAC, &ep.IfName, &aliases, &subnet, &gw); err != nil {
+			var ip, ip6, aliases, subnet, gw, subnet6, gw6 string
+			if err := rows.Scan(&ep.ContainerID, &ep.Network, &ip, &ip6, &ep.MAC, &ep.IfName, &aliases, &subnet, &gw, &subnet6, &gw6); err != nil {
 				return err
+			}
+			if ip6 != "" {
+				p6, err := netip.ParsePrefix(subnet6)
+				if err != nil {
+					return fmt.Errorf("endpoint of %s on %s: IPv6 subnet: %w", ep.ContainerID, ep.Network, err)
+				}
+				if ep.IP6, err = netip.ParseAddr(ip6); err != nil {
+					return err
+				}
+				if ep.Gateway6, err = netip.ParseAddr(gw6); err != nil {
+					return err
+				}
+				ep.PrefixLen6 = p6.Bits()
 			}
 			p, err := netip.ParsePrefix(subnet)
 			if err != nil {
@@ -420,7 +508,10 @@ func (s *Store) Ports(ctx context.Context) ([]PublishedPort, error) { return s.p
 func (s *Store) ports(ctx context.Context, where string, args ...any) ([]PublishedPort, error) {
 	var out []PublishedPort
 	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT p.container_id, p.proto, p.host_ip, p.host_port, e.ip, p.container_port
+		// A port on an IPv6 address of the host goes to the endpoint's
+		// IPv6 address.
+		rows, err := q.QueryContext(ctx, `SELECT p.container_id, p.proto, p.host_ip, p.host_port,
+			CASE WHEN instr(p.host_ip, ':') > 0 THEN e.ip6 ELSE e.ip END, p.container_port
 			FROM published_ports p JOIN endpoints e ON e.container_id = p.container_id AND e.network = p.network `+where+` ORDER BY p.proto, p.host_port, p.host_ip`, args...)
 		if err != nil {
 			return err

@@ -59,6 +59,17 @@ func ensureBridge(b Bridge, mtu int) error {
 	if err := netlink.AddrAdd(l, gw); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("bridge %s: address %s: %w", b.Name, gw.IPNet, err)
 	}
+	if b.IPv6() {
+		// Without duplicate address detection: the address is usable at
+		// once, and nobody else is on a new bridge.
+		if err := writeSysctl("/proc/sys/net/ipv6/conf/"+b.Name+"/disable_ipv6", "0"); err != nil {
+			return err
+		}
+		gw6 := &netlink.Addr{IPNet: ipNet(b.Gateway6, b.Subnet6.Bits()), Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(l, gw6); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("bridge %s: address %s: %w", b.Name, gw6.IPNet, err)
+		}
+	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fmt.Errorf("bridge %s: up: %w", b.Name, err)
 	}
@@ -70,7 +81,45 @@ func ensureBridge(b Bridge, mtu int) error {
 			return err
 		}
 	}
+	if b.IPv6() {
+		return enableIPv6Forwarding()
+	}
 	return nil
+}
+
+// enableIPv6Forwarding turns IPv6 forwarding on, as Docker does once a
+// network has IPv6 (it stays on, as ip_forward does). Forwarding makes
+// the kernel ignore router advertisements on interfaces whose accept_ra
+// is 1, which would cut a host that gets its IPv6 default route from
+// them: such an interface (accept_ra 1 and a default route learned from
+// an advertisement) gets accept_ra 2 first, "accept them even when
+// forwarding". Docker leaves that to the administrator; berth does it
+// rather than cut the host off. Nothing else is touched.
+func enableIPv6Forwarding() error {
+	const all = "/proc/sys/net/ipv6/conf/all/forwarding"
+	if cur, err := os.ReadFile(all); err == nil && strings.TrimSpace(string(cur)) == "1" {
+		return nil
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("host IPv6 routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Protocol != unix.RTPROT_RA || (r.Dst != nil && !r.Dst.IP.IsUnspecified()) {
+			continue
+		}
+		l, err := netlink.LinkByIndex(r.LinkIndex)
+		if err != nil {
+			continue
+		}
+		file := "/proc/sys/net/ipv6/conf/" + l.Attrs().Name + "/accept_ra"
+		if cur, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(cur)) == "1" {
+			if err := writeSysctl(file, "2"); err != nil {
+				return err
+			}
+		}
+	}
+	return writeSysctl(all, "1")
 }
 
 // hasPorts says whether any link is enslaved to bridge br.
@@ -120,8 +169,8 @@ func uplinkMTU() int {
 	return mtu
 }
 
-// hostRoutes are the destinations of the host's IPv4 routes other than
-// default routes.
+// hostRoutes are the destinations of the host's IPv4 and IPv6 routes
+// other than default routes (and IPv6's link-local and multicast ones).
 func hostRoutes() ([]netip.Prefix, error) {
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
@@ -136,6 +185,21 @@ func hostRoutes() ([]netip.Prefix, error) {
 		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok && ones > 0 {
 			out = append(out, netip.PrefixFrom(a, ones).Masked())
 		}
+	}
+	routes6, err := netlink.RouteList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		return nil, fmt.Errorf("host IPv6 routes: %w", err)
+	}
+	for _, r := range routes6 {
+		if r.Dst == nil {
+			continue
+		}
+		ones, bits := r.Dst.Mask.Size()
+		a, ok := netip.AddrFromSlice(r.Dst.IP)
+		if !ok || bits != 128 || ones == 0 || a.IsLinkLocalUnicast() || a.IsMulticast() {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(a, ones).Masked())
 	}
 	return out, nil
 }
@@ -323,6 +387,13 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(ep.IP, ep.PrefixLen)}); err != nil {
 		return fmt.Errorf("eth0: address %s: %w", ep.IP, err)
 	}
+	if ep.IP6.IsValid() {
+		// No duplicate address detection: the address is the network's
+		// to give, and usable at once (Docker's nodad too).
+		if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(ep.IP6, ep.PrefixLen6), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("%s: address %s: %w", ep.IfName, ep.IP6, err)
+		}
+	}
 	if err := h.LinkSetUp(eth0); err != nil {
 		return fmt.Errorf("eth0 up: %w", err)
 	}
@@ -337,6 +408,12 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 		}
 		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
+		}
+		if ep.IP6.IsValid() {
+			route6 := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway6.AsSlice(), MTU: route.MTU}
+			if err := h.RouteAdd(route6); err != nil {
+				return fmt.Errorf("%s: default route via %s: %w", ep.IfName, ep.Gateway6, err)
+			}
 		}
 	}
 	host, err := netlink.LinkByName(name)
@@ -381,15 +458,19 @@ func applyNft(script string) error {
 // HostPortFree is a PortFree that tries to bind the port on the host.
 func HostPortFree(proto string, ip netip.Addr, port uint16) bool {
 	addr := netip.AddrPortFrom(ip, port).String()
+	family := "4"
+	if ip.Is6() {
+		family = "6" // IPV6_V6ONLY: [::] does not cover 0.0.0.0
+	}
 	switch proto {
 	case "tcp":
-		l, err := net.Listen("tcp4", addr)
+		l, err := net.Listen("tcp"+family, addr)
 		if err != nil {
 			return false
 		}
 		l.Close()
 	case "udp":
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
 			return false
 		}

@@ -49,13 +49,19 @@ const (
 // outside are the size Docker's would be.
 const LocalMTU = 65535
 
-// Bridge is the default bridge network: a Linux bridge whose address is
-// the containers' gateway.
+// Bridge is a bridge network's link: a Linux bridge whose address is
+// the containers' gateway. A network with IPv6 (network create --ipv6)
+// has a second subnet and gateway; the default bridge has none.
 type Bridge struct {
-	Name    string       // the link's name, berth0
-	Subnet  netip.Prefix // the containers' addresses, 172.30.0.0/16
-	Gateway netip.Addr   // the bridge's own address, the subnet's first
+	Name     string       // the link's name, berth0
+	Subnet   netip.Prefix // the containers' addresses, 172.30.0.0/16
+	Gateway  netip.Addr   // the bridge's own address, the subnet's first
+	Subnet6  netip.Prefix // the containers' IPv6 addresses (zero: no IPv6)
+	Gateway6 netip.Addr   // the bridge's own IPv6 address
 }
+
+// IPv6 says whether the bridge's network has IPv6.
+func (b Bridge) IPv6() bool { return b.Subnet6.IsValid() }
 
 // BridgeFromEnv is the bridge a root gets when it first needs one: the
 // defaults, or BERTH_BRIDGE and BERTH_BRIDGE_SUBNET.
@@ -110,8 +116,10 @@ type PublishedPort struct {
 // image's EXPOSE): HostPortStart 0 for an ephemeral port; a range
 // HostPortStart..HostPortEnd picks the first free port of it.
 type Binding struct {
-	Proto         string
-	HostIP        netip.Addr // invalid (zero) for all addresses
+	Proto string
+	// HostIP invalid (zero) is every address: 0.0.0.0, and [::] too on a
+	// network with IPv6.
+	HostIP        netip.Addr
 	HostPortStart uint16
 	HostPortEnd   uint16
 	ContainerPort uint16
@@ -125,9 +133,14 @@ type Endpoint struct {
 	IP          netip.Addr
 	PrefixLen   int
 	Gateway     netip.Addr
-	MAC         string
-	IfName      string   // eth0, eth1, … in the order the container joined its networks
-	Aliases     []string // --network-alias, connect --alias: more names for the resolver
+	// IP6 is the endpoint's IPv6 address on a network with IPv6 (zero
+	// without), with its prefix length and gateway.
+	IP6        netip.Addr
+	PrefixLen6 int
+	Gateway6   netip.Addr
+	MAC        string
+	IfName     string   // eth0, eth1, … in the order the container joined its networks
+	Aliases    []string // --network-alias, connect --alias: more names for the resolver
 }
 
 // Attachment is a network a container is to be on (run --network,
@@ -135,6 +148,7 @@ type Endpoint struct {
 type Attachment struct {
 	Network string     // the network's name; "" or "bridge" for the default bridge
 	IP      netip.Addr // --ip (zero: any)
+	IP6     netip.Addr // --ip6 (zero: any, on a network with IPv6)
 	Aliases []string
 	MAC     string // --mac-address ("": derived from the address)
 }

@@ -33,6 +33,7 @@ type Network struct {
 type Settings struct {
 	Driver   string            `json:"driver,omitempty"` // bridge
 	IPRange  string            `json:"ipRange,omitempty"`
+	IPRange6 string            `json:"ipRange6,omitempty"` // --ip-range of the IPv6 subnet
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Options  map[string]string `json:"options,omitempty"` // -o, as given
@@ -83,12 +84,37 @@ func Pools() []netip.Prefix {
 	return out
 }
 
+// ULAPool is where the IPv6 subnets of networks created with --ipv6 and
+// no IPv6 --subnet come from: a unique local /48 of berth's own (its
+// global ID spells "berth" in ASCII, 62 65 72 74 68), carved into /64s,
+// as Docker carves its fd00::/8-derived pool.
+var ULAPool = netip.MustParsePrefix("fd62:6572:7468::/48")
+
+// Pools6 are the /64s of ULAPool, in order.
+func Pools6() func(yield func(netip.Prefix) bool) {
+	return func(yield func(netip.Prefix) bool) {
+		base := ULAPool.Addr().As16()
+		for i := 0; i < 1<<16; i++ {
+			a := base
+			a[6], a[7] = byte(i>>8), byte(i)
+			if !yield(netip.PrefixFrom(netip.AddrFrom16(a), 64)) {
+				return
+			}
+		}
+	}
+}
+
 // CreateRequest is what network create asks for; a zero Subnet takes a
-// free one of Pools, a zero Gateway the subnet's first address.
+// free one of Pools, a zero Gateway the subnet's first address. With
+// IPv6, a zero Subnet6 takes a free /64 of ULAPool, a zero Gateway6 the
+// subnet's first address.
 type CreateRequest struct {
 	Name     string
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
+	IPv6     bool
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
 	Settings Settings
 }
 
@@ -153,8 +179,67 @@ func NewNetwork(req CreateRequest, taken []netip.Prefix) (*Network, error) {
 		}
 		n.Settings.IPRange = p.Masked().String()
 	}
+	if req.IPv6 {
+		if err := n.setIPv6(req, &b, overlaps); err != nil {
+			return nil, err
+		}
+	} else if req.Subnet6.IsValid() || req.Settings.IPRange6 != "" || req.Gateway6.IsValid() {
+		return nil, errors.New("an IPv6 subnet, gateway or ip-range needs IPv6: add --ipv6")
+	}
 	n.Bridge = b
 	return n, nil
+}
+
+// Smallest and largest IPv6 subnets a network takes: a /64 is the norm
+// (and what the pool gives); up to a /120 for a handful of containers.
+const (
+	minSubnet6Bits = 48
+	maxSubnet6Bits = 120
+)
+
+// setIPv6 gives the network of req its IPv6 subnet (req's, or the first
+// /64 of Pools6 that overlaps nothing taken), gateway and ip range.
+func (n *Network) setIPv6(req CreateRequest, b *Bridge, overlaps func(netip.Prefix) bool) error {
+	subnet := req.Subnet6.Masked()
+	if !req.Subnet6.IsValid() {
+		for p := range Pools6() {
+			if !overlaps(p) {
+				subnet = p
+				break
+			}
+		}
+		if !subnet.IsValid() {
+			return errors.New("all predefined IPv6 address pools have been fully subnetted")
+		}
+	} else {
+		if !subnet.Addr().Is6() || subnet.Addr().Is4In6() || subnet.Bits() < minSubnet6Bits || subnet.Bits() > maxSubnet6Bits {
+			return fmt.Errorf("invalid IPv6 subnet %s: an IPv6 prefix from /%d to /%d", req.Subnet6, minSubnet6Bits, maxSubnet6Bits)
+		}
+		if subnet.Addr().IsLoopback() || subnet.Addr().IsMulticast() || subnet.Addr().IsLinkLocalUnicast() {
+			return fmt.Errorf("invalid IPv6 subnet %s: not a unicast, non-link-local prefix", req.Subnet6)
+		}
+		if overlaps(subnet) {
+			return ErrPoolOverlap
+		}
+	}
+	b.Subnet6, b.Gateway6 = subnet, subnet.Addr().Next()
+	if req.Gateway6.IsValid() {
+		if !subnet.Contains(req.Gateway6) || req.Gateway6 == subnet.Addr() {
+			return fmt.Errorf("invalid pool request: gateway %s is not in subnet %s", req.Gateway6, subnet)
+		}
+		b.Gateway6 = req.Gateway6
+	}
+	if r := n.Settings.IPRange6; r != "" {
+		p, err := netip.ParsePrefix(r)
+		if err != nil || !p.Addr().Is6() {
+			return fmt.Errorf("invalid CIDR address: %s", r)
+		}
+		if !subnet.Contains(p.Addr()) || p.Bits() < subnet.Bits() {
+			return fmt.Errorf("invalid pool request: ip range %s is not in subnet %s", r, subnet)
+		}
+		n.Settings.IPRange6 = p.Masked().String()
+	}
+	return nil
 }
 
 // CreateNetwork allocates and records a user-defined network in one
@@ -173,6 +258,9 @@ func (s *Store) CreateNetwork(ctx context.Context, req CreateRequest, hostRoutes
 				return fmt.Errorf("network with name %s already exists", req.Name)
 			}
 			taken = append(taken, o.Bridge.Subnet)
+			if o.Bridge.IPv6() {
+				taken = append(taken, o.Bridge.Subnet6)
+			}
 		}
 		if want, err := BridgeFromEnv(); err == nil && !slices.ContainsFunc(nets, func(o Network) bool { return o.Name == BridgeNetwork }) {
 			taken = append(taken, want.Subnet) // the default bridge's, once made
@@ -192,8 +280,12 @@ func (s *Store) CreateNetwork(ctx context.Context, req CreateRequest, hostRoutes
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(`INSERT INTO networks (name, bridge, subnet, gateway, created, id, config) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			n.Name, n.Bridge.Name, n.Bridge.Subnet.String(), n.Bridge.Gateway.String(), n.Created.UnixNano(), n.ID, string(cfg))
+		subnet6, gw6 := "", ""
+		if n.Bridge.IPv6() {
+			subnet6, gw6 = n.Bridge.Subnet6.String(), n.Bridge.Gateway6.String()
+		}
+		_, err = tx.Exec(`INSERT INTO networks (name, bridge, subnet, gateway, subnet6, gateway6, created, id, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.Name, n.Bridge.Name, n.Bridge.Subnet.String(), n.Bridge.Gateway.String(), subnet6, gw6, n.Created.UnixNano(), n.ID, string(cfg))
 		return err
 	})
 	if err != nil {
@@ -207,17 +299,25 @@ func (s *Store) CreateNetwork(ctx context.Context, req CreateRequest, hostRoutes
 func (s *Store) Networks(ctx context.Context) ([]Network, error) {
 	var out []Network
 	err := s.db.View(ctx, func(q store.Querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT name, bridge, subnet, gateway, created, id, config FROM networks ORDER BY name`)
+		rows, err := q.QueryContext(ctx, `SELECT name, bridge, subnet, gateway, subnet6, gateway6, created, id, config FROM networks ORDER BY name`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var n Network
-			var subnet, gw, cfg string
+			var subnet, gw, subnet6, gw6, cfg string
 			var created int64
-			if err := rows.Scan(&n.Name, &n.Bridge.Name, &subnet, &gw, &created, &n.ID, &cfg); err != nil {
+			if err := rows.Scan(&n.Name, &n.Bridge.Name, &subnet, &gw, &subnet6, &gw6, &created, &n.ID, &cfg); err != nil {
 				return err
+			}
+			if subnet6 != "" {
+				if n.Bridge.Subnet6, err = netip.ParsePrefix(subnet6); err != nil {
+					return fmt.Errorf("network %s: IPv6 subnet: %w", n.Name, err)
+				}
+				if n.Bridge.Gateway6, err = netip.ParseAddr(gw6); err != nil {
+					return fmt.Errorf("network %s: IPv6 gateway: %w", n.Name, err)
+				}
 			}
 			if n.Bridge.Subnet, err = netip.ParsePrefix(subnet); err != nil {
 				return err

@@ -54,18 +54,47 @@ import (
 // forward chain drops whatever leaves or enters the bridge from another
 // interface (its containers also get no default route); nothing is
 // published from it.
+//
+// A network with IPv6 has a second table of the same name, family ip6,
+// with the same maps, chains and rules for its IPv6 subnet and the ports
+// published on IPv6 addresses of the host ([::] as the interval ::/0),
+// written in the same transaction. One difference: IPv6 has no
+// route_localnet, and a reply whose destination is restored to ::1 on
+// its way in from the bridge is dropped by the kernel (::1 is only ever
+// routed to lo). So a connection to [::1]:PORT is never translated (it
+// is refused, rather than hanging), ports are not published on ::1 (the
+// engine refuses -p [::1]:…), and the host reaches an IPv6 published
+// port at one of its other addresses; those connections keep their
+// source address and need no masquerade.
 type Ruleset struct {
 	Bridge   Bridge
 	Internal bool
 	Ports    []PublishedPort
 }
 
-// Script renders the table as an nft script that creates or replaces it.
-// The result depends only on the ruleset (ports are sorted), so it can be
-// golden-tested.
+// Script renders the table (both tables, with IPv6) as an nft script
+// that creates or replaces it. The result depends only on the ruleset
+// (ports are sorted), so it can be golden-tested.
 func (r Ruleset) Script() string {
+	var v4, v6 []PublishedPort
+	for _, p := range r.Ports {
+		if p.HostIP.Is6() {
+			v6 = append(v6, p)
+		} else {
+			v4 = append(v4, p)
+		}
+	}
+	s := r.script4(v4)
+	if r.Bridge.IPv6() {
+		s += r.script6(v6)
+	}
+	return s
+}
+
+// script4 is the ip table of the network (see Ruleset).
+func (r Ruleset) script4(ports []PublishedPort) string {
 	b := r.Bridge
-	ranges, singles := r.split()
+	ranges, singles := split(ports, "0.0.0.0/0")
 	var s strings.Builder
 	t := b.Table()
 	// Declaring the table first makes the delete succeed when it is new.
@@ -84,17 +113,8 @@ func (r Ruleset) Script() string {
 	fmt.Fprintf(&s, "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"+
 		"\t\tiifname %q ip daddr %s ip daddr != %s notrack\n\t}\n", b.Name, b.Subnet, b.Gateway)
 	if r.Internal {
-		fmt.Fprintf(&s, `	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-	}
-	chain forward {
-		type filter hook forward priority filter; policy accept;
-		iifname %[1]q oifname %[1]q accept
-		iifname %[1]q drop
-		oifname %[1]q drop
-	}
-}
-`, b.Name)
+		s.WriteString("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n")
+		s.WriteString(forwardChain(b.Name, true))
 		return s.String()
 	}
 	fmt.Fprintf(&s, `	chain postrouting {
@@ -103,7 +123,25 @@ func (r Ruleset) Script() string {
 		oifname %[1]q ip saddr 127.0.0.0/8 masquerade
 		oifname %[1]q ct status dnat ip saddr %[2]s masquerade
 	}
-	chain forward {
+`, b.Name, b.Subnet)
+	s.WriteString(forwardChain(b.Name, false))
+	return s.String()
+}
+
+// forwardChain is the forward chain of a table of bridge br and its
+// closing brace (see Ruleset).
+func forwardChain(br string, internal bool) string {
+	if internal {
+		return fmt.Sprintf(`	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname %[1]q oifname %[1]q accept
+		iifname %[1]q drop
+		oifname %[1]q drop
+	}
+}
+`, br)
+	}
+	return fmt.Sprintf(`	chain forward {
 		type filter hook forward priority filter; policy accept;
 		oifname %[1]q ct state established,related accept
 		oifname %[1]q ct status dnat accept
@@ -111,7 +149,41 @@ func (r Ruleset) Script() string {
 		oifname %[1]q drop
 	}
 }
-`, b.Name, b.Subnet)
+`, br)
+}
+
+// script6 is the ip6 table of a network with IPv6 (see Ruleset).
+func (r Ruleset) script6(ports []PublishedPort) string {
+	b := r.Bridge
+	ranges, singles := split(ports, "::/0")
+	var s strings.Builder
+	t := b.Table()
+	fmt.Fprintf(&s, "table ip6 %s\ndelete table ip6 %s\ntable ip6 %s {\n", t, t, t)
+	s.WriteString("\tmap publish_ranges {\n\t\ttype ipv6_addr . inet_proto . inet_service : ipv6_addr\n\t\tflags interval\n")
+	writeElements(&s, ranges)
+	s.WriteString("\t}\n")
+	s.WriteString("\tmap publish_ports {\n\t\ttype ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service\n\t\tflags interval\n")
+	writeElements(&s, singles)
+	s.WriteString("\t}\n")
+	publish := func(prefix string) string {
+		return "\t\t" + prefix + "meta l4proto { tcp, udp, sctp } fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_ranges\n" +
+			"\t\t" + prefix + "meta l4proto { tcp, udp, sctp } fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_ports\n"
+	}
+	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish("") + "\t}\n")
+	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish("ip6 daddr != ::1 ") + "\t}\n")
+	fmt.Fprintf(&s, "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"+
+		"\t\tiifname %q ip6 daddr %s ip6 daddr != %s notrack\n\t}\n", b.Name, b.Subnet6, b.Gateway6)
+	if r.Internal {
+		s.WriteString("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n")
+	} else {
+		fmt.Fprintf(&s, `	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip6 saddr %[2]s oifname != %[1]q masquerade
+		oifname %[1]q ct status dnat ip6 saddr %[2]s masquerade
+	}
+`, b.Name, b.Subnet6)
+	}
+	s.WriteString(forwardChain(b.Name, r.Internal))
 	return s.String()
 }
 
@@ -136,14 +208,15 @@ func writeElements(s *strings.Builder, els []element) {
 // split sorts the ports and turns runs of consecutive ports published on
 // the same port numbers (host port = container port) of one container,
 // address and protocol into range elements; the rest are single ports.
-func (r Ruleset) split() (ranges, singles []element) {
-	ports := slices.Clone(r.Ports)
+// A port on every address has the key any (0.0.0.0/0, ::/0).
+func split(ports []PublishedPort, any string) (ranges, singles []element) {
+	ports = slices.Clone(ports)
 	slices.SortFunc(ports, func(a, b PublishedPort) int {
 		return cmp.Or(a.HostIP.Compare(b.HostIP), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.HostPort, b.HostPort))
 	})
 	addr := func(p PublishedPort) string {
 		if p.HostIP.IsUnspecified() || !p.HostIP.IsValid() {
-			return "0.0.0.0/0"
+			return any
 		}
 		return p.HostIP.String()
 	}
@@ -180,8 +253,9 @@ func (r Ruleset) split() (ranges, singles []element) {
 	return ranges, singles
 }
 
-// DeleteScript removes the table of bridge b (nothing when it is gone).
+// DeleteScript removes the tables of bridge b, ip and ip6 (nothing when
+// they are gone).
 func DeleteScript(b Bridge) string {
 	t := b.Table()
-	return fmt.Sprintf("table ip %s\ndelete table ip %s\n", t, t)
+	return fmt.Sprintf("table ip %s\ndelete table ip %s\ntable ip6 %s\ndelete table ip6 %s\n", t, t, t, t)
 }

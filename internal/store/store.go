@@ -196,6 +196,13 @@ var schema = []string{
 	`ALTER TABLE endpoints_v2 RENAME TO endpoints`,
 	`ALTER TABLE published_ports_v2 RENAME TO published_ports`,
 	`CREATE INDEX published_ports_container ON published_ports(container_id)`,
+	// IPv6 on user-defined networks (network create --ipv6): a network's
+	// IPv6 subnet and gateway ('' without), an endpoint's IPv6 address
+	// ('' without), unique per network as the IPv4 one.
+	`ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE endpoints ADD COLUMN ip6 TEXT NOT NULL DEFAULT ''`,
+	`CREATE UNIQUE INDEX endpoints_ip6 ON endpoints(network, ip6) WHERE ip6 != ''`,
 }
 
 // Open opens (creating and migrating) the database at path.

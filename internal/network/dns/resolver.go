@@ -200,10 +200,13 @@ func (r *Resolver) answer(q []byte, max int) (resp []byte, forward bool) {
 	var answers []dnsmessage.Resource
 	hdr := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: ttl}
 	switch question.Type {
-	case dnsmessage.TypeA, dnsmessage.TypeALL:
+	case dnsmessage.TypeA, dnsmessage.TypeAAAA, dnsmessage.TypeALL:
 		for _, a := range addrs {
-			if a.Is4() {
+			switch {
+			case a.Is4() && question.Type != dnsmessage.TypeAAAA:
 				answers = append(answers, dnsmessage.Resource{Header: hdr, Body: &dnsmessage.AResource{A: a.As4()}})
+			case a.Is6() && question.Type != dnsmessage.TypeA:
+				answers = append(answers, dnsmessage.Resource{Header: hdr, Body: &dnsmessage.AAAAResource{AAAA: a.As16()}})
 			}
 		}
 	case dnsmessage.TypePTR:
@@ -215,8 +218,8 @@ func (r *Resolver) answer(q []byte, max int) (resp []byte, forward bool) {
 		}
 	}
 	// A name of the network's with no record of the type asked (AAAA on
-	// IPv4-only networks): no data, not an error, so that the client
-	// does not ask elsewhere.
+	// networks without IPv6, MX): no data, not an error, so that the
+	// client does not ask elsewhere.
 	return reply(h, qs, dnsmessage.RCodeSuccess, answers, max), false
 }
 
@@ -255,6 +258,8 @@ func build(h dnsmessage.Header, qs []dnsmessage.Question, rcode dnsmessage.RCode
 		switch body := a.Body.(type) {
 		case *dnsmessage.AResource:
 			err = b.AResource(a.Header, *body)
+		case *dnsmessage.AAAAResource:
+			err = b.AAAAResource(a.Header, *body)
 		case *dnsmessage.PTRResource:
 			err = b.PTRResource(a.Header, *body)
 		}
@@ -265,8 +270,27 @@ func build(h dnsmessage.Header, qs []dnsmessage.Question, rcode dnsmessage.RCode
 	return b.Finish()
 }
 
-// ptrAddr is the IPv4 address of a reverse name (d.c.b.a.in-addr.arpa).
+// ptrAddr is the address of a reverse name: d.c.b.a.in-addr.arpa, or
+// the 32 nibbles of an IPv6 address, last first, then ip6.arpa.
 func ptrAddr(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		p := strings.Split(rest, ".")
+		if len(p) != 32 {
+			return netip.Addr{}, false
+		}
+		var b strings.Builder
+		for i := 31; i >= 0; i-- {
+			if len(p[i]) != 1 || !strings.Contains("0123456789abcdef", p[i]) {
+				return netip.Addr{}, false
+			}
+			b.WriteString(p[i])
+			if i%4 == 0 && i > 0 {
+				b.WriteByte(':')
+			}
+		}
+		a, err := netip.ParseAddr(b.String())
+		return a, err == nil && a.Is6()
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
 	if !ok {
 		return netip.Addr{}, false

@@ -34,7 +34,9 @@ func testResolver(t testing.TB) *Resolver {
 	dir := t.TempDir()
 	var net1 []Record
 	net1 = append(net1, Record{ContainerID: "self", IP: netip.MustParseAddr("10.0.0.2"), Names: []string{"me"}},
-		Record{ContainerID: "peer", IP: netip.MustParseAddr("10.0.0.3"), Names: []string{"peer", "Alias"}})
+		Record{ContainerID: "peer", IP: netip.MustParseAddr("10.0.0.3"), Names: []string{"peer", "Alias"}},
+		Record{ContainerID: "dual", IP: netip.MustParseAddr("10.0.0.4"), Names: []string{"dual"}},
+		Record{ContainerID: "dual", IP: netip.MustParseAddr("fd62:6572:7468::4"), Names: []string{"dual"}})
 	for i := 0; i < 40; i++ {
 		net1 = append(net1, Record{ContainerID: fmt.Sprint("m", i), IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), Names: []string{"many"}})
 	}
@@ -90,6 +92,8 @@ func parse(t *testing.T, resp []byte) parsed {
 		switch b := a.Body.(type) {
 		case *dnsmessage.AResource:
 			out.answers = append(out.answers, netip.AddrFrom4(b.A).String())
+		case *dnsmessage.AAAAResource:
+			out.answers = append(out.answers, netip.AddrFrom16(b.AAAA).String())
 		case *dnsmessage.PTRResource:
 			out.answers = append(out.answers, b.PTR.String())
 		}
@@ -99,8 +103,9 @@ func parse(t *testing.T, resp []byte) parsed {
 
 // TestAnswer: names of self's networks are answered (any case, with or
 // without the final dot), other networks' and unknown names go to the
-// upstream servers, AAAA of a known name is empty, PTR names the
-// container on its network, too long an answer is truncated, and
+// upstream servers, AAAA of a known name is its IPv6 address (empty
+// without one), A never is, PTR names the container on its network (from
+// either address), too long an answer is truncated, and
 // malformed or odd packets get no answer or an error code.
 func TestAnswer(t *testing.T) {
 	r := testResolver(t)
@@ -115,6 +120,10 @@ func TestAnswer(t *testing.T) {
 		{"me.", dnsmessage.TypeA, []string{"10.0.0.2"}},
 		{"peer.", dnsmessage.TypeAAAA, nil},
 		{"3.0.0.10.in-addr.arpa.", dnsmessage.TypePTR, []string{"peer.net1."}},
+		{"dual.", dnsmessage.TypeA, []string{"10.0.0.4"}},
+		{"dual.net1.", dnsmessage.TypeAAAA, []string{"fd62:6572:7468::4"}},
+		{"dual.", dnsmessage.TypeALL, []string{"10.0.0.4", "fd62:6572:7468::4"}},
+		{"4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.6.4.7.2.7.5.6.2.6.d.f.ip6.arpa.", dnsmessage.TypePTR, []string{"dual.net1."}},
 	} {
 		resp, fwd := r.answer(query(t, c.name, c.typ, nil), udpMaxAnswer)
 		if fwd || resp == nil {
