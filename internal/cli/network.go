@@ -32,22 +32,10 @@ func newNetworkCreateCommand(g *globalOptions) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			if len(subnets) > 1 || len(gateways) > 1 || len(ranges) > 1 {
-				return errors.New("berth supports one --subnet, --gateway and --ip-range per network")
+			o.IPv6 = ipv6
+			if err := setIPAM(&o, subnets, gateways, ranges); err != nil {
+				return err
 			}
-			if len(gateways) > len(subnets) || len(ranges) > len(subnets) {
-				return errors.New("every ip-range or gateway must have a corresponding subnet")
-			}
-			if ipv6 {
-				return errors.New("IPv6 networks are not supported yet")
-			}
-			first := func(s []string) string {
-				if len(s) == 0 {
-					return ""
-				}
-				return s[0]
-			}
-			o.Subnet, o.Gateway, o.IPRange = first(subnets), first(gateways), first(ranges)
 			var err error
 			if o.Labels, err = parseLabels(nil, labels); err != nil {
 				return err
@@ -76,12 +64,12 @@ func newNetworkCreateCommand(g *globalOptions) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&o.Driver, "driver", "d", "bridge", "Driver to manage the Network")
 	f.StringArrayVar(&subnets, "subnet", nil, "Subnet in CIDR format that represents a network segment")
-	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 Gateway for the master subnet")
+	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 or IPv6 Gateway for the master subnet")
 	f.StringArrayVar(&ranges, "ip-range", nil, "Allocate container ip from a sub-range")
 	f.BoolVar(&o.Internal, "internal", false, "Restrict external access to the network")
 	f.StringArrayVar(&labels, "label", nil, "Set metadata on a network")
 	f.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
-	f.BoolVar(&ipv6, "ipv6", false, "Enable or disable IPv6 networking")
+	f.BoolVar(&ipv6, "ipv6", false, "Enable or disable IPv6 address assignment")
 	f.Bool("attachable", false, "Enable manual container attachment")
 	f.MarkHidden("attachable")
 	return cmd
@@ -267,6 +255,7 @@ func newNetworkConnectCommand(g *globalOptions) *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.Aliases, "alias", nil, "Add network-scoped alias for the container")
 	f.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
+	f.StringVar(&o.IP6, "ip6", "", "IPv6 address (e.g., \"2001:db8::33\")")
 	return cmd
 }
 

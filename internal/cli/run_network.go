@@ -30,6 +30,7 @@ type networkFlags struct {
 	dnsSearch  []string
 	dnsOption  []string
 	ip         string
+	ip6        string
 	aliases    []string
 	mac        string
 	domainname string
@@ -50,6 +51,7 @@ func (n *networkFlags) addFlags(f *pflag.FlagSet) {
 	f.StringArrayVar(&n.dnsOption, "dns-opt", nil, "Set DNS options")
 	f.MarkHidden("dns-opt")
 	f.StringVar(&n.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	f.StringVar(&n.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
 	f.StringArrayVar(&n.aliases, "network-alias", nil, "Add network-scoped alias for the container")
 	f.StringArrayVar(&n.aliases, "net-alias", nil, "Add network-scoped alias for the container")
 	f.StringVar(&n.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
@@ -174,6 +176,12 @@ func (n *networkFlags) networks(cfg *container.Config) error {
 		}
 		first.IPv4Address = n.ip
 	}
+	if n.ip6 != "" {
+		if first.IPv6Address != "" {
+			return errors.New("conflicting options: cannot specify both --ip6 and per-network IPv6 address")
+		}
+		first.IPv6Address = n.ip6
+	}
 	if len(n.aliases) > 0 {
 		if len(first.Aliases) > 0 {
 			return errors.New("conflicting options: cannot specify both --network-alias and per-network alias")
@@ -201,6 +209,13 @@ func (n *networkFlags) networks(cfg *container.Config) error {
 			}
 			a.IPv4Address = ip.String()
 		}
+		if a.IPv6Address != "" {
+			ip, err := netip.ParseAddr(a.IPv6Address)
+			if err != nil || !ip.Is6() || ip.Is4In6() {
+				return badFlag("--ip6", a.IPv6Address, fmt.Errorf("invalid IPv6 address: %s", a.IPv6Address))
+			}
+			a.IPv6Address = ip.String()
+		}
 		if a.MacAddress != "" {
 			mac, err := net.ParseMAC(strings.TrimSpace(a.MacAddress))
 			if err != nil || len(mac) != 6 {
@@ -212,7 +227,7 @@ func (n *networkFlags) networks(cfg *container.Config) error {
 	if user && other {
 		return errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
 	}
-	cfg.NetworkMode, cfg.IPv4Address, cfg.NetworkAliases, cfg.MacAddress = first.Network, first.IPv4Address, first.Aliases, first.MacAddress
+	cfg.NetworkMode, cfg.IPv4Address, cfg.IPv6Address, cfg.NetworkAliases, cfg.MacAddress = first.Network, first.IPv4Address, first.IPv6Address, first.Aliases, first.MacAddress
 	if len(atts) > 1 {
 		cfg.Networks = atts
 	}
@@ -220,7 +235,8 @@ func (n *networkFlags) networks(cfg *container.Config) error {
 }
 
 // parseNetworkOpt reads one --network value: NAME, or the advanced
-// syntax name=NAME,alias=A,ip=IP,mac-address=MAC (alias repeated).
+// syntax name=NAME,alias=A,ip=IP,ip6=IP6,mac-address=MAC (alias
+// repeated).
 func parseNetworkOpt(v string) (container.NetworkAttachment, error) {
 	var a container.NetworkAttachment
 	if !strings.Contains(v, "=") {
@@ -239,9 +255,11 @@ func parseNetworkOpt(v string) (container.NetworkAttachment, error) {
 			a.Aliases = append(a.Aliases, val)
 		case "ip":
 			a.IPv4Address = val
+		case "ip6":
+			a.IPv6Address = val
 		case "mac-address":
 			a.MacAddress = val
-		case "ip6", "link-local-ip", "driver-opt", "gw-priority":
+		case "link-local-ip", "driver-opt", "gw-priority":
 			return a, fmt.Errorf("field %s is not supported by berth", k)
 		default:
 			return a, fmt.Errorf("invalid field key %s", k)

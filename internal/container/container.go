@@ -153,6 +153,7 @@ type Config struct {
 	// On a user-defined network (NetworkMode is its name): --ip and
 	// --network-alias (the aliases are for the network's DNS resolver).
 	IPv4Address    string   `json:"ipv4Address,omitempty"`
+	IPv6Address    string   `json:"ipv6Address,omitempty"` // --ip6
 	NetworkAliases []string `json:"networkAliases,omitempty"`
 	// MacAddress is --mac-address, for the endpoint on NetworkMode's
 	// network; Domainname is --domainname.
@@ -169,10 +170,11 @@ type Config struct {
 
 // NetworkAttachment is one network a container is on (Docker's
 // EndpointSettings as asked for): the network's name (or host, none,
-// bridge), --ip and its network-scoped aliases.
+// bridge), --ip, --ip6 and its network-scoped aliases.
 type NetworkAttachment struct {
 	Network     string   `json:"network"`
 	IPv4Address string   `json:"ipv4Address,omitempty"`
+	IPv6Address string   `json:"ipv6Address,omitempty"`
 	Aliases     []string `json:"aliases,omitempty"`
 	MacAddress  string   `json:"macAddress,omitempty"`
 }

@@ -26,6 +26,7 @@ var (
 type ConnectOptions struct {
 	Aliases []string // --alias
 	IP      string   // --ip
+	IP6     string   // --ip6
 }
 
 // ConnectNetwork is `network connect NET CONTAINER`: the container is on
@@ -50,12 +51,19 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 		a.IPv4Address = ip.String()
 	}
 	if n.Name == network.BridgeNetwork || !bridged(n.Name) {
-		if o.IP != "" {
+		if o.IP != "" || o.IP6 != "" {
 			return errors.New("user specified IP address is supported on user defined networks only")
 		}
 		if len(o.Aliases) > 0 {
 			return errors.New("network-scoped alias is supported only for containers in user defined networks")
 		}
+	}
+	if o.IP6 != "" {
+		if err := checkIP6(o.IP6, n); err != nil {
+			return err
+		}
+		ip, _ := netip.ParseAddr(o.IP6)
+		a.IPv6Address = ip.String()
 	}
 	unlock, _ := e.lockStart(c.ID, true)
 	defer unlock()

@@ -98,7 +98,7 @@ func attachments(cfg container.Config) []container.NetworkAttachment {
 	if _, ok := sharedNetNS(cfg.NetworkMode); ok {
 		return nil // it has the networks of the container it joins
 	}
-	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}}
+	return []container.NetworkAttachment{{Network: netMode(cfg), IPv4Address: cfg.IPv4Address, IPv6Address: cfg.IPv6Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}}
 }
 
 // bridgedAttachments are the attachments of cfg that are bridge networks.
@@ -117,6 +117,7 @@ func bridgedAttachments(cfg container.Config) []container.NetworkAttachment {
 // entries that an API client could send past the CLI's checks.
 func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error {
 	user := false
+	var first *network.Network // the user-defined network of NetworkMode
 	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
 	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
 	case m.IsContainer():
@@ -151,7 +152,7 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		if err != nil {
 			return err
 		}
-		cfg.NetworkMode, user = n.Name, true
+		cfg.NetworkMode, user, first = n.Name, true, n
 	}
 	cfg.NetworkMode = netMode(*cfg)
 	if cfg.MacAddress != "" && cfg.NetworkMode == network.ModeHost {
@@ -164,6 +165,14 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		a, err := netip.ParseAddr(cfg.IPv4Address)
 		if err != nil || !a.Is4() {
 			return fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address)
+		}
+	}
+	if cfg.IPv6Address != "" {
+		if !user {
+			return errors.New("user specified IP address is supported on user defined networks only")
+		}
+		if err := checkIP6(cfg.IPv6Address, first); err != nil {
+			return err
 		}
 	}
 	if len(cfg.NetworkAliases) > 0 && !user {
@@ -189,8 +198,14 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 					return fmt.Errorf("invalid IPv4 address: %s", a.IPv4Address)
 				}
 			}
+			if a.IPv6Address != "" {
+				if err := checkIP6(a.IPv6Address, n); err != nil {
+					return err
+				}
+			}
 		}
-		cfg.Networks[0] = container.NetworkAttachment{Network: cfg.NetworkMode, IPv4Address: cfg.IPv4Address, Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}
+		cfg.Networks[0] = container.NetworkAttachment{Network: cfg.NetworkMode, IPv4Address: cfg.IPv4Address, IPv6Address: cfg.IPv6Address,
+			Aliases: cfg.NetworkAliases, MacAddress: cfg.MacAddress}
 	}
 	for _, s := range cfg.DNS {
 		if _, err := netip.ParseAddr(s); err != nil {
@@ -204,13 +219,43 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 	}
 	for p, bs := range cfg.PortBindings {
 		for _, b := range bs {
-			if b.HostIP.IsValid() && !b.HostIP.Is4() {
-				return fmt.Errorf("publishing %s on %s: IPv6 host addresses are not supported yet", p, b.HostIP)
+			if err := checkHostIP(p, b.HostIP.Unmap(), cfg.NetworkMode, first); err != nil {
+				return err
 			}
 			if _, _, err := hostPorts(b.HostPort); err != nil {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkIP6 is the check of a --ip6 on user-defined network n: an IPv6
+// address, and a network with IPv6.
+func checkIP6(s string, n *network.Network) error {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return fmt.Errorf("invalid IPv6 address: %s", s)
+	}
+	if n != nil && !n.Bridge.IPv6() {
+		return fmt.Errorf("invalid IPv6 address %s: network %s has no IPv6 (create it with --ipv6)", s, n.Name)
+	}
+	return nil
+}
+
+// checkHostIP refuses what berth can't publish on (it has no userland
+// proxy): an IPv6 address of the host when the container's first network
+// (mode; n when user-defined) has no IPv6, and [::1], which the kernel
+// never routes to a container (see network.Ruleset).
+func checkHostIP(p mobynetwork.Port, ip netip.Addr, mode string, n *network.Network) error {
+	if !ip.Is6() {
+		return nil
+	}
+	if ip.IsLoopback() {
+		return fmt.Errorf("cannot publish %s on [::1]: the kernel can't forward IPv6 loopback traffic to a container and berth has no userland proxy (publish on 127.0.0.1, or on [::] and connect to another IPv6 address of the host)", p)
+	}
+	if mode == network.ModeBridge || mode == network.ModeNone || n != nil && !n.Bridge.IPv6() {
+		return fmt.Errorf("cannot publish %s on [%s]: network %s has no IPv6 (create a network with --ipv6, or publish on an IPv4 address)", p, ip, mode)
 	}
 	return nil
 }
@@ -392,6 +437,13 @@ func (e *Engine) networkRequest(c *container.Container, nets []container.Network
 			}
 			at.IP = ip
 		}
+		if a.IPv6Address != "" {
+			ip, err := netip.ParseAddr(a.IPv6Address)
+			if err != nil {
+				return req, fmt.Errorf("invalid IPv6 address: %s", a.IPv6Address)
+			}
+			at.IP6 = ip
+		}
 		req.Networks = append(req.Networks, at)
 	}
 	if req.Hostname == "" {
@@ -515,10 +567,10 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	running := c.Status == container.Running || c.Status == container.Restarting
 	for _, a := range attachments(c.Config) {
 		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases}
-		if a.IPv4Address != "" {
-			if ip, err := netip.ParseAddr(a.IPv4Address); err == nil {
-				es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: ip}
-			}
+		ip4, err4 := netip.ParseAddr(a.IPv4Address)
+		ip6, err6 := netip.ParseAddr(a.IPv6Address)
+		if err4 == nil || err6 == nil {
+			es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: ip4, IPv6Address: ip6}
 		}
 		ns.Networks[a.Network] = es
 	}
@@ -545,6 +597,9 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 		}
 		es.EndpointID = endpointID(c.ID, ep.Network)
 		es.IPAddress, es.Gateway, es.IPPrefixLen = ep.IP, ep.Gateway, ep.PrefixLen
+		if ep.IP6.IsValid() {
+			es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway = ep.IP6, ep.PrefixLen6, ep.Gateway6
+		}
 		if mac, err := net.ParseMAC(ep.MAC); err == nil {
 			es.MacAddress = mobynetwork.HardwareAddr(mac)
 		}

@@ -15,13 +15,19 @@ import (
 	"github.com/berth-dev/berth/internal/network"
 )
 
-// NetworkCreateOptions are network create's flags.
+// NetworkCreateOptions are network create's flags: Subnet, Gateway and
+// IPRange are the IPv4 subnet's, the ...6 ones the IPv6 subnet's (with
+// IPv6, --ipv6).
 type NetworkCreateOptions struct {
 	Name     string
 	Driver   string // "" or bridge
 	Subnet   string
 	Gateway  string
 	IPRange  string
+	IPv6     bool
+	Subnet6  string
+	Gateway6 string
+	IPRange6 string
 	Internal bool
 	Labels   map[string]string
 	Options  map[string]string
@@ -36,9 +42,25 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 	if err := checkNetworkName(o.Name); err != nil {
 		return nil, err
 	}
-	req := network.CreateRequest{Name: o.Name, Settings: network.Settings{
-		Driver: "bridge", IPRange: o.IPRange, Internal: o.Internal, Labels: o.Labels, Options: o.Options,
+	req := network.CreateRequest{Name: o.Name, IPv6: o.IPv6, Settings: network.Settings{
+		Driver: "bridge", IPRange: o.IPRange, IPRange6: o.IPRange6, Internal: o.Internal, Labels: o.Labels, Options: o.Options,
 	}}
+	if o.Subnet6 != "" {
+		p, err := netip.ParsePrefix(o.Subnet6)
+		if err != nil || !p.Addr().Is6() {
+			return nil, fmt.Errorf("invalid CIDR address: %s", o.Subnet6)
+		}
+		req.Subnet6 = p
+	} else if o.Gateway6 != "" || o.IPRange6 != "" {
+		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
+	}
+	if o.Gateway6 != "" {
+		a, err := netip.ParseAddr(o.Gateway6)
+		if err != nil || !a.Is6() {
+			return nil, fmt.Errorf("invalid gateway address: %s", o.Gateway6)
+		}
+		req.Gateway6 = a
+	}
 	if o.Subnet != "" {
 		p, err := netip.ParsePrefix(o.Subnet)
 		if err != nil || !p.Addr().Is4() {
@@ -130,7 +152,7 @@ func predefined(n network.Network) bool { return slices.Contains(network.Predefi
 // have an endpoint on it.
 func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobynetwork.Inspect, error) {
 	out := &mobynetwork.Inspect{Network: mobynetwork.Network{
-		Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Settings.Driver, EnableIPv4: true,
+		Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Settings.Driver, EnableIPv4: true, EnableIPv6: n.Bridge.IPv6(),
 		IPAM:     mobynetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []mobynetwork.IPAMConfig{}},
 		Internal: n.Settings.Internal, Options: n.Settings.Options, Labels: n.Settings.Labels,
 	}, Containers: map[string]mobynetwork.EndpointResource{}}
@@ -165,6 +187,13 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		}
 		out.IPAM.Config = append(out.IPAM.Config, cfg)
 	}
+	if n.Bridge.IPv6() {
+		cfg := mobynetwork.IPAMConfig{Subnet: n.Bridge.Subnet6, Gateway: n.Bridge.Gateway6}
+		if n.Settings.IPRange6 != "" {
+			cfg.IPRange, _ = netip.ParsePrefix(n.Settings.IPRange6)
+		}
+		out.IPAM.Config = append(out.IPAM.Config, cfg)
+	}
 	if !n.Bridge.Subnet.IsValid() {
 		return out, nil
 	}
@@ -174,6 +203,9 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 	}
 	for _, ep := range eps {
 		r := mobynetwork.EndpointResource{EndpointID: endpointID(ep.ContainerID, n.Name), IPv4Address: netip.PrefixFrom(ep.IP, n.Bridge.Subnet.Bits())}
+		if ep.IP6.IsValid() {
+			r.IPv6Address = netip.PrefixFrom(ep.IP6, ep.PrefixLen6)
+		}
 		if c, err := e.containers.Get(ctx, ep.ContainerID); err == nil {
 			r.Name = c.Name
 		}

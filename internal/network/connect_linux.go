@@ -47,7 +47,7 @@ func (m *Manager) Connect(ctx context.Context, req Request, a Attachment) (ep *E
 			route = false
 		}
 	}
-	ep, _, err = m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IfName: ifname, Aliases: a.Aliases, MAC: a.MAC}, nil, route)
+	ep, _, err = m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: ifname, Aliases: a.Aliases, MAC: a.MAC}, nil, route)
 	if err != nil {
 		if !errors.As(err, new(ErrEndpointExists)) {
 			m.leave(ctx, req.ID, n.Name)

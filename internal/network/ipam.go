@@ -267,7 +267,7 @@ type ErrNoIPv6 struct {
 }
 
 func (e ErrNoIPv6) Error() string {
-	return fmt.Sprintf("cannot publish a port on %s: network %s has no IPv6 (create the network with --ipv6, or publish on an IPv4 address)", e.HostIP, e.Network)
+	return fmt.Sprintf("cannot publish a port on [%s]: network %s has no IPv6 (create the network with --ipv6, or publish on an IPv4 address)", e.HostIP, e.Network)
 }
 
 // bindingAddresses are the host addresses binding bd of a container on

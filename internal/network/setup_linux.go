@@ -115,7 +115,7 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 			// Nothing is published from an internal network, as in Docker.
 			bindings = req.Bindings
 		}
-		ep, ports, err := m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IfName: fmt.Sprintf("eth%d", i), Aliases: a.Aliases, MAC: a.MAC}, bindings, !routed)
+		ep, ports, err := m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: fmt.Sprintf("eth%d", i), Aliases: a.Aliases, MAC: a.MAC}, bindings, !routed)
 		if err != nil {
 			return nil, err
 		}
