@@ -42,6 +42,7 @@ func (b *berthRoot) createNetwork(name string, args ...string) string {
 		b.run("", "network", "rm", name)
 		exec.Command("ip", "link", "del", bridge).Run()
 		exec.Command("nft", "delete", "table", "ip", "berth_"+bridge).Run()
+		exec.Command("nft", "delete", "table", "ip6", "berth_"+bridge).Run()
 	})
 	return id
 }

@@ -195,7 +195,7 @@ func (m *Manager) teardownLocked(ctx context.Context, id string) error {
 		return err
 	}
 	for _, ep := range eps {
-		if !slices.ContainsFunc(ports, func(p PublishedPort) bool { return p.ContainerIP == ep.IP }) {
+		if !slices.ContainsFunc(ports, func(p PublishedPort) bool { return p.ContainerIP == ep.IP || p.ContainerIP == ep.IP6 }) {
 			continue
 		}
 		if n, err := m.Store.Network(ctx, ep.Network); err != nil {
