@@ -198,3 +198,31 @@ func TestNetworkIPv6(t *testing.T) {
 		t.Errorf("a route to %s is left:\n%s", sub6, routes)
 	}
 }
+
+// TestNetworkIPv6DefaultBridge: BERTH_BRIDGE_SUBNET6 gives the default
+// bridge IPv6 (Docker's fixed-cidr-v6): its containers get an IPv6
+// address, and -p 8080:80 publishes on [::] too; without it, an IPv6
+// host address there is refused.
+func TestNetworkIPv6DefaultBridge(t *testing.T) {
+	host6 := hostAddress6(t)
+	sub6 := testSubnet6(t)
+	b := containerRootEnv(t, "BERTH_BRIDGE_SUBNET6="+sub6)
+	prefix6 := strings.TrimSuffix(sub6, "/64")
+	if got := b.ok("network", "inspect", "-f", "{{.EnableIPv6}} {{(index .IPAM.Config 1).Subnet}}", "bridge"); got != "true "+sub6+"\n" {
+		t.Errorf("inspect bridge: %q", got)
+	}
+	hp := freePort(t, 1)
+	b.ok(runArgs("-d", "--name", "d1", "-p", fmt.Sprintf("%d:80", hp), "busybox:test", "sh", "-c", server(80, "dflt"))...)
+	ip6 := strings.TrimSpace(b.ok("inspect", "-f", "{{.NetworkSettings.Networks.bridge.GlobalIPv6Address}}", "d1"))
+	if !strings.HasPrefix(ip6, prefix6) {
+		t.Fatalf("IPv6 address %q, subnet %s", ip6, sub6)
+	}
+	if got := dialRead(t, net.JoinHostPort(host6, fmt.Sprint(hp))); got != "dflt\n" {
+		t.Errorf("[%s]:%d: %q", host6, hp, got)
+	}
+
+	plain := containerRoot(t)
+	if errs := plain.fails(125, runArgs("--rm", "-p", fmt.Sprintf("[::]:%d:80", hp+1), "busybox:test", "true")...); !strings.Contains(errs, "network bridge has no IPv6") {
+		t.Errorf("[::] on an IPv4-only default bridge: %q", errs)
+	}
+}

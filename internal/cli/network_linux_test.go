@@ -39,6 +39,7 @@ func testBridgeEnv(t *testing.T) []string {
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", name).Run()
 		exec.Command("nft", "delete", "table", "ip", "berth_"+name).Run()
+		exec.Command("nft", "delete", "table", "ip6", "berth_"+name).Run()
 	})
 	return []string{"BERTH_BRIDGE=" + name, "BERTH_BRIDGE_SUBNET=" + subnet}
 }

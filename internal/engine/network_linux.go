@@ -117,7 +117,8 @@ func bridgedAttachments(cfg container.Config) []container.NetworkAttachment {
 // entries that an API client could send past the CLI's checks.
 func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error {
 	user := false
-	var first *network.Network // the user-defined network of NetworkMode
+	var first *network.Network // the bridge network of NetworkMode
+	var err error
 	switch m := containertypes.NetworkMode(cfg.NetworkMode); {
 	case netMode(*cfg) == network.ModeBridge, m.IsHost(), m.IsNone():
 	case m.IsContainer():
@@ -155,6 +156,12 @@ func (e *Engine) checkNetwork(ctx context.Context, cfg *container.Config) error 
 		cfg.NetworkMode, user, first = n.Name, true, n
 	}
 	cfg.NetworkMode = netMode(*cfg)
+	if cfg.NetworkMode == network.ModeBridge {
+		// The default bridge as recorded, or as it would be made.
+		if first, err = e.network(ctx, network.BridgeNetwork); err != nil {
+			return err
+		}
+	}
 	if cfg.MacAddress != "" && cfg.NetworkMode == network.ModeHost {
 		return errJoinedMAC
 	}
@@ -245,8 +252,8 @@ func checkIP6(s string, n *network.Network) error {
 
 // checkHostIP refuses what berth can't publish on (it has no userland
 // proxy): an IPv6 address of the host when the container's first network
-// (mode; n when user-defined) has no IPv6, and [::1], which the kernel
-// never routes to a container (see network.Ruleset).
+// (mode; n when a bridge network) has no IPv6, and [::1], which the
+// kernel never routes to a container (see network.Ruleset).
 func checkHostIP(p mobynetwork.Port, ip netip.Addr, mode string, n *network.Network) error {
 	if !ip.Is6() {
 		return nil
@@ -254,7 +261,7 @@ func checkHostIP(p mobynetwork.Port, ip netip.Addr, mode string, n *network.Netw
 	if ip.IsLoopback() {
 		return fmt.Errorf("cannot publish %s on [::1]: the kernel can't forward IPv6 loopback traffic to a container and berth has no userland proxy (publish on 127.0.0.1, or on [::] and connect to another IPv6 address of the host)", p)
 	}
-	if mode == network.ModeBridge || mode == network.ModeNone || n != nil && !n.Bridge.IPv6() {
+	if mode == network.ModeNone || n != nil && !n.Bridge.IPv6() {
 		return fmt.Errorf("cannot publish %s on [%s]: network %s has no IPv6 (create a network with --ipv6, or publish on an IPv4 address)", p, ip, mode)
 	}
 	return nil

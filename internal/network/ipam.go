@@ -35,9 +35,13 @@ var ErrNoAddress = errors.New("no available IPv4 addresses on this network's add
 // EnsureBridge records want as the root's default bridge unless it has
 // one, and returns the one in effect.
 func (s *Store) EnsureBridge(ctx context.Context, want Bridge) (Bridge, error) {
+	subnet6, gw6 := "", ""
+	if want.IPv6() {
+		subnet6, gw6 = want.Subnet6.String(), want.Gateway6.String()
+	}
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT OR IGNORE INTO networks (name, bridge, subnet, gateway, created) VALUES (?, ?, ?, ?, ?)`,
-			BridgeNetwork, want.Name, want.Subnet.String(), want.Gateway.String(), time.Now().UnixNano())
+		_, err := tx.Exec(`INSERT OR IGNORE INTO networks (name, bridge, subnet, gateway, subnet6, gateway6, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			BridgeNetwork, want.Name, want.Subnet.String(), want.Gateway.String(), subnet6, gw6, time.Now().UnixNano())
 		return err
 	})
 	if err != nil {
@@ -52,9 +56,9 @@ func (s *Store) EnsureBridge(ctx context.Context, want Bridge) (Bridge, error) {
 
 // Bridge returns the root's default bridge, ok false when it has none yet.
 func (s *Store) Bridge(ctx context.Context) (b Bridge, ok bool, err error) {
-	var name, subnet, gw string
+	var name, subnet, gw, subnet6, gw6 string
 	err = s.db.View(ctx, func(q store.Querier) error {
-		return q.QueryRowContext(ctx, `SELECT bridge, subnet, gateway FROM networks WHERE name = ?`, BridgeNetwork).Scan(&name, &subnet, &gw)
+		return q.QueryRowContext(ctx, `SELECT bridge, subnet, gateway, subnet6, gateway6 FROM networks WHERE name = ?`, BridgeNetwork).Scan(&name, &subnet, &gw, &subnet6, &gw6)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return Bridge{}, false, nil
@@ -68,6 +72,14 @@ func (s *Store) Bridge(ctx context.Context) (b Bridge, ok bool, err error) {
 	}
 	if b.Gateway, err = netip.ParseAddr(gw); err != nil {
 		return Bridge{}, false, err
+	}
+	if subnet6 != "" {
+		if b.Subnet6, err = netip.ParsePrefix(subnet6); err != nil {
+			return Bridge{}, false, err
+		}
+		if b.Gateway6, err = netip.ParseAddr(gw6); err != nil {
+			return Bridge{}, false, err
+		}
 	}
 	return b, true, nil
 }

@@ -64,7 +64,9 @@ type Bridge struct {
 func (b Bridge) IPv6() bool { return b.Subnet6.IsValid() }
 
 // BridgeFromEnv is the bridge a root gets when it first needs one: the
-// defaults, or BERTH_BRIDGE and BERTH_BRIDGE_SUBNET.
+// defaults, or BERTH_BRIDGE and BERTH_BRIDGE_SUBNET; BERTH_BRIDGE_SUBNET6
+// (an IPv6 prefix, /48 to /120) gives it IPv6 too, as Docker's
+// fixed-cidr-v6 does. Without it the default bridge is IPv4 only.
 func BridgeFromEnv() (Bridge, error) {
 	name, subnet := os.Getenv("BERTH_BRIDGE"), os.Getenv("BERTH_BRIDGE_SUBNET")
 	if name == "" {
@@ -73,7 +75,19 @@ func BridgeFromEnv() (Bridge, error) {
 	if subnet == "" {
 		subnet = DefaultBridgeSubnet
 	}
-	return NewBridge(name, subnet)
+	b, err := NewBridge(name, subnet)
+	if err != nil {
+		return b, err
+	}
+	if s6 := os.Getenv("BERTH_BRIDGE_SUBNET6"); s6 != "" {
+		p, err := netip.ParsePrefix(s6)
+		if err != nil || !validSubnet6(p) {
+			return Bridge{}, fmt.Errorf("BERTH_BRIDGE_SUBNET6 %q: an IPv6 prefix from /%d to /%d", s6, minSubnet6Bits, maxSubnet6Bits)
+		}
+		b.Subnet6 = p.Masked()
+		b.Gateway6 = b.Subnet6.Addr().Next()
+	}
+	return b, nil
 }
 
 // NewBridge checks a bridge's name and subnet (an IPv4 prefix of /8 to

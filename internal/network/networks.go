@@ -197,6 +197,13 @@ const (
 	maxSubnet6Bits = 120
 )
 
+// validSubnet6 says whether p can be a network's IPv6 subnet.
+func validSubnet6(p netip.Prefix) bool {
+	a := p.Addr()
+	return a.Is6() && !a.Is4In6() && p.Bits() >= minSubnet6Bits && p.Bits() <= maxSubnet6Bits &&
+		!a.IsLoopback() && !a.IsMulticast() && !a.IsLinkLocalUnicast()
+}
+
 // setIPv6 gives the network of req its IPv6 subnet (req's, or the first
 // /64 of Pools6 that overlaps nothing taken), gateway and ip range.
 func (n *Network) setIPv6(req CreateRequest, b *Bridge, overlaps func(netip.Prefix) bool) error {
@@ -212,11 +219,8 @@ func (n *Network) setIPv6(req CreateRequest, b *Bridge, overlaps func(netip.Pref
 			return errors.New("all predefined IPv6 address pools have been fully subnetted")
 		}
 	} else {
-		if !subnet.Addr().Is6() || subnet.Addr().Is4In6() || subnet.Bits() < minSubnet6Bits || subnet.Bits() > maxSubnet6Bits {
-			return fmt.Errorf("invalid IPv6 subnet %s: an IPv6 prefix from /%d to /%d", req.Subnet6, minSubnet6Bits, maxSubnet6Bits)
-		}
-		if subnet.Addr().IsLoopback() || subnet.Addr().IsMulticast() || subnet.Addr().IsLinkLocalUnicast() {
-			return fmt.Errorf("invalid IPv6 subnet %s: not a unicast, non-link-local prefix", req.Subnet6)
+		if !validSubnet6(subnet) {
+			return fmt.Errorf("invalid IPv6 subnet %s: a unicast, non-link-local IPv6 prefix from /%d to /%d", req.Subnet6, minSubnet6Bits, maxSubnet6Bits)
 		}
 		if overlaps(subnet) {
 			return ErrPoolOverlap
@@ -264,6 +268,9 @@ func (s *Store) CreateNetwork(ctx context.Context, req CreateRequest, hostRoutes
 		}
 		if want, err := BridgeFromEnv(); err == nil && !slices.ContainsFunc(nets, func(o Network) bool { return o.Name == BridgeNetwork }) {
 			taken = append(taken, want.Subnet) // the default bridge's, once made
+			if want.IPv6() {
+				taken = append(taken, want.Subnet6)
+			}
 		}
 		if slices.Contains(Predefined, req.Name) {
 			return fmt.Errorf("network with name %s already exists", req.Name)

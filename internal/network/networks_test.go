@@ -192,3 +192,33 @@ func TestIPv6Network(t *testing.T) {
 		t.Error("--ip6 on a network without IPv6 accepted")
 	}
 }
+
+// TestDefaultBridgeIPv6: BERTH_BRIDGE_SUBNET6 gives the default bridge
+// an IPv6 subnet, recorded with it (and kept once recorded); a bad one
+// is refused.
+func TestDefaultBridgeIPv6(t *testing.T) {
+	t.Setenv("BERTH_BRIDGE_SUBNET6", "fd62:6572:7468:fe00::/64")
+	want, err := BridgeFromEnv()
+	if err != nil || want.Gateway6.String() != "fd62:6572:7468:fe00::1" {
+		t.Fatalf("BridgeFromEnv: %+v %v", want, err)
+	}
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "meta.db"))
+	if _, err := s.EnsureBridge(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Bridge(ctx)
+	if err != nil || !ok || got != want {
+		t.Errorf("recorded bridge %+v, want %+v (%v)", got, want, err)
+	}
+	ep, ports, err := s.Allocate(ctx, got, "c", []Binding{{Proto: "tcp", HostPortStart: 8080, ContainerPort: 80}}, nil)
+	if err != nil || ep.IP6.String() != "fd62:6572:7468:fe00::2" || len(ports) != 2 {
+		t.Errorf("an endpoint on it: %+v %+v %v", ep, ports, err)
+	}
+	for _, bad := range []string{"zz", "10.0.0.0/24", "fd00::/127", "fe80::/64"} {
+		t.Setenv("BERTH_BRIDGE_SUBNET6", bad)
+		if _, err := BridgeFromEnv(); err == nil {
+			t.Errorf("BERTH_BRIDGE_SUBNET6=%s accepted", bad)
+		}
+	}
+}
