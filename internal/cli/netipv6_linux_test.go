@@ -226,3 +226,45 @@ func TestNetworkIPv6DefaultBridge(t *testing.T) {
 		t.Errorf("[::] on an IPv4-only default bridge: %q", errs)
 	}
 }
+
+// TestNetworkIPv6Masquerade: a container of an IPv6 network reaches an
+// IPv6 host beyond the host (a scratch namespace behind a veth, with no
+// route back to the container's subnet): it is forwarded and
+// masqueraded to the host's address on the way out.
+func TestNetworkIPv6Masquerade(t *testing.T) {
+	b := containerRoot(t)
+	seq := bridgeSeq.Add(1)
+	ns := fmt.Sprintf("b6out%d-%d", os.Getpid()%100000, seq)
+	veth, peer := fmt.Sprintf("vo%d-%d", os.Getpid()%100000, seq), fmt.Sprintf("vp%d-%d", os.Getpid()%100000, seq)
+	outside := testSubnet6(t)
+	prefix := strings.TrimSuffix(outside, "/64")
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", veth).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"link", "add", veth, "type", "veth", "peer", "name", peer, "netns", ns},
+		{"addr", "add", prefix + "1/64", "dev", veth, "nodad"},
+		{"link", "set", veth, "up"},
+		{"-n", ns, "addr", "add", prefix + "2/64", "dev", peer, "nodad"},
+		{"-n", ns, "link", "set", peer, "up"},
+		{"-n", ns, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	srv := exec.Command("ip", "netns", "exec", ns, "busybox", "nc", "-ll", "-p", "80", "-e", "echo", "outside")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+
+	b.createNetwork("v6out", "--ipv6", "--subnet", testSubnet(t), "--subnet", testSubnet6(t))
+	var out string
+	waitFor(t, "an answer from ["+prefix+"2]:80", func() bool {
+		out, _, _ = b.run("", runArgs("--rm", "--network", "v6out", "busybox:test", "nc", "-w", "2", prefix+"2", "80")...)
+		return out == "outside\n"
+	})
+}
