@@ -161,6 +161,26 @@ func TestNetworkIPv6(t *testing.T) {
 		t.Error("s3 does not reach s1 once connected to v6a")
 	}
 
+	// Each family has its gateway: a container on an IPv4-only network
+	// first takes its IPv6 default route from the first network that has
+	// IPv6, at run and at connect; it goes with that network.
+	gw6 := "via " + prefix6 + "1"
+	b.ok(runArgs("-d", "--name", "s5", "--network", "v4only", "--network", "v6a", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "s6", "--network", "v4only", "busybox:test", "sleep", "60")...)
+	b.ok("network", "connect", "v6a", "s6")
+	for _, c := range []string{"s5", "s6"} {
+		if route := b.ok("exec", c, "ip", "-6", "route", "show", "default"); !strings.Contains(route, gw6+" dev eth1") {
+			t.Errorf("%s's IPv6 default route: %q", c, route)
+		}
+		if route := b.ok("exec", c, "ip", "route", "show", "default"); !strings.Contains(route, "dev eth0") {
+			t.Errorf("%s's IPv4 default route: %q", c, route)
+		}
+	}
+	b.ok("network", "disconnect", "v6a", "s6")
+	if route := b.ok("exec", "s6", "ip", "-6", "route", "show", "default"); route != "" {
+		t.Errorf("s6's IPv6 default route after disconnect: %q", route)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
@@ -182,7 +202,7 @@ func TestNetworkIPv6(t *testing.T) {
 	}
 
 	// network rm: the bridge, both tables and the IPv6 route go.
-	for _, c := range []string{"s1", "s2", "s3"} {
+	for _, c := range []string{"s1", "s2", "s3", "s5", "s6"} {
 		b.ok("rm", "-f", c)
 	}
 	b.ok("network", "rm", "v6a")

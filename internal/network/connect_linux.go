@@ -34,7 +34,7 @@ func (m *Manager) Connect(ctx context.Context, req Request, a Attachment) (ep *E
 	if err != nil {
 		return nil, err
 	}
-	route := true
+	route, route6 := true, true
 	ifname := ""
 	for i := 0; ifname == ""; i++ {
 		name := fmt.Sprintf("eth%d", i)
@@ -45,9 +45,10 @@ func (m *Manager) Connect(ctx context.Context, req Request, a Attachment) (ep *E
 	for _, ep := range eps {
 		if o, err := m.network(ctx, ep.Network); err == nil && !o.Settings.Internal {
 			route = false
+			route6 = route6 && !ep.IP6.IsValid()
 		}
 	}
-	ep, _, err = m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: ifname, Aliases: a.Aliases, MAC: a.MAC}, nil, route)
+	ep, _, err = m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: ifname, Aliases: a.Aliases, MAC: a.MAC}, nil, route, route6)
 	if err != nil {
 		if !errors.As(err, new(ErrEndpointExists)) {
 			m.leave(ctx, req.ID, n.Name)
@@ -63,9 +64,9 @@ func (m *Manager) Connect(ctx context.Context, req Request, a Attachment) (ep *E
 
 // Disconnect takes running container req.ID off network name (network
 // disconnect): its endpoint, published ports and interface go; when that
-// interface had the default route, the next network that is not
-// internal gets it; then its hosts and resolv.conf are rewritten from req
-// (whose Networks no longer have name).
+// interface had the default route (IPv4 or IPv6), the next network that
+// is not internal (and has IPv6) gets it; then its hosts and resolv.conf
+// are rewritten from req (whose Networks no longer have name).
 func (m *Manager) Disconnect(ctx context.Context, req Request, name string) error {
 	unlock, err := m.lock()
 	if err != nil {
@@ -80,11 +81,12 @@ func (m *Manager) Disconnect(ctx context.Context, req Request, name string) erro
 		return err
 	}
 	for _, ep := range eps {
+		// In order: the first gets the routes the container lacks, the
+		// next only an IPv6 one if the first had no IPv6, and so on.
 		if n, err := m.network(ctx, ep.Network); err == nil && !n.Settings.Internal {
 			if err := setDefaultRoute(m.NetNSPath(req.ID), ep); err != nil {
 				return err
 			}
-			break
 		}
 	}
 	extra, err := m.extraHosts(ctx, req)

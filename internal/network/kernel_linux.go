@@ -348,9 +348,10 @@ func VethName(id, ifname string) string {
 
 // setupVeth connects the namespace at nsPath to bridge b: a veth pair
 // whose host end is on the bridge and whose other end is the container's
-// ep.IfName, with its address, MAC and (defaultRoute) default route
-// through the bridge.
-func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
+// ep.IfName, with its addresses, MAC and default routes through the
+// bridge (IPv4 with route4, IPv6 with route6 when ep has an IPv6
+// address).
+func setupVeth(b Bridge, ep *Endpoint, nsPath string, route4, route6 bool) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return fmt.Errorf("network namespace %s: %w", nsPath, err)
@@ -401,19 +402,20 @@ func setupVeth(b Bridge, ep *Endpoint, nsPath string, defaultRoute bool) error {
 	// but the bridge's subnet. On a bridge of LocalMTU the default route
 	// has the host's uplink MTU: only the bridge's own subnet (the other
 	// containers, the host through the gateway) sees the large one.
-	if defaultRoute {
-		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice()}
-		if br.Attrs().MTU == LocalMTU {
-			route.MTU = uplinkMTU()
-		}
+	mtu := 0
+	if br.Attrs().MTU == LocalMTU && (route4 || route6) {
+		mtu = uplinkMTU()
+	}
+	if route4 {
+		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway.AsSlice(), MTU: mtu}
 		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("eth0: default route via %s: %w", ep.Gateway, err)
 		}
-		if ep.IP6.IsValid() {
-			route6 := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway6.AsSlice(), MTU: route.MTU}
-			if err := h.RouteAdd(route6); err != nil {
-				return fmt.Errorf("%s: default route via %s: %w", ep.IfName, ep.Gateway6, err)
-			}
+	}
+	if route6 && ep.IP6.IsValid() {
+		route := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: ep.Gateway6.AsSlice(), MTU: mtu}
+		if err := h.RouteAdd(route); err != nil {
+			return fmt.Errorf("%s: default route via %s: %w", ep.IfName, ep.Gateway6, err)
 		}
 	}
 	host, err := netlink.LinkByName(name)

@@ -38,7 +38,9 @@ type Request struct {
 	Mode string // ModeBridge, ModeNone or ModeHost
 	// Networks are the networks of a ModeBridge container, in order: its
 	// interfaces are eth0, eth1, … The first that is not internal has
-	// the default route and the published ports.
+	// the default route and the published ports; the first that is not
+	// internal and has IPv6 has the IPv6 default route (each family has
+	// its gateway, as in Docker 28).
 	Networks   []Attachment
 	Bindings   []Binding // published ports (bridge only)
 	Hostname   string    // the container's host name (the host's with ModeHost)
@@ -104,7 +106,7 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 			return nil, err
 		}
 	}
-	routed := false
+	routed, routed6 := false, false
 	for i, a := range req.Networks {
 		n, err := m.network(ctx, a.Network)
 		if err != nil {
@@ -115,11 +117,12 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 			// Nothing is published from an internal network, as in Docker.
 			bindings = req.Bindings
 		}
-		ep, ports, err := m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: fmt.Sprintf("eth%d", i), Aliases: a.Aliases, MAC: a.MAC}, bindings, !routed)
+		route4, route6 := !routed && !n.Settings.Internal, !routed6 && !n.Settings.Internal && n.Bridge.IPv6()
+		ep, ports, err := m.join(ctx, *n, Endpoint{ContainerID: req.ID, IP: a.IP, IP6: a.IP6, IfName: fmt.Sprintf("eth%d", i), Aliases: a.Aliases, MAC: a.MAC}, bindings, route4, route6)
 		if err != nil {
 			return nil, err
 		}
-		routed = routed || !n.Settings.Internal
+		routed, routed6 = routed || route4, routed6 || route6
 		res.Endpoints = append(res.Endpoints, *ep)
 		res.Ports = append(res.Ports, ports...)
 	}
@@ -128,9 +131,9 @@ func (m *Manager) Setup(ctx context.Context, req Request) (res *Result, err erro
 
 // join gives container want.ContainerID an endpoint on network n (see
 // Store.AllocateOn), publishes bindings, and connects its namespace to
-// the bridge (with the default route when route and n is not internal);
-// then n's names file is rewritten.
-func (m *Manager) join(ctx context.Context, n Network, want Endpoint, bindings []Binding, route bool) (*Endpoint, []PublishedPort, error) {
+// the bridge (with the default routes route4 and route6 ask for when n
+// is not internal); then n's names file is rewritten.
+func (m *Manager) join(ctx context.Context, n Network, want Endpoint, bindings []Binding, route4, route6 bool) (*Endpoint, []PublishedPort, error) {
 	if err := ensureBridge(n.Bridge, n.Settings.MTU); err != nil {
 		return nil, nil, err
 	}
@@ -141,7 +144,8 @@ func (m *Manager) join(ctx context.Context, n Network, want Endpoint, bindings [
 	if err := m.applyRules(ctx, n, ""); err != nil {
 		return nil, nil, err
 	}
-	if err := setupVeth(n.Bridge, ep, m.NetNSPath(want.ContainerID), route && !n.Settings.Internal); err != nil {
+	internal := n.Settings.Internal
+	if err := setupVeth(n.Bridge, ep, m.NetNSPath(want.ContainerID), route4 && !internal, route6 && !internal); err != nil {
 		return nil, nil, err
 	}
 	return ep, ports, m.writeNames(ctx, n.Name)
