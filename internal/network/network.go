@@ -1,8 +1,9 @@
 // Package network owns berth's container networking: the default bridge
 // network and user-defined ones (each a Linux bridge with a private
-// subnet, NAT and published ports in an nftables table of its own), the
-// address and port allocations kept in the metadata store (one endpoint
-// per container and network), each container's persistent network
+// subnet, IPv4 and optionally IPv6, NAT and published ports in nftables
+// tables of its own, ip and ip6), the address and port allocations kept
+// in the metadata store (one endpoint per container and network, with an
+// IPv6 address on a network with IPv6), each container's persistent network
 // namespace with one veth pair per network (eth0, eth1, …; network
 // connect and disconnect add and remove them on a running container),
 // the /etc/hosts, /etc/hostname and /etc/resolv.conf files a container

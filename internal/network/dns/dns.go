@@ -2,9 +2,9 @@
 // finds at 127.0.0.11:53 (UDP and TCP), as Docker's embedded resolver:
 // it answers the names of the containers that share a network with the
 // asking one (container name, network aliases, short ID, host name, each
-// also as NAME.NETWORK) and
-// forwards every other question to the servers the container's
-// resolver file names.
+// also as NAME.NETWORK: A, and AAAA on networks with IPv6; PTR for their
+// addresses) and forwards every other question to the servers the
+// container's resolver file names.
 //
 // There is no daemon: each container's shim runs its resolver, on
 // sockets bound inside the container's network namespace (Listen) and
