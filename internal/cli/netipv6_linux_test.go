@@ -58,8 +58,8 @@ func (b *berthRoot) ip6On(network, ref string) string {
 // containers get an IPv6 address (--ip6 honoured), a default IPv6 route,
 // their own line in /etc/hosts, and reach each other by name over IPv6;
 // the resolver answers AAAA; a port published on every address is
-// reached over IPv6 at the host's address, from the host and from a
-// container of another network, but [::1] is refused; two IPv6 networks
+// reached over IPv6 at the host's address, from the host, from a
+// container of another network and of its own, but [::1] is refused; two IPv6 networks
 // are isolated; network connect --ip6; Docker-like errors for IPv6
 // publishing berth can't do and bad --ip6 values; network rm leaves no
 // bridge, table or route.
@@ -123,6 +123,9 @@ func TestNetworkIPv6(t *testing.T) {
 	}
 	if out, _, _ := b.run("", "exec", "s3", "nc", host6, fmt.Sprint(hp)); out != "six\n" {
 		t.Errorf("%s from another network: %q", addr6, out)
+	}
+	if out, _, _ := b.run("", "exec", "s2", "nc", host6, fmt.Sprint(hp)); out != "six\n" {
+		t.Errorf("%s from s1's own network (hairpin): %q", addr6, out)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("[::1]:%d", hp), 2*time.Second); err == nil {
 		c.SetDeadline(time.Now().Add(2 * time.Second))
