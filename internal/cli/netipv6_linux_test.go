@@ -114,6 +114,12 @@ func TestNetworkIPv6(t *testing.T) {
 	if got := b.ok("port", "s1", "80"); got != fmt.Sprintf("0.0.0.0:%d\n[::]:%d\n", hp, hp) {
 		t.Errorf("port s1 80: %q", got)
 	}
+	if got := b.ok("ps", "--filter", "name=s1", "--format", "{{.Ports}}"); got != fmt.Sprintf("0.0.0.0:%d->80/tcp, [::]:%d->80/tcp\n", hp, hp) {
+		t.Errorf("ps PORTS: %q", got)
+	}
+	if got := b.ok("network", "inspect", "-f", "{{range .Containers}}{{.IPv6Address}} {{end}}", "v6a"); !strings.Contains(got, fixed+"/64 ") || !strings.Contains(got, ip1+"/64 ") {
+		t.Errorf("network inspect Containers: %q", got)
+	}
 	addr6 := net.JoinHostPort(host6, fmt.Sprint(hp))
 	if got := dialRead(t, addr6); got != "six\n" {
 		t.Errorf("%s: %q", addr6, got)
