@@ -60,6 +60,9 @@ func ensureBridge(b Bridge, mtu int) error {
 		return fmt.Errorf("bridge %s: address %s: %w", b.Name, gw.IPNet, err)
 	}
 	if b.IPv6() {
+		if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+			return fmt.Errorf("bridge %s: the host has no IPv6 (ipv6.disable=1 or no ipv6 module): %w", b.Name, err)
+		}
 		// Without duplicate address detection: the address is usable at
 		// once, and nobody else is on a new bridge.
 		if err := writeSysctl("/proc/sys/net/ipv6/conf/"+b.Name+"/disable_ipv6", "0"); err != nil {
