@@ -34,6 +34,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-dev/berth/internal/cdi"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
@@ -60,6 +61,9 @@ type Config struct {
 	// StateDir holds the build's working directories (bundles, mount
 	// points, contexts read from stdin).
 	StateDir string
+	// CDISpecDirs are where RUN --device finds CDI specs; nil for
+	// cdi.DefaultSpecDirs.
+	CDISpecDirs []string
 }
 
 // Builder builds images.
@@ -107,7 +111,8 @@ type Options struct {
 	// SSH are the --ssh agents by id, for RUN --mount=type=ssh.
 	SSH map[string]SSHAgent
 	// Allow are the entitlements --allow grants: "security.insecure"
-	// lets RUN --security=insecure run privileged.
+	// lets RUN --security=insecure run privileged; "device" or
+	// "device=NAME[,alias=ALIAS]" lets RUN --device use CDI devices.
 	Allow []string
 	// Progress receives the progress; nil for none.
 	Progress io.Writer
@@ -161,6 +166,10 @@ type run struct {
 	mu      sync.Mutex
 	bases   map[string]*baseImage // by name; guarded by mu
 	hits    []digest.Digest       // the cache entries used; guarded by mu
+	// The CDI devices, read on the first RUN --device.
+	cdiOnce sync.Once
+	cdi     *cdi.Registry
+	cdiErr  error
 	// cleanups run when the build ends.
 	cleanups []func()
 }

@@ -39,7 +39,7 @@ func (e *runError) Error() string {
 // changes is the step's layer.
 func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructions.RunCommand) error {
 	for _, f := range c.FlagsUsed {
-		if f != "mount" && f != "network" && f != "security" {
+		if f != "mount" && f != "network" && f != "security" && f != "device" {
 			return fmt.Errorf("RUN --%s is not supported yet", f)
 		}
 	}
@@ -102,6 +102,14 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	if insecure {
 		keyParts = append(keyParts, "security", "insecure")
 	}
+	devices, err := r.runDevices(instructions.GetDevices(c))
+	if err != nil {
+		v.failed(err)
+		return err
+	}
+	if len(devices) > 0 {
+		keyParts = append(keyParts, "devices", devices)
+	}
 	netns := r.runNetwork(instructions.GetNetwork(c))
 	if netns != oci.NetNSHost {
 		keyParts = append(keyParts, "network", "none")
@@ -133,6 +141,11 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		})
 		if err != nil {
 			return err
+		}
+		if len(devices) > 0 {
+			if err := r.cdi.Inject(spec, devices...); err != nil {
+				return err
+			}
 		}
 		data, err := json.Marshal(spec)
 		if err != nil {

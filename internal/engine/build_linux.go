@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,7 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (*build.Result, erro
 	b := build.New(build.Config{
 		Images: e.Images, DB: e.db, Runner: buildRunner{rt: e.runtime()},
 		ResolveImage: e.buildImage, StateDir: filepath.Join(e.cfg.Root, "build"),
+		CDISpecDirs: cdiSpecDirs(),
 	})
 	res, err := b.Build(ctx, o)
 	if err != nil {
@@ -36,6 +38,15 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (*build.Result, erro
 		e.emit(ctx, Event{Type: "image", Action: "tag", Actor: res.ImageID.String(), Attributes: map[string]string{"name": image.Familiar(t)}})
 	}
 	return res, nil
+}
+
+// cdiSpecDirs are where RUN --device finds CDI specs: $BERTH_CDI_SPEC_DIRS
+// (colon-separated), as dockerd's cdi-spec-dirs, else CDI's defaults.
+func cdiSpecDirs() []string {
+	if v := os.Getenv("BERTH_CDI_SPEC_DIRS"); v != "" {
+		return strings.Split(v, ":")
+	}
+	return nil
 }
 
 // buildImage is a build's base image: the store's, else pulled; with
