@@ -575,6 +575,7 @@ func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key dig
 		return err
 	}
 	st.history(createdBy, &e)
+	e.description = v.name
 	// The tree the entry's layer was stored on top of.
 	top := st.chainID()
 	if on != st && !e.empty() {

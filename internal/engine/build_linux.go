@@ -3,8 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,21 +105,120 @@ func (e *Engine) BuildCacheUsage(ctx context.Context) (build.CacheUsage, error) 
 	return e.builder().Usage(ctx)
 }
 
+// BuildCachePruneOptions are `builder prune`'s: -a, --filter, and the
+// space limits in bytes (see build.PruneOptions).
+type BuildCachePruneOptions struct {
+	All                                       bool
+	Filters                                   Filters
+	ReservedSpace, MaxUsedSpace, MinFreeSpace int64
+}
+
 // PruneBuildCache is `builder prune`: the cache's entries, and with all
-// its cache mounts; the until filter keeps what was used since.
-func (e *Engine) PruneBuildCache(ctx context.Context, all bool, f Filters) (build.PruneResult, error) {
-	if err := f.validate("until"); err != nil {
+// its cache mounts; the filters (until, id, type, description, parent,
+// inuse, shared, private) and the space limits select which.
+func (e *Engine) PruneBuildCache(ctx context.Context, o BuildCachePruneOptions) (build.PruneResult, error) {
+	rf, before, err := recordFilter(o.Filters, true)
+	if err != nil {
 		return build.PruneResult{}, err
 	}
-	o := build.PruneOptions{All: all}
-	if u := f["until"]; len(u) > 1 {
-		return build.PruneResult{}, errors.New("more than one until filter specified")
-	} else if len(u) == 1 {
-		t, err := ParseTimestamp(u[0], time.Now())
-		if err != nil {
-			return build.PruneResult{}, err
-		}
-		o.Before = t
+	return e.builder().Prune(ctx, build.PruneOptions{
+		All: o.All, Before: before, Filter: rf,
+		ReservedSpace: o.ReservedSpace, MaxUsedSpace: o.MaxUsedSpace, MinFreeSpace: o.MinFreeSpace,
+	})
+}
+
+// BuildCacheRecords is `builder du`: the cache's records the filters
+// (those of prune but until) select.
+func (e *Engine) BuildCacheRecords(ctx context.Context, f Filters) ([]build.Record, error) {
+	rf, _, err := recordFilter(f, false)
+	if err != nil {
+		return nil, err
 	}
-	return e.builder().Prune(ctx, o)
+	recs, err := e.builder().Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if rf.Match(r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// recordFilter reads the build cache filters as moby hands them to
+// BuildKit: one value each; id a regular expression matching part of the
+// ID; type, description and parent exact; inuse, shared and private
+// ("", true or false) a property; until (prune only, also unused-for) a
+// duration or a timestamp.
+func recordFilter(f Filters, prune bool) (*build.RecordFilter, time.Time, error) {
+	recordKeys := []string{"id", "parent", "type", "description", "inuse", "shared", "private"}
+	keys := recordKeys
+	if prune {
+		keys = append(slices.Clone(keys), "until", "unused-for")
+	}
+	var before time.Time
+	if err := f.validate(keys...); err != nil {
+		return nil, before, err
+	}
+	if len(f["until"]) > 0 && len(f["unused-for"]) > 0 {
+		return nil, before, errors.New(`conflicting filters: "until" and "unused-for"`)
+	}
+	for _, k := range []string{"until", "unused-for"} {
+		if u := f[k]; len(u) > 1 {
+			return nil, before, fmt.Errorf("more than one %s filter specified", k)
+		} else if len(u) == 1 {
+			t, err := ParseTimestamp(u[0], time.Now())
+			if err != nil {
+				return nil, before, fmt.Errorf("%q filter expects a duration (e.g., '24h') or a timestamp: %w", k, err)
+			}
+			before = t
+		}
+	}
+	var rf *build.RecordFilter
+	for _, k := range recordKeys {
+		vals := f[k]
+		if len(vals) == 0 {
+			continue
+		}
+		if len(vals) > 1 {
+			return nil, before, errors.New("filters expect only one value")
+		}
+		if rf == nil {
+			rf = &build.RecordFilter{}
+		}
+		v := vals[0]
+		switch k {
+		case "id":
+			re, err := regexp.Compile(v)
+			if err != nil {
+				return nil, before, fmt.Errorf("invalid filter 'id=%s': %w", v, err)
+			}
+			rf.ID = re
+		case "parent":
+			rf.Parent = &v
+		case "type":
+			rf.Type = v
+		case "description":
+			rf.Description = v
+		default:
+			b := true
+			if v != "" {
+				var err error
+				if b, err = strconv.ParseBool(v); err != nil {
+					return nil, before, fmt.Errorf("invalid filter '%s=%s': want true or false", k, v)
+				}
+			}
+			switch k {
+			case "inuse":
+				rf.InUse = &b
+			case "shared":
+				rf.Shared = &b
+			case "private":
+				rf.Private = &b
+			}
+		}
+	}
+	return rf, before, nil
 }

@@ -196,6 +196,10 @@ var schema = []string{
 	`ALTER TABLE endpoints_v2 RENAME TO endpoints`,
 	`ALTER TABLE published_ports_v2 RENAME TO published_ports`,
 	`CREATE INDEX published_ports_container ON published_ports(container_id)`,
+	// What a build cache entry is, as `builder du` and its filters show
+	// it: the step's description and how many builds used it.
+	`ALTER TABLE build_cache ADD COLUMN description TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE build_cache ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 1`,
 }
 
 // Open opens (creating and migrating) the database at path.
