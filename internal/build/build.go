@@ -56,8 +56,10 @@ type Config struct {
 	DB     *store.DB
 	Runner Runner
 	// ResolveImage finds a base image by name: in the store, or pulled;
-	// with pull, pulled in any case (build --pull).
-	ResolveImage func(ctx context.Context, name string, pull bool) (*image.Image, error)
+	// with pull, pulled in any case (build --pull). A platform (nil for
+	// any) is the one the image must be for: pulled from an index when
+	// the store's is for another.
+	ResolveImage func(ctx context.Context, name string, pull bool, platform *ocispec.Platform) (*image.Image, error)
 	// StateDir holds the build's working directories (bundles, mount
 	// points, contexts read from stdin).
 	StateDir string
@@ -98,8 +100,8 @@ type Options struct {
 	NoCache bool
 	// Pull pulls every base image, even one the store has (--pull).
 	Pull bool
-	// Platform is --platform: "" or the host's, or the platform of the
-	// base images.
+	// Platform is --platform: the target platform ("" for the host's or
+	// the base image's); see platform.go.
 	Platform string
 	// CgroupParent is the cgroup of RUN's containers ("" for berth's).
 	CgroupParent string
@@ -291,6 +293,11 @@ func dockerfileName(path string) string {
 func (r *run) export(ctx context.Context, st *state) (*Result, error) {
 	v := r.p.vertex("exporting to image")
 	img := st.img
+	if tp, err := r.targetPlatform(); err != nil {
+		return nil, err
+	} else if tp != nil {
+		setTargetPlatform(&img, tp)
+	}
 	if len(r.o.Labels) > 0 {
 		labels := map[string]string{}
 		for k, val := range img.Config.Labels {

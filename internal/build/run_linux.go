@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -168,6 +169,12 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		pw.Close()
 		<-copied
 		pr.Close()
+		if err != nil && (errors.Is(err, syscall.ENOEXEC) || strings.HasSuffix(err.Error(), syscall.ENOEXEC.Error())) {
+			// A binary of another architecture (or no #! line): runc's
+			// init writes the error and exits 255, which BuildKit shows.
+			fmt.Fprintln(lw, err.Error())
+			code, err = 255, nil
+		}
 		lw.flush()
 		if err != nil {
 			return err

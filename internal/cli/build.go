@@ -79,6 +79,9 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 		NoCache: f.noCache, CgroupParent: f.cgroupParent, Progress: os.Stderr,
 		Pull: f.pull, Platform: f.platform,
 	}
+	if strings.Contains(f.platform, ",") {
+		return o, fmt.Errorf("multi-platform build is not supported by berth's builder: build --platform %s one platform at a time", f.platform)
+	}
 	for _, a := range f.allow {
 		switch {
 		case a == "security.insecure", a == "network.host":

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/build"
@@ -54,19 +55,44 @@ func cdiSpecDirs() []string {
 }
 
 // buildImage is a build's base image: the store's, else pulled; with
-// pull (build --pull), pulled in any case.
-func (e *Engine) buildImage(ctx context.Context, name string, pull bool) (*image.Image, error) {
+// pull (build --pull), pulled in any case. With a platform, the store's
+// image must be for it, else it is pulled for it: from an index, the
+// platform's manifest; a single manifest is taken whatever its platform,
+// as BuildKit does. An image of another architecture than the host's is
+// pulled without a tag, so that the name keeps naming the host's image.
+func (e *Engine) buildImage(ctx context.Context, name string, pull bool, platform *ocispec.Platform) (*image.Image, error) {
 	if !pull {
 		img, err := e.Images.Get(ctx, name)
-		if err == nil || !errors.Is(err, image.ErrNotFound) {
-			return img, err
+		if err != nil && !errors.Is(err, image.ErrNotFound) {
+			return nil, err
+		}
+		if err == nil && (platform == nil || imageIsFor(e.Images, img, *platform)) {
+			return img, nil
 		}
 	}
-	res, err := e.Pull(ctx, name, PullOptions{Progress: image.NoProgress{}})
+	o := PullOptions{Progress: image.NoProgress{}, Platform: platform, AnyManifestPlatform: true}
+	if platform != nil {
+		host := image.HostPlatform()
+		o.NoTag = platform.OS != host.OS || platform.Architecture != host.Architecture
+	}
+	res, err := e.Pull(ctx, name, o)
 	if err != nil {
 		return nil, err
 	}
 	return res.Image, nil
+}
+
+// imageIsFor says whether img's config is for platform p (its variant
+// only when both name one).
+func imageIsFor(s *image.Service, img *image.Image, p ocispec.Platform) bool {
+	cfg, err := s.Config(img)
+	if err != nil {
+		return false
+	}
+	if cfg.OS != p.OS || cfg.Architecture != p.Architecture {
+		return false
+	}
+	return cfg.Variant == "" || p.Variant == "" || cfg.Variant == p.Variant
 }
 
 // buildRunner runs RUN's containers with berth's runtime in the calling
