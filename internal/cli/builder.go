@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/engine"
 )
 
@@ -132,7 +131,7 @@ func newBuilderDuCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func printRecords(w *os.File, recs []build.Record, verbose bool) {
+func printRecords(w *os.File, recs []engine.BuildCacheRecord, verbose bool) {
 	if verbose {
 		for _, r := range recs {
 			fmt.Fprintf(w, "ID:           %s\n", shortCacheID(r.ID))
@@ -167,7 +166,7 @@ func printRecords(w *os.File, recs []build.Record, verbose bool) {
 
 // printRecordsSummary is buildx du's summary: shared and private sizes
 // (when some is shared), reclaimable and total.
-func printRecordsSummary(w *os.File, recs []build.Record) {
+func printRecordsSummary(w *os.File, recs []engine.BuildCacheRecord) {
 	var total, reclaimable, shared int64
 	for _, r := range recs {
 		total += r.Size

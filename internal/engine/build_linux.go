@@ -153,6 +153,9 @@ func (e *Engine) PruneBuildCache(ctx context.Context, o BuildCachePruneOptions) 
 	})
 }
 
+// BuildCacheRecord is one record of the build cache.
+type BuildCacheRecord = build.Record
+
 // BuildCacheRecords is `builder du`: the cache's records the filters
 // (those of prune but until) select.
 func (e *Engine) BuildCacheRecords(ctx context.Context, f Filters) ([]build.Record, error) {
