@@ -75,7 +75,15 @@ func (r *run) runDevices(reqs []*instructions.Device) ([]string, error) {
 		}
 		found := reg.Find(name)
 		if len(found) == 0 && req.Required {
-			return nil, fmt.Errorf("required device %q is not registered", name)
+			err := fmt.Errorf("required device %q is not registered", name)
+			if errs := reg.Errors(); len(errs) > 0 {
+				msgs := make([]string, len(errs))
+				for i, e := range errs {
+					msgs[i] = e.Error()
+				}
+				err = fmt.Errorf("%w (CDI specs skipped: %s)", err, strings.Join(msgs, "; "))
+			}
+			return nil, err
 		}
 		for _, d := range found {
 			if (cfg != nil && cfg.All) || aliased || granted[d] || reg.AutoAllowed(d) {

@@ -97,6 +97,8 @@ type Hook struct {
 type Registry struct {
 	names   []string // qualified names, sorted
 	devices map[string]*entry
+	// errs are the spec files that could not be read, skipped.
+	errs []error
 }
 
 type entry struct {
@@ -105,8 +107,8 @@ type entry struct {
 }
 
 // Load reads the specs (*.json, *.yaml, *.yml) of dirs; missing
-// directories are skipped. A file that does not parse is an error that
-// names it.
+// directories are skipped, and so is a file that does not parse, as the
+// CDI library does (Errors says which).
 func Load(dirs []string) (*Registry, error) {
 	r := &Registry{devices: map[string]*entry{}}
 	for _, dir := range dirs {
@@ -125,7 +127,8 @@ func Load(dirs []string) (*Registry, error) {
 			file := filepath.Join(dir, e.Name())
 			s, err := readSpec(file)
 			if err != nil {
-				return nil, err
+				r.errs = append(r.errs, err)
+				continue
 			}
 			for i := range s.Devices {
 				r.devices[s.Kind+"="+s.Devices[i].Name] = &entry{spec: s, dev: &s.Devices[i]}
@@ -166,6 +169,9 @@ func readSpec(file string) (*Spec, error) {
 	}
 	return &s, nil
 }
+
+// Errors are the spec files Load skipped, each error naming its file.
+func (r *Registry) Errors() []error { return slices.Clone(r.errs) }
 
 // Names are the qualified names of the registered devices, sorted.
 func (r *Registry) Names() []string { return slices.Clone(r.names) }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -33,7 +34,8 @@ func TestFind(t *testing.T) {
 		t.Errorf("autoallow: gpu=0 %v, nic=x %v", r.AutoAllowed("v.com/gpu=0"), r.AutoAllowed("v.com/nic=x"))
 	}
 	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"kind":"nokind","devices":[]}`), 0o644)
-	if _, err := Load([]string{dir}); err == nil {
-		t.Error("a spec with a bad kind loads")
+	r, err = Load([]string{dir})
+	if err != nil || len(r.Errors()) != 1 || !strings.Contains(r.Errors()[0].Error(), "bad.json") || len(r.Names()) != 3 {
+		t.Errorf("a spec with a bad kind: %v, errors %v, devices %v", err, r.Errors(), r.Names())
 	}
 }
