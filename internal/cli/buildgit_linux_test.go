@@ -12,7 +12,8 @@ import (
 // TestBuildAddGitSubmodules: ADD of a git repository checks its
 // submodules out, recursively, their relative URLs resolved against the
 // repository's (all served over dumb HTTP by the test), without any .git
-// unless --keep-git-dir=true; ?submodules=false leaves them out.
+// unless --keep-git-dir=true; ?submodules=false leaves them out. A git
+// context has its submodules too.
 func TestBuildAddGitSubmodules(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
@@ -46,7 +47,7 @@ func TestBuildAddGitSubmodules(t *testing.T) {
 	}
 	repo("deep", map[string]string{"deep.txt": "deep"}, nil)
 	repo("lib", map[string]string{"lib.txt": "lib"}, map[string]string{"deep": "deep"})
-	repo("main", map[string]string{"main.txt": "main"}, map[string]string{"vendor/lib": "lib"})
+	repo("main", map[string]string{"main.txt": "main", "Dockerfile": "FROM busybox:test\nCOPY vendor/lib/deep/deep.txt /d\n"}, map[string]string{"vendor/lib": "lib"})
 	srv := httptest.NewServer(http.FileServer(http.Dir(served)))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/main.git"
@@ -61,5 +62,10 @@ func TestBuildAddGitSubmodules(t *testing.T) {
 		"ls -A /n/vendor/lib | wc -l; test -d /k/.git/modules && test -f /k/vendor/lib/.git && cat /k/vendor/lib/deep/deep.txt"
 	if got, want := b.ok(runArgs("--rm", "gitsub", "sh", "-c", script)...), "mainlibdeep\n0\n0\ndeep"; got != want {
 		t.Errorf("the checkouts:\n%s\nwant:\n%s", got, want)
+	}
+	// A repository with submodules as the build's context.
+	b.buildOK(url, "-t", "gitsubctx")
+	if got := b.ok(runArgs("--rm", "gitsubctx", "cat", "/d")...); got != "deep" {
+		t.Errorf("a submodule's file from a git context: %q", got)
 	}
 }
