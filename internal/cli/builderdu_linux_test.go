@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestBuilderDuAndPruneFilters: builder du lists the cache's records
-// (steps' layers, cache mounts) as buildx du does; builder prune's
+// TestBuilderDuAndPruneFilters: builder du (and system df -v) list the
+// cache's records (steps' layers, cache mounts) as buildx du (docker
+// system df -v) does; builder prune's
 // type/id/description filters select records, and --keep-storage drops
 // the least recently used until the cache's private size is below it.
 func TestBuilderDuAndPruneFilters(t *testing.T) {
@@ -29,6 +30,12 @@ RUN head -c 100000 /dev/urandom > /small
 	if !strings.Contains(out, "Shared:") || !regexp.MustCompile(`(?m)^[0-9a-f]{25}\*\s+true\s+\S+\s+.* ago$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^[0-9a-f]{25}\s+true\s+\d\S*\*\s`).MatchString(out) {
 		t.Errorf("builder du:\n%s", out)
+	}
+	// system df -v has them too, as Docker's.
+	out = b.ok("system", "df", "-v")
+	if !strings.Contains(out, "\nBuild cache usage: ") || !regexp.MustCompile(`(?m)^CACHE ID\s+CACHE TYPE\s+SIZE\s+CREATED\s+LAST USED\s+USAGE\s+SHARED$`).MatchString(out) ||
+		strings.Count(out, " regular ") != 3 || strings.Count(out, " exec.cachemount ") != 1 {
+		t.Errorf("system df -v:\n%s", out)
 	}
 	out = b.ok("builder", "du", "--verbose", "--filter", "type=exec.cachemount")
 	for _, want := range []string{"Mutable:      true\n", "Description:  cached mount /c with id \"/c\"\n", "Type:         exec.cachemount\n"} {
