@@ -11,7 +11,7 @@
 // the build cache in meta.db (see cache.go); the digests of context files
 // are remembered between builds by their stat (see filehash_linux.go).
 //
-// It imports the image, snapshot, archive, oci and store packages; it
+// It imports the image, snapshot, archive, oci, cdi and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs
 // RUN's containers) nor the CLI.
 package build
