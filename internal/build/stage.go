@@ -266,8 +266,9 @@ type baseImage struct {
 	err    error
 }
 
-// baseImage is the image name for the build's --platform (COPY --from
-// and RUN --mount from= name one).
+// baseImage is the image name for the build's --platform, the target
+// (COPY --from and RUN --mount from= name one): in BuildKit too such an
+// image is an implicit stage of the target platform, not the stage's.
 func (r *run) baseImage(ctx context.Context, name string) (*baseImage, error) {
 	p, err := r.targetPlatform()
 	if err != nil {
