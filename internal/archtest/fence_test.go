@@ -51,7 +51,9 @@ func TestStorageLayers(t *testing.T) {
 		// Container records know nothing of the CLI, images or the runtime.
 		"internal/container": {"internal/store"},
 		// The builder runs RUN through a Runner the engine gives it.
-		"internal/build": {"internal/archive", "internal/content", "internal/image", "internal/oci", "internal/reference", "internal/snapshot", "internal/store"},
+		"internal/build": {"internal/archive", "internal/cdi", "internal/content", "internal/image", "internal/oci", "internal/reference", "internal/snapshot", "internal/store"},
+		// CDI specs are read and applied to a runtime spec, nothing more.
+		"internal/cdi": {},
 		// The local volume driver knows nothing of containers, the CLI or
 		// the runtime: whether a volume is in use is the caller's answer.
 		"internal/volume": {"internal/archive", "internal/store"},

@@ -11,7 +11,7 @@
 // the build cache in meta.db (see cache.go); the digests of context files
 // are remembered between builds by their stat (see filehash_linux.go).
 //
-// It imports the image, snapshot, archive, oci and store packages; it
+// It imports the image, snapshot, archive, oci, cdi and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs
 // RUN's containers) nor the CLI.
 package build
@@ -34,6 +34,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-dev/berth/internal/cdi"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/reference"
 	"github.com/berth-dev/berth/internal/store"
@@ -55,11 +56,16 @@ type Config struct {
 	DB     *store.DB
 	Runner Runner
 	// ResolveImage finds a base image by name: in the store, or pulled;
-	// with pull, pulled in any case (build --pull).
-	ResolveImage func(ctx context.Context, name string, pull bool) (*image.Image, error)
+	// with pull, pulled in any case (build --pull). A platform (nil for
+	// any) is the one the image must be for: pulled from an index when
+	// the store's is for another.
+	ResolveImage func(ctx context.Context, name string, pull bool, platform *ocispec.Platform) (*image.Image, error)
 	// StateDir holds the build's working directories (bundles, mount
 	// points, contexts read from stdin).
 	StateDir string
+	// CDISpecDirs are where RUN --device finds CDI specs; nil for
+	// cdi.DefaultSpecDirs.
+	CDISpecDirs []string
 }
 
 // Builder builds images.
@@ -94,8 +100,8 @@ type Options struct {
 	NoCache bool
 	// Pull pulls every base image, even one the store has (--pull).
 	Pull bool
-	// Platform is --platform: "" or the host's, or the platform of the
-	// base images.
+	// Platform is --platform: the target platform ("" for the host's or
+	// the base image's); see platform.go.
 	Platform string
 	// CgroupParent is the cgroup of RUN's containers ("" for berth's).
 	CgroupParent string
@@ -107,7 +113,8 @@ type Options struct {
 	// SSH are the --ssh agents by id, for RUN --mount=type=ssh.
 	SSH map[string]SSHAgent
 	// Allow are the entitlements --allow grants: "security.insecure"
-	// lets RUN --security=insecure run privileged.
+	// lets RUN --security=insecure run privileged; "device" or
+	// "device=NAME[,alias=ALIAS]" lets RUN --device use CDI devices.
 	Allow []string
 	// Progress receives the progress; nil for none.
 	Progress io.Writer
@@ -161,6 +168,10 @@ type run struct {
 	mu      sync.Mutex
 	bases   map[string]*baseImage // by name; guarded by mu
 	hits    []digest.Digest       // the cache entries used; guarded by mu
+	// The CDI devices, read on the first RUN --device.
+	cdiOnce sync.Once
+	cdi     *cdi.Registry
+	cdiErr  error
 	// cleanups run when the build ends.
 	cleanups []func()
 }
@@ -282,6 +293,11 @@ func dockerfileName(path string) string {
 func (r *run) export(ctx context.Context, st *state) (*Result, error) {
 	v := r.p.vertex("exporting to image")
 	img := st.img
+	if tp, err := r.targetPlatform(); err != nil {
+		return nil, err
+	} else if tp != nil {
+		setTargetPlatform(&img, tp)
+	}
 	if len(r.o.Labels) > 0 {
 		labels := map[string]string{}
 		for k, val := range img.Config.Labels {

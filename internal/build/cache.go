@@ -36,6 +36,9 @@ func cacheKey(kind string, parts ...any) digest.Digest {
 type cacheEntry struct {
 	layer   image.Layer // zero when the step changed nothing
 	created time.Time
+	// description is the step, as `builder du --verbose` shows it (put
+	// records it; get leaves it empty).
+	description string
 }
 
 func (e cacheEntry) empty() bool { return e.layer.DiffID == "" }
@@ -69,15 +72,17 @@ func (c *cache) get(ctx context.Context, key digest.Digest) (cacheEntry, bool) {
 }
 
 // touch marks the entries of keys used now, in one transaction (a
-// build's hits, at its end).
+// build's hits, at its end, in the order they were used).
 func (c *cache) touch(ctx context.Context, keys []digest.Digest) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	now := time.Now().UnixNano()
 	return c.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `UPDATE build_cache SET last_used = ? WHERE key = ?`, now, k.String()); err != nil {
+		for i, k := range keys {
+			// A nanosecond apart, in the order of use: prune's least
+			// recently used order.
+			if _, err := tx.ExecContext(ctx, `UPDATE build_cache SET last_used = ?, usage_count = usage_count + 1 WHERE key = ?`, now+int64(i), k.String()); err != nil {
 				return err
 			}
 		}
@@ -93,8 +98,8 @@ func (c *cache) put(ctx context.Context, key digest.Digest, e cacheEntry, chainI
 	}
 	now := time.Now().UnixNano()
 	return c.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO build_cache (key, blob, media_type, size, diff_id, chain_id, created, last_used) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			key.String(), string(e.layer.Blob.Digest), e.layer.Blob.MediaType, e.layer.Blob.Size, string(e.layer.DiffID), chainID, e.created.UnixNano(), now)
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO build_cache (key, blob, media_type, size, diff_id, chain_id, created, last_used, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			key.String(), string(e.layer.Blob.Digest), e.layer.Blob.MediaType, e.layer.Blob.Size, string(e.layer.DiffID), chainID, e.created.UnixNano(), now, e.description)
 		return err
 	})
 }

@@ -192,7 +192,7 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		keyParts = append(keyParts, "urls", urls, checksum, op.unpackURL, urlKey)
 	}
 	for _, g := range gits {
-		keyParts = append(keyParts, "git", g.remote, g.commit, g.subdir, g.keep)
+		keyParts = append(keyParts, "git", g.remote, g.commit, g.subdir, g.keep, g.noSubmodules)
 	}
 	key := cacheKey(strings.ToLower(kind), keyParts...)
 	createdBy := kind // BuildKit's words: no --link

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -16,9 +18,10 @@ import (
 // forms, "https://host/repo.git#ref:subdir", "git@host:repo.git", …)
 // names a ref (a branch, a tag or a commit; HEAD when none) that `git
 // ls-remote` resolves to a commit, which is the step's cache key; on a
-// miss the commit is fetched with the host's git and its tree (or the
-// subdirectory) copied to the destination, without .git unless
-// --keep-git-dir=true.
+// miss the commit is fetched with the host's git, its submodules checked
+// out recursively (unless the URL says ?submodules=false), and its tree
+// (or the subdirectory) copied to the destination, without .git (the
+// repository's and its submodules') unless --keep-git-dir=true.
 
 // gitSource is an ADD source naming a git repository, resolved.
 type gitSource struct {
@@ -26,8 +29,10 @@ type gitSource struct {
 	remote string
 	ref    string // as named; "" for HEAD
 	subdir string
-	keep   bool   // keep .git
-	commit string // resolved
+	keep   bool // keep .git
+	// noSubmodules leaves the submodules out (?submodules=false).
+	noSubmodules bool
+	commit       string // resolved
 }
 
 var commitRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
@@ -45,6 +50,7 @@ func resolveGit(ctx context.Context, src string, keepGitDir *bool, checksum stri
 	if keepGitDir != nil {
 		g.keep = *keepGitDir
 	}
+	g.noSubmodules = ref.Submodules != nil && !*ref.Submodules
 	if checksum == "" {
 		checksum = ref.Checksum
 	}
@@ -97,10 +103,54 @@ func (g *gitSource) checkout(ctx context.Context, dir string) error {
 	if _, err := git(ctx, dir, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", g.commit); err != nil {
 		return fmt.Errorf("failed to check out %s of %s: %w", g.commit, g.remote, err)
 	}
+	if !g.noSubmodules {
+		if err := g.submodules(ctx, dir); err != nil {
+			return err
+		}
+	}
 	if !g.keep {
-		return os.RemoveAll(dir + "/.git")
+		return removeGitDirs(dir)
 	}
 	return nil
+}
+
+// submodules checks out the submodules of the checkout in dir,
+// recursively, as BuildKit's git source (its relative URLs resolve
+// against the remote). A server that can't serve a shallow fetch (a dumb
+// HTTP one), or a submodule commit no branch tip names, gets a full one.
+func (g *gitSource) submodules(ctx context.Context, dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); err != nil {
+		return nil
+	}
+	if _, err := git(ctx, dir, "submodule", "update", "--init", "--recursive", "--depth=1"); err != nil {
+		if _, err := git(ctx, dir, "submodule", "update", "--init", "--recursive"); err != nil {
+			return fmt.Errorf("failed to update submodules for %s: %w", g.remote, err)
+		}
+	}
+	return nil
+}
+
+// removeGitDirs removes the repository's .git and the .git files its
+// submodules' checkouts have (they point into the former).
+func removeGitDirs(dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" && p != filepath.Join(dir, ".git") {
+			if d.IsDir() {
+				if err := os.RemoveAll(p); err != nil {
+					return err
+				}
+				return fs.SkipDir
+			}
+			return os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // git runs git in dir ("" for anywhere) with no prompt and no user or

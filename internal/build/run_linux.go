@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -39,7 +40,7 @@ func (e *runError) Error() string {
 // changes is the step's layer.
 func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructions.RunCommand) error {
 	for _, f := range c.FlagsUsed {
-		if f != "mount" && f != "network" && f != "security" {
+		if f != "mount" && f != "network" && f != "security" && f != "device" {
 			return fmt.Errorf("RUN --%s is not supported yet", f)
 		}
 	}
@@ -102,6 +103,14 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 	if insecure {
 		keyParts = append(keyParts, "security", "insecure")
 	}
+	devices, err := r.runDevices(instructions.GetDevices(c))
+	if err != nil {
+		v.failed(err)
+		return err
+	}
+	if len(devices) > 0 {
+		keyParts = append(keyParts, "devices", devices)
+	}
 	netns := r.runNetwork(instructions.GetNetwork(c))
 	if netns != oci.NetNSHost {
 		keyParts = append(keyParts, "network", "none")
@@ -134,6 +143,11 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		if err != nil {
 			return err
 		}
+		if len(devices) > 0 {
+			if err := r.cdi.Inject(spec, devices...); err != nil {
+				return err
+			}
+		}
 		data, err := json.Marshal(spec)
 		if err != nil {
 			return err
@@ -155,6 +169,12 @@ func (r *run) dispatchRun(ctx context.Context, s *stage, st *state, c *instructi
 		pw.Close()
 		<-copied
 		pr.Close()
+		if err != nil && (errors.Is(err, syscall.ENOEXEC) || strings.HasSuffix(err.Error(), syscall.ENOEXEC.Error())) {
+			// A binary of another architecture (or no #! line): runc's
+			// init writes the error and exits 255, which BuildKit shows.
+			fmt.Fprintln(lw, err.Error())
+			code, err = 255, nil
+		}
 		lw.flush()
 		if err != nil {
 			return err

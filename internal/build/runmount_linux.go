@@ -500,6 +500,11 @@ func (r *run) cacheMount(ctx context.Context, w *workdir, i int, rm *runMount, m
 	if err := makeDir(dir); err != nil {
 		return "", err
 	}
+	// What it is, for builder du (written once; a race rewrites the same).
+	descFile := filepath.Join(base, cacheMountDescription)
+	if _, err := os.Stat(descFile); err != nil {
+		os.WriteFile(descFile, []byte(fmt.Sprintf("cached mount %s with id %q", rm.target, rm.cacheID)), 0o600)
+	}
 	// Its last use, for builder prune --filter until=.
 	now := time.Now()
 	os.Chtimes(base, now, now)

@@ -142,21 +142,26 @@ func (r *run) buildStage(ctx context.Context, s *stage) (*state, error) {
 	case s.base != nil:
 		st = s.base.built.clone()
 	case strings.EqualFold(s.baseName, "scratch"):
-		if err := r.checkPlatform(s, nil); err != nil {
+		sp, err := r.stagePlatform(s)
+		if err != nil {
 			return nil, err
 		}
 		p := image.HostPlatform()
+		if sp != nil {
+			p = *sp
+		}
 		st = &state{img: dockerspec.DockerOCIImage{Image: ocispec.Image{Platform: p, RootFS: ocispec.RootFS{Type: "layers"}}}}
 		st.img.Config.WorkingDir = "/"
 		st.img.Config.Env = []string{"PATH=" + defaultPath}
 	default:
-		if base, err = r.baseImage(ctx, s.baseName); err != nil {
+		sp, err := r.stagePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		if base, err = r.baseImageFor(ctx, s.baseName, sp); err != nil {
 			v := r.p.vertex(r.stepName(s, &state{}, "FROM "+normalizedName(s.baseName)))
 			v.failed(err)
 			return nil, atLines(r.unknownRef(fmt.Errorf("%s: %w", s.baseName, err), s.baseName, true), s.Location)
-		}
-		if err := r.checkPlatform(s, base.cfg); err != nil {
-			return nil, err
 		}
 		// The image's ONBUILD triggers run here, in the child, and may
 		// read stages of their own.
@@ -252,42 +257,8 @@ func (r *run) stepName(s *stage, st *state, text string) string {
 	return out + text
 }
 
-// checkPlatform accepts a stage's platform (FROM --platform, else
-// --platform) when it is the host's, or the platform of the image the
-// stage starts from (cfg; nil for scratch): this builder runs RUN only
-// natively and converts no image.
-func (r *run) checkPlatform(s *stage, cfg *dockerspec.DockerOCIImage) error {
-	v, flag := r.o.Platform, "--platform"
-	if s.Platform != "" {
-		var err error
-		if v, _, err = s.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(r.globals)); err != nil {
-			return atLines(err, s.Location)
-		}
-		flag = "FROM --platform"
-	}
-	if v == "" {
-		return nil
-	}
-	p, err := image.ParsePlatform(v)
-	if err != nil {
-		return atLines(err, s.Location)
-	}
-	host := image.HostPlatform()
-	if p.OS == host.OS && p.Architecture == host.Architecture {
-		return nil
-	}
-	if cfg != nil && cfg.OS == p.OS && cfg.Architecture == p.Architecture {
-		return nil
-	}
-	err = fmt.Errorf("%s=%s: only the host's platform (%s) can be built", flag, v, image.FormatPlatform(host))
-	if cfg != nil {
-		err = fmt.Errorf("%s=%s: only the host's platform (%s) or the base image's (%s/%s) can be built", flag, v, image.FormatPlatform(host), cfg.OS, cfg.Architecture)
-	}
-	return atLines(err, s.Location)
-}
-
-// baseImage is an image FROM names, resolved once per build however
-// many stages start from it.
+// baseImage is an image FROM names, resolved once per build (and
+// platform) however many stages start from it.
 type baseImage struct {
 	once   sync.Once
 	cfg    *dockerspec.DockerOCIImage
@@ -295,19 +266,36 @@ type baseImage struct {
 	err    error
 }
 
+// baseImage is the image name for the build's --platform, the target
+// (COPY --from and RUN --mount from= name one): in BuildKit too such an
+// image is an implicit stage of the target platform, not the stage's.
 func (r *run) baseImage(ctx context.Context, name string) (*baseImage, error) {
+	p, err := r.targetPlatform()
+	if err != nil {
+		return nil, err
+	}
+	return r.baseImageFor(ctx, name, p)
+}
+
+// baseImageFor is the image name for platform p (nil: any, the store's
+// or the host's).
+func (r *run) baseImageFor(ctx context.Context, name string, p *ocispec.Platform) (*baseImage, error) {
+	key := name
+	if p != nil {
+		key += "\x00" + image.FormatPlatform(*p)
+	}
 	r.mu.Lock()
 	if r.bases == nil {
 		r.bases = map[string]*baseImage{}
 	}
-	b := r.bases[name]
+	b := r.bases[key]
 	if b == nil {
 		b = &baseImage{}
-		r.bases[name] = b
+		r.bases[key] = b
 	}
 	r.mu.Unlock()
 	b.once.Do(func() {
-		img, err := r.b.cfg.ResolveImage(ctx, name, r.o.Pull)
+		img, err := r.b.cfg.ResolveImage(ctx, name, r.o.Pull, p)
 		if err != nil {
 			b.err = err
 			return
@@ -575,6 +563,7 @@ func (r *run) layerStepOn(ctx context.Context, v *vertex, st, on *state, key dig
 		return err
 	}
 	st.history(createdBy, &e)
+	e.description = v.name
 	// The tree the entry's layer was stored on top of.
 	top := st.chainID()
 	if on != st && !e.empty() {

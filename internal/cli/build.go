@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moby/buildkit/util/entitlements"
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/go-csvvalue"
 
@@ -66,7 +67,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "Set the parent cgroup for the RUN instructions during build")
 	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build ("default", "host", "none")`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
-	fl.StringArrayVar(&f.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "security.insecure")`)
+	fl.StringArrayVar(&f.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "security.insecure", "device")`)
 	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	return cmd
 }
@@ -78,13 +79,20 @@ func (f *buildFlags) options(path string) (engine.BuildOptions, error) {
 		NoCache: f.noCache, CgroupParent: f.cgroupParent, Progress: os.Stderr,
 		Pull: f.pull, Platform: f.platform,
 	}
+	if strings.Contains(f.platform, ",") {
+		return o, fmt.Errorf("multi-platform build is not supported by berth's builder: build --platform %s one platform at a time", f.platform)
+	}
 	for _, a := range f.allow {
-		switch a {
-		case "security.insecure", "network.host":
-			o.Allow = append(o.Allow, a)
+		switch {
+		case a == "security.insecure", a == "network.host":
+		case a == "device" || strings.HasPrefix(a, "device="):
+			if _, _, err := entitlements.Parse(a); err != nil {
+				return o, fmt.Errorf("invalid entitlement %s: %w", a, err)
+			}
 		default:
 			return o, fmt.Errorf("invalid entitlement: %s", a)
 		}
+		o.Allow = append(o.Allow, a)
 	}
 	switch f.progress {
 	case "auto":

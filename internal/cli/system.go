@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 
+	"github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
@@ -102,7 +104,10 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 						rows = append(rows, r[i])
 					}
 				}
-				return formatter{out: os.Stdout, def: "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", headers: imageHeaders}.print(rows)
+				if err := (formatter{out: os.Stdout, def: "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", headers: imageHeaders}.print(rows)); err != nil {
+					return err
+				}
+				return printBuildCacheUsage(cmd.Context(), e)
 			}
 			vu, err := e.VolumesDiskUsage(cmd.Context())
 			if err != nil {
@@ -123,6 +128,38 @@ func newSystemDfCommand(g *globalOptions) *cobra.Command {
 }
 
 type dfRow struct{ Type, TotalCount, Active, Size, Reclaimable string }
+
+// buildCacheDfRow is a row of df -v's build cache table, as Docker's.
+type buildCacheDfRow struct {
+	ID, CacheType, Size, CreatedSince, LastUsedSince string
+	UsageCount                                       int
+	Shared                                           bool
+}
+
+// printBuildCacheUsage is df -v's build cache section.
+func printBuildCacheUsage(ctx context.Context, e *engine.Engine) error {
+	cu, err := e.BuildCacheUsage(ctx)
+	if err != nil {
+		return err
+	}
+	recs, err := e.BuildCacheRecords(ctx, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nBuild cache usage: %s\n\n", units.HumanSize(float64(cu.Size)))
+	rows := make([]any, 0, len(recs))
+	for _, r := range recs {
+		id := r.ID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		rows = append(rows, buildCacheDfRow{ID: id, CacheType: r.Type, Size: humanSize(r.Size),
+			CreatedSince: since(r.CreatedAt), LastUsedSince: since(r.LastUsedAt), UsageCount: r.UsageCount, Shared: r.Shared})
+	}
+	return formatter{out: os.Stdout, def: "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+		headers: map[string]string{"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+			"LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"}}.print(rows)
+}
 
 // volumesDfRow is df's Local Volumes row, as Docker's.
 func volumesDfRow(u engine.VolumeUsage) dfRow {

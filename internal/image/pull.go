@@ -50,6 +50,13 @@ type PullOptions struct {
 	// Concurrency is how many layers download at once; 0 means
 	// DefaultConcurrency.
 	Concurrency int
+	// NoTag leaves the name's tag as it is: the image is named by its
+	// digest only (a build's base image for another platform).
+	NoTag bool
+	// AnyManifestPlatform takes a single-platform manifest for another
+	// platform than Platform as it is, rather than refusing it (a build's
+	// base image, as BuildKit's).
+	AnyManifestPlatform bool
 }
 
 // DefaultConcurrency matches dockerd's max-concurrent-downloads.
@@ -93,7 +100,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, f Fetcher, opts
 		return nil, err
 	}
 	var tags []string
-	if _, ok := ref.(reference.Tagged); ok {
+	if _, ok := ref.(reference.Tagged); ok && !opts.NoTag {
 		tags = []string{ref.String()}
 	}
 	repoDigest := ref.Name() + "@" + top.Digest.String()
@@ -157,7 +164,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, f Fetcher, opts
 	if err != nil {
 		return nil, err
 	}
-	if cfg.OS != "" && (cfg.OS != platform.OS || cfg.Architecture != platform.Architecture) && !IsIndex(top.MediaType) && opts.Platform != nil {
+	if cfg.OS != "" && (cfg.OS != platform.OS || cfg.Architecture != platform.Architecture) && !IsIndex(top.MediaType) && opts.Platform != nil && !opts.AnyManifestPlatform {
 		return nil, fmt.Errorf("image %s is for %s/%s, not the requested %s", reference.FamiliarString(ref), cfg.OS, cfg.Architecture, FormatPlatform(platform))
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {

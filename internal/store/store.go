@@ -203,6 +203,10 @@ var schema = []string{
 	`ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE endpoints ADD COLUMN ip6 TEXT NOT NULL DEFAULT ''`,
 	`CREATE UNIQUE INDEX endpoints_ip6 ON endpoints(network, ip6) WHERE ip6 != ''`,
+	// What a build cache entry is, as `builder du` and its filters show
+	// it: the step's description and how many builds used it.
+	`ALTER TABLE build_cache ADD COLUMN description TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE build_cache ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 1`,
 }
 
 // Open opens (creating and migrating) the database at path.
