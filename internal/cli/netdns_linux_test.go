@@ -282,7 +282,7 @@ func TestNetworkConnect(t *testing.T) {
 		t.Error("the host end of c1's eth1 is still there")
 	}
 	now := fmt.Sprint(time.Now().Add(time.Second).Unix())
-	if got := b.ok("events", "--since", t0, "--until", now, "--filter", "network=net2", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.container}}"); got != "network connect "+id1+"\nnetwork disconnect "+id1+"\n" {
+	if got := b.ok("events", "--since", t0, "--until", now, "--filter", "network=net2", "--filter", "container="+id1, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.container}}"); got != "network connect "+id1+"\nnetwork disconnect "+id1+"\n" {
 		t.Errorf("net2's events: %q", got)
 	}
 

@@ -167,6 +167,28 @@ type Config struct {
 	Networks []NetworkAttachment `json:"networks"`
 }
 
+// NetworkNames are the names of the networks cfg puts a container on,
+// in order: Networks once connect or disconnect changed them, else
+// NetworkMode's ("bridge" for "" and "default"); none for a container
+// that joins another's network namespace (container:ID).
+func (cfg Config) NetworkNames() []string {
+	if cfg.Networks != nil {
+		out := make([]string, 0, len(cfg.Networks))
+		for _, a := range cfg.Networks {
+			out = append(out, a.Network)
+		}
+		return out
+	}
+	switch cfg.NetworkMode {
+	case "", "default":
+		return []string{"bridge"}
+	}
+	if strings.HasPrefix(cfg.NetworkMode, "container:") {
+		return nil
+	}
+	return []string{cfg.NetworkMode}
+}
+
 // NetworkAttachment is one network a container is on (Docker's
 // EndpointSettings as asked for): the network's name (or host, none,
 // bridge), --ip and its network-scoped aliases.
@@ -259,7 +281,15 @@ type State struct {
 }
 
 // Store reads and writes container records.
-type Store struct{ db *store.DB }
+type Store struct {
+	db *store.DB
+	// NetworkEvents, when set, records Docker's network event action
+	// (connect, disconnect) of container id on each of networks, in the
+	// transaction ctx carries: the store calls it before a restart's
+	// "start" (connect) and before each "die" (disconnect), as Docker
+	// orders them. The network records are not this package's.
+	NetworkEvents func(ctx context.Context, id string, networks []string, action string, at time.Time) error
+}
 
 // New returns the container records of db.
 func New(db *store.DB) *Store { return &Store{db: db} }
@@ -468,6 +498,9 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 		if restarts == 0 {
 			return nil // the engine records a user's start
 		}
+		if err := s.networkEvents(ctx, id, "connect", started); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, id, "start", started, nil)
 	})
 }
@@ -487,8 +520,28 @@ func (s *Store) SetExited(ctx context.Context, id string, code int, finished tim
 			string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id); err != nil {
 			return err
 		}
+		if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 	})
+}
+
+// networkEvents records, through NetworkEvents, Docker's network event
+// action of container id on each of its networks (in the transaction
+// ctx carries).
+func (s *Store) networkEvents(ctx context.Context, id, action string, at time.Time) error {
+	if s.NetworkEvents == nil {
+		return nil
+	}
+	c, err := s.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.NetworkEvents(ctx, id, c.Config.NetworkNames(), action, at)
 }
 
 // Event records Docker's event action of container id (with its name and
@@ -535,6 +588,9 @@ func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time
 		}
 		n, _ := res.RowsAffected()
 		if changed = n == 1; changed {
+			if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
+				return err
+			}
 			return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 		}
 		return nil

@@ -1,12 +1,12 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
@@ -87,6 +87,10 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 	}
 	nets = append(slices.Clone(nets), a)
 	if running {
+		// The default bridge, when this root has not made it yet.
+		if e.net.Want, err = network.BridgeFromEnv(); err != nil {
+			return err
+		}
 		req, err := e.networkRequest(c, bridgedOf(nets))
 		if err != nil {
 			return err
@@ -104,7 +108,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 			return err
 		}
 	}
-	return e.setNetworks(ctx, c.ID, nets, n, "connect")
+	return e.setNetworks(ctx, c.ID, nets, n, network.EventConnect, running)
 }
 
 // DisconnectNetwork is `network disconnect [-f] NET CONTAINER`: the
@@ -149,7 +153,7 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 			return err
 		}
 	}
-	return e.setNetworks(ctx, c.ID, nets, n, "disconnect")
+	return e.setNetworks(ctx, c.ID, nets, n, network.EventDisconnect, running)
 }
 
 // bridgedOf are the bridge networks of nets.
@@ -164,19 +168,25 @@ func (e *Engine) startResolver(id string) error {
 	return shim.RequestResolver(e.containerDir(id), dns.ConfigName)
 }
 
-// setNetworks records nets as container id's networks and Docker's
-// network event (connect, disconnect) of network n (none for a network
-// that is gone).
-func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.NetworkAttachment, n *network.Network, action string) error {
+// setNetworks records nets as container id's networks and, when it runs,
+// Docker's network event (connect, disconnect) of network n (none for a
+// network that is gone). Docker has no event for a container that does
+// not run: its endpoints change at its next start.
+func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.NetworkAttachment, n *network.Network, action string, running bool) error {
 	if _, err := e.containers.UpdateConfig(ctx, id, func(cfg *container.Config) error {
 		cfg.Networks = nets
 		return nil
 	}); err != nil {
 		return err
 	}
-	if n.ID != "" {
-		e.emit(ctx, Event{Type: "network", Action: action, Actor: n.ID,
-			Attributes: map[string]string{"container": id, "name": n.Name, "type": cmp.Or(n.Settings.Driver, "bridge")}})
+	if running && n.ID != "" {
+		e.emit(ctx, n.Event(action, id))
 	}
 	return nil
+}
+
+// networkEvents records Docker's network event action (connect,
+// disconnect) of container c on each of its networks.
+func (e *Engine) networkEvents(ctx context.Context, c *container.Container, action string) {
+	e.net.Store.ContainerEvents(ctx, c.ID, c.Config.NetworkNames(), action, time.Now())
 }

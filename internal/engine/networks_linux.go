@@ -59,6 +59,7 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 	if err != nil {
 		return nil, err
 	}
+	e.emit(ctx, n.Event(network.EventCreate, ""))
 	return e.networkInspect(ctx, *n)
 }
 
@@ -246,7 +247,11 @@ func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
 	}
 	e.releaseStopped(ctx, n.Name)
-	return e.net.RemoveNetwork(ctx, n)
+	if err := e.net.RemoveNetwork(ctx, n); err != nil {
+		return err
+	}
+	e.emit(ctx, n.Event(network.EventDestroy, ""))
+	return nil
 }
 
 // releaseStopped gives back the endpoints on network name of containers
@@ -303,7 +308,10 @@ func (e *Engine) PruneNetworks(ctx context.Context, f Filters) ([]string, error)
 			}
 			return deleted, err
 		}
+		e.emit(ctx, n.Event(network.EventDestroy, ""))
 		deleted = append(deleted, n.Name)
 	}
+	// Docker's, with nothing to reclaim for a network.
+	e.emit(ctx, Event{Type: "network", Action: network.EventPrune, Attributes: map[string]string{"reclaimed": "0"}})
 	return deleted, nil
 }

@@ -1,0 +1,80 @@
+package cli_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNetworkEvents: Docker's network events, in order: create; connect
+// before a container's start and disconnect before its die (on each of
+// its networks, the default bridge and none included, again at a
+// restart by the policy); connect and disconnect of a running
+// container (none for a stopped one); destroy at rm and prune, and
+// prune's own event. The actor is the network's ID, with its name and
+// type and the container's full ID.
+func TestNetworkEvents(t *testing.T) {
+	b := containerRoot(t)
+	since := fmt.Sprintf("%d.%09d", time.Now().Unix(), time.Now().Nanosecond())
+	time.Sleep(10 * time.Millisecond)
+	netID := b.createNetwork("evnet", "--subnet", testSubnet(t))
+	b.createNetwork("evgone", "--subnet", testSubnet(t), "--label", "gone=yes")
+	web := strings.TrimSpace(b.ok(runArgs("-d", "--name", "evweb", "--network", "evnet", "busybox:test", "sleep", "60")...))
+	b.ok("stop", "-t", "0", "evweb")
+	b.ok("network", "connect", "evgone", "evweb") // stopped: no event
+	b.ok("network", "disconnect", "evgone", "evweb")
+	b.ok("start", "evweb")
+	b.ok("network", "connect", "bridge", "evweb")
+	b.ok("network", "disconnect", "bridge", "evweb")
+	b.ok("rm", "-f", "evweb")
+	b.ok(runArgs("--name", "evnone", "--network", "none", "busybox:test", "true")...)
+	none := strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", "evnone"))
+	b.ok("rm", "evnone")
+	b.ok("network", "rm", "evnet")
+	b.ok("network", "prune", "-f", "--filter", "label=gone")
+	until := fmt.Sprint(time.Now().Add(time.Second).Unix())
+
+	got := b.ok("events", "--since", since, "--until", until, "--filter", "type=network",
+		"--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{.Actor.Attributes.container}}")
+	want := strings.Join([]string{
+		"network create evnet bridge <no value>",
+		"network create evgone bridge <no value>",
+		"network connect evnet bridge " + web,    // run
+		"network disconnect evnet bridge " + web, // stop
+		"network connect evnet bridge " + web,    // start
+		"network connect bridge bridge " + web,
+		"network disconnect bridge bridge " + web,
+		"network disconnect evnet bridge " + web, // rm -f
+		"network connect none null " + none,
+		"network disconnect none null " + none,
+		"network destroy evnet bridge <no value>",
+		"network destroy evgone bridge <no value>",
+		"network prune <no value> <no value> <no value>",
+	}, "\n") + "\n"
+	if got != want {
+		t.Errorf("network events:\n%s\nwant:\n%s", got, want)
+	}
+	// Each before the container's own event; the actor is the network.
+	all := b.ok("events", "--since", since, "--until", until, "--filter", "container="+web, "--format", "{{.Type}} {{.Action}}")
+	if !strings.Contains(all, "network connect\ncontainer start\n") || !strings.Contains(all, "network disconnect\ncontainer die\n") {
+		t.Errorf("container and network events out of Docker's order:\n%s", all)
+	}
+	if got := b.ok("events", "--since", since, "--until", until, "--filter", "network=evnet", "--filter", "event=create", "--format", "{{.Actor.ID}}"); got != netID+"\n" {
+		t.Errorf("create's actor %q, want the network's ID %s", got, netID)
+	}
+
+	// A restart by the policy: disconnect, die, connect, start again.
+	since = fmt.Sprintf("%d.%09d", time.Now().Unix(), time.Now().Nanosecond())
+	time.Sleep(10 * time.Millisecond)
+	b.ok(runArgs("-d", "--name", "evrestart", "--restart", "on-failure:1", "busybox:test", "sh", "-c", "sleep 1; exit 1")...)
+	waitFor(t, "evrestart's restart", func() bool {
+		return strings.TrimSpace(b.ok("inspect", "-f", "{{.RestartCount}} {{.State.Running}}", "evrestart")) == "1 false"
+	})
+	until = fmt.Sprint(time.Now().Add(time.Second).Unix())
+	got = b.ok("events", "--since", since, "--until", until, "--filter", "container=evrestart", "--filter", "type=container", "--filter", "event=start", "--filter", "event=die", "--format", "{{.Action}}")
+	net := b.ok("events", "--since", since, "--until", until, "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+	if got != "start\ndie\nstart\ndie\n" || net != "connect bridge\ndisconnect bridge\nconnect bridge\ndisconnect bridge\n" {
+		t.Errorf("a restart's events: container\n%snetwork\n%s", got, net)
+	}
+}
