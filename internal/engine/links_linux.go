@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	mobynetwork "github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -17,11 +16,10 @@ import (
 // Legacy links (run --link NAME[:ALIAS]) on the default bridge, as
 // Docker's: the container finds the linked one in its /etc/hosts (alias,
 // host name and name) and in environment variables (ALIAS_NAME,
-// ALIAS_PORT…, ALIAS_ENV_…), both made at each start from the linked
-// container as it runs then. Docker's variables for port ranges
-// (…_START, …_END) are not made. On a user-defined network a link is a
-// name only this container's resolver knows (the linked container need
-// not exist yet), as in Docker.
+// ALIAS_PORT…, ALIAS_ENV_…; see linkEnv), both made at each start from
+// the linked container as it runs then. On a user-defined network a link
+// is a name only this container's resolver knows (the linked container
+// need not exist yet), as in Docker.
 
 var errJoinedLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
 
@@ -120,42 +118,6 @@ func hostnameOf(c *container.Container) string {
 		return c.Config.Hostname
 	}
 	return c.ID[:12]
-}
-
-// linkEnv are Docker's variables of one link (its links.go): ALIAS is
-// the alias in capitals with "-" as "_".
-func linkEnv(parent, alias, ip string, ports []mobynetwork.Port, childEnv []string) []string {
-	p := strings.ToUpper(strings.ReplaceAll(alias, "-", "_"))
-	var env []string
-	if len(ports) > 0 {
-		env = append(env, fmt.Sprintf("%s_PORT=%s://%s:%d", p, ports[0].Proto(), ip, ports[0].Num()))
-	}
-	for _, port := range ports {
-		k := fmt.Sprintf("%s_PORT_%d_%s", p, port.Num(), strings.ToUpper(string(port.Proto())))
-		env = append(env, fmt.Sprintf("%s=%s://%s:%d", k, port.Proto(), ip, port.Num()),
-			k+"_ADDR="+ip, fmt.Sprintf("%s_PORT=%d", k, port.Num()), fmt.Sprintf("%s_PROTO=%s", k, port.Proto()))
-	}
-	env = append(env, fmt.Sprintf("%s_NAME=/%s/%s", p, parent, alias))
-	for _, kv := range childEnv {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "HOME" || k == "PATH" {
-			continue
-		}
-		env = append(env, fmt.Sprintf("%s_ENV_%s=%s", p, k, v))
-	}
-	return env
-}
-
-// isLinkVar says whether variable k is one linkEnv makes for one of
-// aliases.
-func isLinkVar(k string, aliases []string) bool {
-	for _, a := range aliases {
-		p := strings.ToUpper(strings.ReplaceAll(a, "-", "_"))
-		if k == p+"_NAME" || k == p+"_PORT" || strings.HasPrefix(k, p+"_PORT_") || strings.HasPrefix(k, p+"_ENV_") {
-			return true
-		}
-	}
-	return false
 }
 
 // setLinkEnv puts a start's link variables into container id's spec in
