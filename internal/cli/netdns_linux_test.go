@@ -478,6 +478,10 @@ func TestNetworkLinkUserNetwork(t *testing.T) {
 	if got := b.resolves("other", "backend"); got != "" {
 		t.Errorf("another container resolves front's link: %q", got)
 	}
+	// The endpoint's links, as the docker CLI sends them; no legacy link.
+	if got := b.ok("inspect", "-f", "{{json .NetworkSettings.Networks.net1.Links}} {{json .HostConfig.Links}}", "front"); got != `["later:backend"] null`+"\n" {
+		t.Errorf("inspect: %q", got)
+	}
 }
 
 // TestNetworkRunSeveral: run --network twice (the second in the advanced

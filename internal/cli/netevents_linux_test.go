@@ -78,3 +78,50 @@ func TestNetworkEvents(t *testing.T) {
 		t.Errorf("a restart's events: container\n%snetwork\n%s", got, net)
 	}
 }
+
+// TestNetworkConnectLink: connect --link NAME:ALIAS on a user-defined
+// network is a name only the connected container resolves, to NAME on
+// that network, at once and after a restart, until it disconnects;
+// --driver-opt is recorded; inspect shows both on the endpoint; Docker's
+// errors.
+func TestNetworkConnectLink(t *testing.T) {
+	b, _, _ := dnsRoot(t)
+	b.ok(runArgs("-d", "--name", "back", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "other", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "front", "--network", "net2", "busybox:test", "sleep", "60")...)
+	b.ok("network", "connect", "--link", "back:db", "--driver-opt", "com.example.color = red", "net1", "front")
+	ip := b.ipOn("net1", "back")
+	if got := b.resolves("front", "db"); got != ip {
+		t.Errorf("front: nslookup db = %q, want %s", got, ip)
+	}
+	if got := b.resolves("other", "db"); got != "" {
+		t.Errorf("another container resolves front's link: %q", got)
+	}
+	if got := b.ok("inspect", "-f", "{{json .NetworkSettings.Networks.net1.Links}} {{json .NetworkSettings.Networks.net1.DriverOpts}} {{json .NetworkSettings.Networks.net2.Links}}", "front"); got != `["back:db"] {"com.example.color":"red"} null`+"\n" {
+		t.Errorf("inspect: %q", got)
+	}
+	b.ok("restart", "-t", "0", "front")
+	if got := b.resolves("front", "db"); got != ip {
+		t.Errorf("front after a restart: nslookup db = %q, want %s", got, ip)
+	}
+	b.ok("network", "disconnect", "net1", "front")
+	if got := b.resolves("front", "db"); got != "" {
+		t.Errorf("front resolves db once off net1: %q", got)
+	}
+	// On the default bridge a link is recorded and does nothing, as in
+	// Docker (legacy links are run --link's).
+	b.ok("network", "connect", "--link", "back:db", "bridge", "front")
+	if got := b.ok("inspect", "-f", "{{json .NetworkSettings.Networks.bridge.Links}}", "front"); got != `["back:db"]`+"\n" {
+		t.Errorf("inspect of a link on the bridge: %q", got)
+	}
+
+	if errs := b.fails(125, "network", "connect", "--link", "a:b:c", "net1", "other"); !strings.Contains(errs, `invalid argument "a:b:c" for "--link" flag: bad format for links: a:b:c`) {
+		t.Errorf("a bad --link: %q", errs)
+	}
+	if errs := b.fails(1, "network", "connect", "--driver-opt", "novalue", "net2", "other"); errs != "Error: invalid key/value pair format in driver options\n" {
+		t.Errorf("a bad --driver-opt: %q", errs)
+	}
+	if errs := b.fails(1, "network", "connect", "--driver-opt", "com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1", "net2", "other"); errs != "Error response from daemon: driver option com.docker.network.endpoint.sysctls is not supported by berth\n" {
+		t.Errorf("an endpoint sysctl: %q", errs)
+	}
+}

@@ -191,12 +191,17 @@ func (cfg Config) NetworkNames() []string {
 
 // NetworkAttachment is one network a container is on (Docker's
 // EndpointSettings as asked for): the network's name (or host, none,
-// bridge), --ip and its network-scoped aliases.
+// bridge), --ip, its network-scoped aliases, links and driver options.
 type NetworkAttachment struct {
 	Network     string   `json:"network"`
 	IPv4Address string   `json:"ipv4Address,omitempty"`
 	Aliases     []string `json:"aliases,omitempty"`
 	MacAddress  string   `json:"macAddress,omitempty"`
+	// Links are connect --link NAME[:ALIAS] values, as typed: on a
+	// user-defined network, names only this container resolves.
+	Links []string `json:"links,omitempty"`
+	// DriverOpts are connect --driver-opt KEY=VALUE, as given.
+	DriverOpts map[string]string `json:"driverOpts,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -26,6 +27,34 @@ var (
 type ConnectOptions struct {
 	Aliases []string // --alias
 	IP      string   // --ip
+	// Links are --link NAME[:ALIAS]: on a user-defined network, ALIAS is
+	// a name for NAME that only this container resolves (Docker's
+	// endpoint links); on the default bridge they are recorded and do
+	// nothing, as in Docker (legacy links are run --link's).
+	Links []string
+	// DriverOpts are --driver-opt KEY=VALUE, recorded for inspect; the
+	// bridge driver has none that berth applies (see checkDriverOpts).
+	DriverOpts map[string]string
+}
+
+// Endpoint driver options of Docker's bridge driver that change the
+// endpoint: berth refuses them rather than ignore them.
+var unsupportedDriverOpts = []string{"com.docker.network.endpoint.sysctls", "com.docker.network.endpoint.ifname"}
+
+// checkConnectOptions is Docker's check of --link, and berth's refusal
+// of the driver options it does not apply.
+func checkConnectOptions(o ConnectOptions) error {
+	for _, l := range o.Links {
+		if name, _, _ := strings.Cut(l, ":"); name == "" || strings.Count(l, ":") > 1 {
+			return fmt.Errorf("bad format for links: %s", l)
+		}
+	}
+	for _, k := range unsupportedDriverOpts {
+		if _, ok := o.DriverOpts[k]; ok {
+			return fmt.Errorf("driver option %s is not supported by berth", k)
+		}
+	}
+	return nil
 }
 
 // ConnectNetwork is `network connect NET CONTAINER`: the container is on
@@ -41,7 +70,13 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 	if err != nil {
 		return err
 	}
-	a := container.NetworkAttachment{Network: n.Name, IPv4Address: o.IP, Aliases: o.Aliases}
+	if err := checkConnectOptions(o); err != nil {
+		return err
+	}
+	a := container.NetworkAttachment{Network: n.Name, IPv4Address: o.IP, Aliases: o.Aliases, Links: o.Links}
+	if len(o.DriverOpts) > 0 {
+		a.DriverOpts = o.DriverOpts
+	}
 	if o.IP != "" {
 		ip, err := netip.ParseAddr(o.IP)
 		if err != nil || !ip.Is4() {
@@ -95,7 +130,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 		if err != nil {
 			return err
 		}
-		e.addLinks(ctx, c, &req, false)
+		e.addLinks(ctx, withNetworks(c, nets), &req, false)
 		at := req.Networks[len(req.Networks)-1]
 		if _, err := e.net.Connect(ctx, req, at); err != nil {
 			var exists network.ErrEndpointExists
@@ -148,12 +183,19 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 		if err != nil {
 			return err
 		}
-		e.addLinks(ctx, c, &req, false)
+		e.addLinks(ctx, withNetworks(c, nets), &req, false)
 		if err := e.net.Disconnect(ctx, req, n.Name); err != nil {
 			return err
 		}
 	}
 	return e.setNetworks(ctx, c.ID, nets, n, network.EventDisconnect, running)
+}
+
+// withNetworks is container c as it is once on nets.
+func withNetworks(c *container.Container, nets []container.NetworkAttachment) *container.Container {
+	cc := *c
+	cc.Config.Networks = nets
+	return &cc
 }
 
 // bridgedOf are the bridge networks of nets.

@@ -108,8 +108,29 @@ func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *netw
 		}
 		env = append(env, linkEnv(c.Name, alias, ip, exposedPorts(child.Config, img), mergeEnv(imgEnv, child.Config.Env))...)
 	}
+	// connect --link: names on the user-defined network connected to.
+	for _, a := range attachments(c.Config) {
+		if a.Network == network.BridgeNetwork || !bridged(a.Network) {
+			continue
+		}
+		for _, l := range a.Links {
+			name, alias := parseLink(l)
+			req.Links[alias] = name
+			if child, err := e.containers.Get(ctx, name); err == nil {
+				req.Links[alias] = child.ID
+			}
+		}
+	}
 	req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
 	return env, nil
+}
+
+// hasLinks says whether container c has links to resolve at its start:
+// run --link, or connect --link on a user-defined network.
+func hasLinks(c *container.Container) bool {
+	return len(c.Config.Links) > 0 || slices.ContainsFunc(attachments(c.Config), func(a container.NetworkAttachment) bool {
+		return len(a.Links) > 0 && a.Network != network.BridgeNetwork && bridged(a.Network)
+	})
 }
 
 // hostnameOf is container c's host name: -h, else its short ID.
@@ -150,8 +171,13 @@ func (e *Engine) setLinkEnv(c *container.Container, env []string) error {
 	})
 }
 
-// linksConfig is inspect's HostConfig.Links: "/NAME:/PARENT/ALIAS".
+// linksConfig is inspect's HostConfig.Links: "/NAME:/PARENT/ALIAS" for
+// legacy links (the default bridge's); on a user-defined network they
+// are the endpoint's Links, as in Docker.
 func linksConfig(c *container.Container) []string {
+	if netMode(c.Config) != network.BridgeNetwork {
+		return nil
+	}
 	var out []string
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)

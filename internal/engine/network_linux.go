@@ -333,7 +333,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			return err
 		}
 	}
-	if len(c.Config.Links) > 0 {
+	if hasLinks(c) {
 		env, err := e.addLinks(ctx, c, &req, true)
 		if err != nil {
 			return err
@@ -514,7 +514,12 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
 	running := c.Status == container.Running || c.Status == container.Restarting
 	for _, a := range attachments(c.Config) {
-		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases}
+		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases, Links: a.Links, DriverOpts: a.DriverOpts}
+		if a.Network == c.Config.NetworkMode && a.Network != network.BridgeNetwork && bridged(a.Network) {
+			// run --link on a user-defined network: the endpoint's, as
+			// the docker CLI sends them.
+			es.Links = append(slices.Clone(c.Config.Links), a.Links...)
+		}
 		if a.IPv4Address != "" {
 			if ip, err := netip.ParseAddr(a.IPv4Address); err == nil {
 				es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: ip}
