@@ -122,8 +122,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 	}
 	nets = append(slices.Clone(nets), a)
 	if running {
-		// The default bridge, when this root has not made it yet.
-		if e.net.Want, err = network.BridgeFromEnv(); err != nil {
+		if err := e.wantBridge(); err != nil {
 			return err
 		}
 		req, err := e.networkRequest(c, bridgedOf(nets))
@@ -189,6 +188,22 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 		}
 	}
 	return e.setNetworks(ctx, c.ID, nets, n, network.EventDisconnect, running)
+}
+
+// wantBridge reads the default bridge from the environment for a setup
+// or a connect that may make it (BERTH_BRIDGE, BERTH_BRIDGE_SUBNET) or
+// take it with its MTU (BERTH_BRIDGE_MTU).
+func (e *Engine) wantBridge() error {
+	want, err := network.BridgeFromEnv()
+	if err != nil {
+		return err
+	}
+	mtu, err := network.BridgeMTUFromEnv()
+	if err != nil {
+		return err
+	}
+	e.net.Want, e.net.WantMTU = want, mtu
+	return nil
 }
 
 // withNetworks is container c as it is once on nets.

@@ -307,11 +307,9 @@ func bindings(cfg container.Config, img *dockerspec.DockerOCIImage) ([]network.B
 // setupNetwork sets container c's network up for a start (see
 // network.Manager.Setup).
 func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) error {
-	want, err := network.BridgeFromEnv()
-	if err != nil {
+	if err := e.wantBridge(); err != nil {
 		return err
 	}
-	e.net.Want = want
 	// Containers that stopped without anyone looking since (their shim
 	// ended) give their addresses and ports back first.
 	if ids, err := e.net.Store.EndpointIDs(ctx); err == nil {

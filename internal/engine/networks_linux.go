@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,10 +146,15 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		out.IPAM.Options = nil
 	case network.BridgeNetwork:
 		out.Driver = "bridge"
+		mtu, err := network.BridgeMTUFromEnv()
+		if err != nil {
+			return nil, err
+		}
 		out.Options = map[string]string{
 			network.OptBridgeName:                            n.Bridge.Name,
 			"com.docker.network.bridge.default_bridge":       "true",
 			"com.docker.network.bridge.enable_ip_masquerade": "true",
+			network.OptMTU:                                   strconv.Itoa(cmp.Or(mtu, network.LocalMTU)),
 		}
 	}
 	if out.Created.IsZero() {

@@ -25,6 +25,9 @@ type Manager struct {
 	// Want is the bridge a root that has none yet is given (see
 	// BridgeFromEnv); a root keeps the one it was first given.
 	Want Bridge
+	// WantMTU is the default bridge's MTU, 0 for LocalMTU (see
+	// BridgeMTUFromEnv).
+	WantMTU int
 }
 
 // NetNSPath is where container id's network namespace is bind-mounted
@@ -155,7 +158,7 @@ func (m *Manager) network(ctx context.Context, name string) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Network{Name: BridgeNetwork, Bridge: b}, nil
+		return &Network{Name: BridgeNetwork, Bridge: b, Settings: Settings{MTU: m.WantMTU}}, nil
 	}
 	return m.Store.Network(ctx, name)
 }
