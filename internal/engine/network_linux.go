@@ -531,6 +531,13 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	if _, shared := sharedNetNS(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
 		ns.SandboxKey = e.net.NetNSPath(c.ID)
 	}
+	for _, name := range []string{network.ModeHost, network.ModeNone} {
+		// Docker's endpoint on the host or none network has no address.
+		if es := ns.Networks[name]; es != nil {
+			es.NetworkID, es.EndpointID = network.PredefinedID(name), endpointID(c.ID, name)
+			ns.SandboxID = c.ID
+		}
+	}
 	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	if err != nil || len(eps) == 0 {
 		return ns

@@ -14,6 +14,7 @@ import (
 
 	mobynetwork "github.com/moby/moby/api/types/network"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
 )
 
@@ -138,14 +139,14 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		Internal: n.Settings.Internal, Options: n.Settings.Options, Labels: n.Settings.Labels,
 	}, Containers: map[string]mobynetwork.EndpointResource{}}
 	switch n.Name {
-	case network.ModeHost:
-		out.Driver, out.EnableIPv4 = "host", false
-		out.IPAM.Options = nil
-	case network.ModeNone:
-		out.Driver, out.EnableIPv4 = "null", false
-		out.IPAM.Options = nil
+	case network.ModeHost, network.ModeNone:
+		// Docker's: no IPAM options nor configuration (null).
+		out.Driver, out.EnableIPv4 = n.Type(), false
+		out.IPAM.Options, out.IPAM.Config = nil, nil
 	case network.BridgeNetwork:
+		// The daemon makes it with no IPAM options (null), and these.
 		out.Driver = "bridge"
+		out.IPAM.Options = nil
 		mtu, err := network.BridgeMTUFromEnv()
 		if err != nil {
 			return nil, err
@@ -153,8 +154,10 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		out.Options = map[string]string{
 			network.OptBridgeName:                            n.Bridge.Name,
 			"com.docker.network.bridge.default_bridge":       "true",
+			"com.docker.network.bridge.enable_icc":           "true",
 			"com.docker.network.bridge.enable_ip_masquerade": "true",
-			network.OptMTU:                                   strconv.Itoa(cmp.Or(mtu, network.LocalMTU)),
+			"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+			network.OptMTU: strconv.Itoa(cmp.Or(mtu, network.LocalMTU)),
 		}
 	}
 	if out.Created.IsZero() {
@@ -172,6 +175,19 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 			cfg.IPRange, _ = netip.ParsePrefix(n.Settings.IPRange)
 		}
 		out.IPAM.Config = append(out.IPAM.Config, cfg)
+	}
+	if n.Name == network.ModeHost || n.Name == network.ModeNone {
+		// The running containers of that mode: an endpoint with no
+		// address, as Docker's sandbox has.
+		cs, err := e.containers.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.Status == container.Running && slices.Contains(c.Config.NetworkNames(), n.Name) {
+				out.Containers[c.ID] = mobynetwork.EndpointResource{Name: c.Name, EndpointID: endpointID(c.ID, n.Name)}
+			}
+		}
 	}
 	if !n.Bridge.Subnet.IsValid() {
 		return out, nil
@@ -193,13 +209,74 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 	return out, nil
 }
 
-// InspectNetwork is `network inspect REF`.
+// InspectNetwork is `network inspect REF`, with the Status of Docker's
+// API 1.52.
 func (e *Engine) InspectNetwork(ctx context.Context, ref string) (*mobynetwork.Inspect, error) {
 	n, err := e.network(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return e.networkInspect(ctx, *n)
+	out, err := e.networkInspect(ctx, *n)
+	if err != nil {
+		return nil, err
+	}
+	var eps []network.Endpoint
+	if n.Bridge.Subnet.IsValid() {
+		if eps, err = e.net.Store.Endpoints(ctx, n.Name); err != nil {
+			return nil, err
+		}
+	}
+	out.Status = ipamStatus(*n, eps)
+	return out, nil
+}
+
+// ipamStatus is Docker's IPAM status of network n with endpoints eps:
+// for its subnet, the addresses in use (as Docker counts them: the
+// network and broadcast addresses, the gateway, the containers') and
+// those left to allocate in its --ip-range (else the subnet).
+func ipamStatus(n network.Network, eps []network.Endpoint) *mobynetwork.Status {
+	st := &mobynetwork.Status{}
+	subnet := n.Bridge.Subnet
+	if !subnet.IsValid() {
+		return st
+	}
+	used := map[netip.Addr]bool{n.Bridge.Gateway: true}
+	if host := subnet.Addr().BitLen() - subnet.Bits(); host > 1 {
+		used[subnet.Addr()] = true
+		used[lastAddr(subnet)] = true
+	}
+	for _, ep := range eps {
+		used[ep.IP] = true
+	}
+	pool := subnet
+	if r, err := netip.ParsePrefix(n.Settings.IPRange); err == nil {
+		pool = r.Masked()
+	}
+	var inUse, inPool uint64
+	for a := range used {
+		if subnet.Contains(a) {
+			inUse++
+		}
+		if pool.Contains(a) {
+			inPool++
+		}
+	}
+	size := uint64(1) << min(63, pool.Addr().BitLen()-pool.Bits())
+	st.IPAM.Subnets = mobynetwork.SubnetStatuses{subnet: {IPsInUse: inUse, DynamicIPsAvailable: size - inPool}}
+	return st
+}
+
+// lastAddr is the last address of prefix p (IPv4's broadcast address).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	host := len(b)*8 - p.Bits()
+	for i := len(b) - 1; host > 0; i-- {
+		n := min(host, 8)
+		b[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // ListNetworks is `network ls`: the networks that pass f (driver, id,
