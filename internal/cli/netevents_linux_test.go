@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,25 @@ func TestNetworkEvents(t *testing.T) {
 	net := b.ok("events", "--since", since, "--until", until, "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
 	if got != "start\ndie\nstart\ndie\n" || net != "connect bridge\ndisconnect bridge\nconnect bridge\ndisconnect bridge\n" {
 		t.Errorf("a restart's events: container\n%snetwork\n%s", got, net)
+	}
+
+	// A stop while the policy waits to restart (or while it runs): one
+	// die and one disconnect per start and connect, never a second.
+	since = fmt.Sprintf("%d.%09d", time.Now().Unix(), time.Now().Nanosecond())
+	time.Sleep(10 * time.Millisecond)
+	loop := strings.TrimSpace(b.ok(runArgs("-d", "--restart", "always", "busybox:test", "sh", "-c", "exit 1")...))
+	waitFor(t, "three restarts", func() bool {
+		n, _ := strconv.Atoi(strings.TrimSpace(b.ok("inspect", "-f", "{{.RestartCount}}", loop)))
+		return n >= 3
+	})
+	b.ok("stop", "-t", "0", loop)
+	until = fmt.Sprint(time.Now().Add(time.Second).Unix())
+	count := map[string]int{}
+	for _, a := range strings.Fields(b.ok("events", "--since", since, "--until", until, "--filter", "container="+loop, "--format", "{{.Type}}/{{.Action}}")) {
+		count[a]++
+	}
+	if starts := count["container/start"]; starts < 4 || count["container/die"] != starts || count["network/connect"] != starts || count["network/disconnect"] != starts {
+		t.Errorf("a stopped restart loop's events: %v, want as many die, connect and disconnect as start", count)
 	}
 }
 

@@ -512,18 +512,30 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 
 // SetExited records the container's exit: its code, whether the kernel
 // OOM-killed it, and whether it will be restarted (status restarting)
-// or not (exited); and its "die" event, in the same transaction.
+// or not (exited); and its "die" event (with the network disconnects
+// before it), in the same transaction. A container that was waiting to
+// be restarted did not run since its last exit: no event again.
 func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time, oomKilled, restarting bool) error {
 	st := Exited
 	if restarting {
 		st = Restarting
 	}
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var was string
+		if err := tx.QueryRow(`SELECT status FROM containers WHERE id = ?`, id).Scan(&was); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
 		if _, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, paused = 0,
 			shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
 			WHERE id = ?`,
 			string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id); err != nil {
 			return err
+		}
+		if Status(was) == Restarting {
+			return nil
 		}
 		if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
 			return err
