@@ -57,7 +57,7 @@ func TestNetworkEvents(t *testing.T) {
 		t.Errorf("network events:\n%s\nwant:\n%s", got, want)
 	}
 	// Each before the container's own event; the actor is the network.
-	all := b.ok("events", "--since", since, "--until", until, "--filter", "container="+web, "--format", "{{.Type}} {{.Action}}")
+	all := b.eventsOf(web, since, until)
 	if !strings.Contains(all, "network connect\ncontainer start\n") || !strings.Contains(all, "network disconnect\ncontainer die\n") {
 		t.Errorf("container and network events out of Docker's order:\n%s", all)
 	}
@@ -91,12 +91,27 @@ func TestNetworkEvents(t *testing.T) {
 	b.ok("stop", "-t", "0", loop)
 	until = fmt.Sprint(time.Now().Add(time.Second).Unix())
 	count := map[string]int{}
-	for _, a := range strings.Fields(b.ok("events", "--since", since, "--until", until, "--filter", "container="+loop, "--format", "{{.Type}}/{{.Action}}")) {
+	for _, a := range strings.Split(strings.TrimSpace(b.eventsOf(loop, since, until)), "\n") {
 		count[a]++
 	}
-	if starts := count["container/start"]; starts < 4 || count["container/die"] != starts || count["network/connect"] != starts || count["network/disconnect"] != starts {
+	if starts := count["container start"]; starts < 4 || count["container die"] != starts || count["network connect"] != starts || count["network disconnect"] != starts {
 		t.Errorf("a stopped restart loop's events: %v, want as many die, connect and disconnect as start", count)
 	}
+}
+
+// eventsOf are the events of container id between since and until, its
+// own and the networks' that name it, as "TYPE ACTION" lines.
+func (b *berthRoot) eventsOf(id, since, until string) string {
+	b.t.Helper()
+	var out strings.Builder
+	all := b.ok("events", "--since", since, "--until", until, "--format", `{{.Type}}|{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "container"}}`)
+	for _, l := range strings.Split(strings.TrimSpace(all), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) == 4 && (f[0] == "container" && f[2] == id || f[0] == "network" && f[3] == id) {
+			out.WriteString(f[0] + " " + f[1] + "\n")
+		}
+	}
+	return out.String()
 }
 
 // TestNetworkConnectLink: connect --link NAME:ALIAS on a user-defined
