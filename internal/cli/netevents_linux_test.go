@@ -2,10 +2,13 @@ package cli_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestNetworkEvents: Docker's network events, in order: create; connect
@@ -96,6 +99,22 @@ func TestNetworkEvents(t *testing.T) {
 	}
 	if starts := count["container start"]; starts < 4 || count["container die"] != starts || count["network connect"] != starts || count["network disconnect"] != starts {
 		t.Errorf("a stopped restart loop's events: %v, want as many die, connect and disconnect as start", count)
+	}
+
+	// A shim killed -9: the next command records the die, with the
+	// disconnect before it.
+	since = fmt.Sprintf("%d.%09d", time.Now().Unix(), time.Now().Nanosecond())
+	time.Sleep(10 * time.Millisecond)
+	orphan := strings.TrimSpace(b.ok(runArgs("-d", "busybox:test", "sleep", "60")...))
+	shim := lockHolder(t, filepath.Join(b.root, "containers", orphan, "shim.lock"))
+	if err := unix.Kill(shim, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shim's end", func() bool { return unix.Kill(shim, 0) != nil || isZombie(shim) })
+	b.ok("ps", "-a")
+	until = fmt.Sprint(time.Now().Add(time.Second).Unix())
+	if got := b.eventsOf(orphan, since, until); got != "container create\nnetwork connect\ncontainer start\nnetwork disconnect\ncontainer die\n" {
+		t.Errorf("events of a container whose shim was killed: %q", got)
 	}
 }
 

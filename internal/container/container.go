@@ -598,13 +598,21 @@ func (s *Store) SetManuallyStopped(ctx context.Context, id string) error {
 func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
 	changed := false
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var was string
+		if err := tx.QueryRow(`SELECT status FROM containers WHERE id = ?`, id).Scan(&was); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
 		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0, paused = 0 WHERE id = ? AND status IN (?, ?)`,
 			string(Exited), code, finished.UnixNano(), id, string(Running), string(Restarting))
 		if err != nil {
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if changed = n == 1; changed {
+		// One waiting out its restart back-off had its die already.
+		if changed = n == 1; changed && Status(was) == Running {
 			if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
 				return err
 			}

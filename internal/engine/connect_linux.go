@@ -33,7 +33,7 @@ type ConnectOptions struct {
 	// nothing, as in Docker (legacy links are run --link's).
 	Links []string
 	// DriverOpts are --driver-opt KEY=VALUE, recorded for inspect; the
-	// bridge driver has none that berth applies (see checkDriverOpts).
+	// bridge driver has none that berth applies (see checkConnectOptions).
 	DriverOpts map[string]string
 }
 
