@@ -134,19 +134,20 @@ func (b *berthRoot) eventsOf(id, since, until string) string {
 }
 
 // TestNetworkConnectLink: connect --link NAME:ALIAS on a user-defined
-// network is a name only the connected container resolves, to NAME on
-// that network, at once and after a restart, until it disconnects;
-// --driver-opt is recorded; inspect shows both on the endpoint; Docker's
-// errors.
+// network is a name only the connected container resolves, to NAME's
+// address on that network (not on another they share), at once and
+// after a restart, until it disconnects; --driver-opt is recorded;
+// inspect shows both on the endpoint; Docker's errors.
 func TestNetworkConnectLink(t *testing.T) {
 	b, _, _ := dnsRoot(t)
 	b.ok(runArgs("-d", "--name", "back", "--network", "net1", "busybox:test", "sleep", "60")...)
+	b.ok("network", "connect", "net2", "back")
 	b.ok(runArgs("-d", "--name", "other", "--network", "net1", "busybox:test", "sleep", "60")...)
 	b.ok(runArgs("-d", "--name", "front", "--network", "net2", "busybox:test", "sleep", "60")...)
 	b.ok("network", "connect", "--link", "back:db", "--driver-opt", "com.example.color = red", "net1", "front")
 	ip := b.ipOn("net1", "back")
 	if got := b.resolves("front", "db"); got != ip {
-		t.Errorf("front: nslookup db = %q, want %s", got, ip)
+		t.Errorf("front: nslookup db = %q, want %s (back on net1 alone)", got, ip)
 	}
 	if got := b.resolves("other", "db"); got != "" {
 		t.Errorf("another container resolves front's link: %q", got)

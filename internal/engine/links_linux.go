@@ -18,8 +18,10 @@ import (
 // host name and name) and in environment variables (ALIAS_NAME,
 // ALIAS_PORT…, ALIAS_ENV_…; see linkEnv), both made at each start from
 // the linked container as it runs then. On a user-defined network a link
-// is a name only this container's resolver knows (the linked container
-// need not exist yet), as in Docker.
+// (run --link on the first network, network connect --link on the one
+// connected to) is a name only this container's resolver knows, to the
+// linked container's address on that network (which need not exist
+// yet), as in Docker.
 
 var errJoinedLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
 
@@ -65,7 +67,7 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *network.Request, strict bool) (env []string, err error) {
 	var hosts []string
 	legacy := netMode(c.Config) == network.BridgeNetwork
-	req.Links = map[string]string{}
+	req.Links, req.LinkNetworks = map[string]string{}, map[string]string{}
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)
 		child, err := e.Container(ctx, name)
@@ -74,6 +76,9 @@ func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *netw
 			req.Links[alias] = child.ID
 		}
 		if !legacy {
+			// The links of the first network's endpoint, as the docker
+			// CLI sends them.
+			req.LinkNetworks[alias] = netMode(c.Config)
 			continue
 		}
 		if err == nil && child.Status != container.Running {
@@ -115,7 +120,7 @@ func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *netw
 		}
 		for _, l := range a.Links {
 			name, alias := parseLink(l)
-			req.Links[alias] = name
+			req.Links[alias], req.LinkNetworks[alias] = name, a.Network
 			if child, err := e.containers.Get(ctx, name); err == nil {
 				req.Links[alias] = child.ID
 			}

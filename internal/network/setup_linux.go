@@ -47,6 +47,10 @@ type Request struct {
 	Hostname   string    // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
+	// LinkNetworks are the networks Links resolve on: alias → network
+	// (none: any the two share).
+	LinkNetworks map[string]string
+
 	// Links are --link aliases on user-defined networks, to the linked
 	// container's ID or name: names for this container's resolver alone.
 	Links map[string]string
