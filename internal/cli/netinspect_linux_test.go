@@ -23,6 +23,7 @@ func TestNetworkInspectShape(t *testing.T) {
 	onhost := strings.TrimSpace(b.ok(runArgs("-d", "--name", "onhost", "--network", "host", "busybox:test", "sleep", "60")...))
 	onnone := strings.TrimSpace(b.ok(runArgs("-d", "--name", "onnone", "--network", "none", "busybox:test", "sleep", "60")...))
 	b.ok("create", "--name", "notrunning", "--network", "none", "busybox:test")
+	b.ok("create", "--name", "neverran", "--network", "shapenet", "busybox:test")
 
 	type endpoint struct{ Name, EndpointID, MacAddress, IPv4Address, IPv6Address string }
 	var nets []struct {
@@ -89,6 +90,18 @@ func TestNetworkInspectShape(t *testing.T) {
 			// The range .128/25 holds onnet and the broadcast address.
 			if st := n.Status.IPAM.Subnets[sub]; st.IPsInUse != 4 || st.DynamicIPsAvailable != 126 {
 				t.Errorf("shapenet status %+v, want 4 in use and 126 left in the range", n.Status)
+			}
+			// Stopped, it keeps the network's ID and its DNS names, as
+			// Docker's; never started, it has neither.
+			b.ok("stop", "-t", "0", "onnet")
+			id := strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", "onnet"))
+			f := "{{.NetworkSettings.Networks.shapenet.NetworkID}} {{.NetworkSettings.Networks.shapenet.DNSNames}} {{.NetworkSettings.Networks.shapenet.EndpointID}}|{{.NetworkSettings.Networks.shapenet.IPAddress}}"
+			netID := strings.TrimSpace(b.ok("network", "inspect", "-f", "{{.Id}}", "shapenet"))
+			if got := b.ok("inspect", "-f", f, "onnet"); got != netID+" [onnet "+id[:12]+"] |invalid IP\n" {
+				t.Errorf("a stopped container's endpoint: %q", got)
+			}
+			if got := b.ok("inspect", "-f", "{{.NetworkSettings.Networks.shapenet.NetworkID}}|{{.NetworkSettings.Networks.shapenet.DNSNames}}", "neverran"); got != "|[]\n" {
+				t.Errorf("a never started container's endpoint: %q", got)
 			}
 		case "host", "none":
 			id := map[string]string{"host": onhost, "none": onnone}[n.Name]

@@ -526,6 +526,9 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 		ns.Networks[a.Network] = es
 	}
 	if !running {
+		if !c.Started.IsZero() {
+			e.keptEndpointSettings(ctx, c, ns)
+		}
 		return ns
 	}
 	if _, shared := sharedNetNS(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
@@ -571,6 +574,22 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 		ns.Ports[port] = append(ns.Ports[port], mobynetwork.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))})
 	}
 	return ns
+}
+
+// keptEndpointSettings are what Docker keeps of the endpoints of a
+// container that ran and stopped: each network's ID and, on a
+// user-defined network, the container's DNS names.
+func (e *Engine) keptEndpointSettings(ctx context.Context, c *container.Container, ns *containertypes.NetworkSettings) {
+	for name, es := range ns.Networks {
+		n, err := e.network(ctx, name)
+		if err != nil {
+			continue // gone since
+		}
+		es.NetworkID = n.ID
+		if bridged(name) && name != network.BridgeNetwork {
+			es.DNSNames = dns.Names(c.Name, es.Aliases, c.ID, c.Config.Hostname)
+		}
+	}
 }
 
 // endpointID is the ID of container id's endpoint on network name: 64
