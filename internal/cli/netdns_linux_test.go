@@ -282,8 +282,8 @@ func TestNetworkConnect(t *testing.T) {
 		t.Error("the host end of c1's eth1 is still there")
 	}
 	now := fmt.Sprint(time.Now().Add(time.Second).Unix())
-	if got := b.ok("events", "--since", t0, "--until", now, "--filter", "network=net2", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.container}}"); got != "network connect "+id1+"\nnetwork disconnect "+id1+"\n" {
-		t.Errorf("net2's events: %q", got)
+	if got := b.eventsOf(id1, t0, now); got != "container create\nnetwork connect\ncontainer start\nnetwork connect\nnetwork disconnect\n" {
+		t.Errorf("c1's events: %q", got)
 	}
 
 	// A created container: connect takes effect at its start.
@@ -421,10 +421,11 @@ func TestNetworkMACDomain(t *testing.T) {
 
 // TestNetworkLink: --link NAME:ALIAS on the default bridge gives the
 // linked container's address in /etc/hosts under the alias, its host
-// name and name, and Docker's environment variables; Docker's errors.
+// name and name, and Docker's environment variables (a port range's
+// too); Docker's errors.
 func TestNetworkLink(t *testing.T) {
 	b := containerRoot(t)
-	b.ok(runArgs("-d", "--name", "db", "-h", "dbhost", "-e", "DBPASS=secret", "--expose", "5432", "busybox:test", "sleep", "60")...)
+	b.ok(runArgs("-d", "--name", "db", "-h", "dbhost", "-e", "DBPASS=secret", "--expose", "5432", "--expose", "7000-7001/udp", "busybox:test", "sleep", "60")...)
 	ip := b.ipOf("db")
 	b.ok(runArgs("-d", "--name", "app", "--link", "db:database", "-e", "DATABASE_ENV_DBPASS=mine", "busybox:test", "sleep", "60")...)
 	if hosts := b.ok("exec", "app", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\tdatabase dbhost db\n") {
@@ -435,6 +436,8 @@ func TestNetworkLink(t *testing.T) {
 		"DATABASE_PORT=tcp://" + ip + ":5432", "DATABASE_PORT_5432_TCP=tcp://" + ip + ":5432", "DATABASE_PORT_5432_TCP_ADDR=" + ip,
 		"DATABASE_PORT_5432_TCP_PORT=5432", "DATABASE_PORT_5432_TCP_PROTO=tcp", "DATABASE_NAME=/app/database",
 		"DATABASE_ENV_DBPASS=mine", // the container's own variable wins
+		"DATABASE_PORT_7001_UDP=udp://" + ip + ":7001", "DATABASE_PORT_7000_UDP_START=udp://" + ip + ":7000",
+		"DATABASE_PORT_7000_UDP_PORT_START=7000", "DATABASE_PORT_7000_UDP_END=udp://" + ip + ":7001", "DATABASE_PORT_7000_UDP_PORT_END=7001",
 	} {
 		if !strings.Contains(env, want+"\n") {
 			t.Errorf("env lacks %s:\n%s", want, env)
@@ -474,6 +477,10 @@ func TestNetworkLinkUserNetwork(t *testing.T) {
 	}
 	if got := b.resolves("other", "backend"); got != "" {
 		t.Errorf("another container resolves front's link: %q", got)
+	}
+	// The endpoint's links, as the docker CLI sends them; no legacy link.
+	if got := b.ok("inspect", "-f", "{{json .NetworkSettings.Networks.net1.Links}} {{json .HostConfig.Links}}", "front"); got != `["later:backend"] null`+"\n" {
+		t.Errorf("inspect: %q", got)
 	}
 }
 

@@ -67,6 +67,48 @@ func TestNetworkMTU(t *testing.T) {
 	}
 }
 
+// TestNetworkBridgeMTU: BERTH_BRIDGE_MTU is the default bridge's MTU
+// and its containers' eth0's (with no route MTU), shown in network
+// inspect; a new one applies once no container is on the bridge; a bad
+// one is refused with a clear error.
+func TestNetworkBridgeMTU(t *testing.T) {
+	b := containerRootEnv(t, "BERTH_BRIDGE_MTU=1400")
+	bridge := b.getenv("BERTH_BRIDGE")
+	check := func(mtu string) {
+		t.Helper()
+		id := strings.TrimSpace(b.ok(runArgs("-d", "busybox:test", "sleep", "60")...))
+		ns := "--net=" + filepath.Join(b.root, "run", "netns", id)
+		link, err := exec.Command("nsenter", ns, "ip", "-o", "link", "show", "eth0").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		route, err := exec.Command("nsenter", ns, "ip", "-4", "route", "show", "default").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		br, err := exec.Command("ip", "-o", "link", "show", bridge).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(link), " mtu "+mtu+" ") || !strings.Contains(string(br), " mtu "+mtu+" ") || strings.Contains(string(route), " mtu ") {
+			t.Errorf("want MTU %s on eth0 and the bridge, none on the route:\n%s%s%s", mtu, link, br, route)
+		}
+		if got := b.ok("network", "inspect", "-f", `{{index .Options "com.docker.network.driver.mtu"}}`, "bridge"); got != mtu+"\n" {
+			t.Errorf("network inspect bridge: MTU %q, want %s", got, mtu)
+		}
+		b.ok("rm", "-f", id)
+	}
+	check("1400")
+	b.env = append(b.env, "BERTH_BRIDGE_MTU=9000")
+	check("9000")
+	for _, bad := range []string{"67", "65536", "big"} {
+		b.env = append(b.env, "BERTH_BRIDGE_MTU="+bad)
+		if errs := b.fails(125, runArgs("--rm", "busybox:test", "true")...); !strings.Contains(errs, `BERTH_BRIDGE_MTU "`+bad+`": an MTU from 68 to 65535`) {
+			t.Errorf("BERTH_BRIDGE_MTU=%s: %q", bad, errs)
+		}
+	}
+}
+
 // TestNetworkNoTrack: a connection between two containers of one network
 // is not tracked by conntrack (br_netfilter would look up every packet
 // crossing the bridge), while one through a published port on the

@@ -244,11 +244,16 @@ func newNetworkPruneCommand(g *globalOptions) *cobra.Command {
 
 func newNetworkConnectCommand(g *globalOptions) *cobra.Command {
 	var o engine.ConnectOptions
+	var driverOpts []string
 	cmd := &cobra.Command{
 		Use:   "connect [OPTIONS] NETWORK CONTAINER",
 		Short: "Connect a container to a network",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.DriverOpts, err = parseDriverOpts(driverOpts); err != nil {
+				return err
+			}
 			return onEngine(g, func(e *engine.Engine) error { return e.ConnectNetwork(cmd.Context(), args[0], args[1], o) })
 		},
 	}
@@ -256,7 +261,41 @@ func newNetworkConnectCommand(g *globalOptions) *cobra.Command {
 	f.StringArrayVar(&o.Aliases, "alias", nil, "Add network-scoped alias for the container")
 	f.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., \"172.30.100.104\")")
 	f.StringVar(&o.IP6, "ip6", "", "IPv6 address (e.g., \"2001:db8::33\")")
+	f.Var((*linkList)(&o.Links), "link", "Add link to another container")
+	f.StringSliceVar(&driverOpts, "driver-opt", nil, "driver options for the network")
 	return cmd
+}
+
+// linkList is a --link flag: NAME[:ALIAS] values, checked as the docker
+// CLI does.
+type linkList []string
+
+func (l *linkList) String() string { return strings.Join(*l, " ") }
+func (l *linkList) Type() string   { return "list" }
+
+func (l *linkList) Set(v string) error {
+	if v == "" {
+		return errors.New("empty string specified for links")
+	}
+	if name, _, _ := strings.Cut(v, ":"); name == "" || strings.Count(v, ":") > 1 {
+		return fmt.Errorf("bad format for links: %s", v)
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// parseDriverOpts is the docker CLI's reading of --driver-opt KEY=VALUE
+// (spaces around both trimmed).
+func parseDriverOpts(opts []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, errors.New("invalid key/value pair format in driver options")
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
 }
 
 func newNetworkDisconnectCommand(g *globalOptions) *cobra.Command {

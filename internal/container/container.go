@@ -168,15 +168,43 @@ type Config struct {
 	Networks []NetworkAttachment `json:"networks"`
 }
 
+// NetworkNames are the names of the networks cfg puts a container on,
+// in order: Networks once connect or disconnect changed them, else
+// NetworkMode's ("bridge" for "" and "default"); none for a container
+// that joins another's network namespace (container:ID).
+func (cfg Config) NetworkNames() []string {
+	if cfg.Networks != nil {
+		out := make([]string, 0, len(cfg.Networks))
+		for _, a := range cfg.Networks {
+			out = append(out, a.Network)
+		}
+		return out
+	}
+	switch cfg.NetworkMode {
+	case "", "default":
+		return []string{"bridge"}
+	}
+	if strings.HasPrefix(cfg.NetworkMode, "container:") {
+		return nil
+	}
+	return []string{cfg.NetworkMode}
+}
+
 // NetworkAttachment is one network a container is on (Docker's
 // EndpointSettings as asked for): the network's name (or host, none,
-// bridge), --ip, --ip6 and its network-scoped aliases.
+// bridge), --ip, --ip6, its network-scoped aliases, links and driver
+// options.
 type NetworkAttachment struct {
 	Network     string   `json:"network"`
 	IPv4Address string   `json:"ipv4Address,omitempty"`
 	IPv6Address string   `json:"ipv6Address,omitempty"`
 	Aliases     []string `json:"aliases,omitempty"`
 	MacAddress  string   `json:"macAddress,omitempty"`
+	// Links are connect --link NAME[:ALIAS] values, as typed: on a
+	// user-defined network, names only this container resolves.
+	Links []string `json:"links,omitempty"`
+	// DriverOpts are connect --driver-opt KEY=VALUE, as given.
+	DriverOpts map[string]string `json:"driverOpts,omitempty"`
 }
 
 // DeviceMapping is one --device (Docker's HostConfig.Devices entry).
@@ -261,7 +289,15 @@ type State struct {
 }
 
 // Store reads and writes container records.
-type Store struct{ db *store.DB }
+type Store struct {
+	db *store.DB
+	// NetworkEvents, when set, records Docker's network event action
+	// (connect, disconnect) of container id on each of networks, in the
+	// transaction ctx carries: the store calls it before a restart's
+	// "start" (connect) and before each "die" (disconnect), as Docker
+	// orders them. The network records are not this package's.
+	NetworkEvents func(ctx context.Context, id string, networks []string, action string, at time.Time) error
+}
 
 // New returns the container records of db.
 func New(db *store.DB) *Store { return &Store{db: db} }
@@ -470,27 +506,62 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 		if restarts == 0 {
 			return nil // the engine records a user's start
 		}
+		if err := s.networkEvents(ctx, id, "connect", started); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, id, "start", started, nil)
 	})
 }
 
 // SetExited records the container's exit: its code, whether the kernel
 // OOM-killed it, and whether it will be restarted (status restarting)
-// or not (exited); and its "die" event, in the same transaction.
+// or not (exited); and its "die" event (with the network disconnects
+// before it), in the same transaction. A container that was waiting to
+// be restarted did not run since its last exit: no event again.
 func (s *Store) SetExited(ctx context.Context, id string, code int, finished time.Time, oomKilled, restarting bool) error {
 	st := Exited
 	if restarting {
 		st = Restarting
 	}
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var was string
+		if err := tx.QueryRow(`SELECT status FROM containers WHERE id = ?`, id).Scan(&was); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
 		if _, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, paused = 0,
 			shim_pid = CASE WHEN ? THEN shim_pid ELSE 0 END, state = json_set(state, '$.oomKilled', json(?))
 			WHERE id = ?`,
 			string(st), code, finished.UnixNano(), restarting, fmt.Sprint(oomKilled), id); err != nil {
 			return err
 		}
+		if Status(was) == Restarting {
+			return nil
+		}
+		if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 	})
+}
+
+// networkEvents records, through NetworkEvents, Docker's network event
+// action of container id on each of its networks (in the transaction
+// ctx carries).
+func (s *Store) networkEvents(ctx context.Context, id, action string, at time.Time) error {
+	if s.NetworkEvents == nil {
+		return nil
+	}
+	c, err := s.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.NetworkEvents(ctx, id, c.Config.NetworkNames(), action, at)
 }
 
 // Event records Docker's event action of container id (with its name and
@@ -530,13 +601,24 @@ func (s *Store) SetManuallyStopped(ctx context.Context, id string) error {
 func (s *Store) MarkDead(ctx context.Context, id string, code int, finished time.Time) (bool, error) {
 	changed := false
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var was string
+		if err := tx.QueryRow(`SELECT status FROM containers WHERE id = ?`, id).Scan(&was); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
 		res, err := tx.Exec(`UPDATE containers SET status = ?, exit_code = ?, finished = ?, pid = 0, shim_pid = 0, paused = 0 WHERE id = ? AND status IN (?, ?)`,
 			string(Exited), code, finished.UnixNano(), id, string(Running), string(Restarting))
 		if err != nil {
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if changed = n == 1; changed {
+		// One waiting out its restart back-off had its die already.
+		if changed = n == 1; changed && Status(was) == Running {
+			if err := s.networkEvents(ctx, id, "disconnect", finished); err != nil {
+				return err
+			}
 			return s.event(ctx, tx, id, "die", finished, map[string]string{"exitCode": fmt.Sprint(code)})
 		}
 		return nil

@@ -1,12 +1,13 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
@@ -27,6 +28,34 @@ type ConnectOptions struct {
 	Aliases []string // --alias
 	IP      string   // --ip
 	IP6     string   // --ip6
+	// Links are --link NAME[:ALIAS]: on a user-defined network, ALIAS is
+	// a name for NAME that only this container resolves (Docker's
+	// endpoint links); on the default bridge they are recorded and do
+	// nothing, as in Docker (legacy links are run --link's).
+	Links []string
+	// DriverOpts are --driver-opt KEY=VALUE, recorded for inspect; the
+	// bridge driver has none that berth applies (see checkConnectOptions).
+	DriverOpts map[string]string
+}
+
+// Endpoint driver options of Docker's bridge driver that change the
+// endpoint: berth refuses them rather than ignore them.
+var unsupportedDriverOpts = []string{"com.docker.network.endpoint.sysctls", "com.docker.network.endpoint.ifname"}
+
+// checkConnectOptions is Docker's check of --link, and berth's refusal
+// of the driver options it does not apply.
+func checkConnectOptions(o ConnectOptions) error {
+	for _, l := range o.Links {
+		if name, _, _ := strings.Cut(l, ":"); name == "" || strings.Count(l, ":") > 1 {
+			return fmt.Errorf("bad format for links: %s", l)
+		}
+	}
+	for _, k := range unsupportedDriverOpts {
+		if _, ok := o.DriverOpts[k]; ok {
+			return fmt.Errorf("driver option %s is not supported by berth", k)
+		}
+	}
+	return nil
 }
 
 // ConnectNetwork is `network connect NET CONTAINER`: the container is on
@@ -42,7 +71,13 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 	if err != nil {
 		return err
 	}
-	a := container.NetworkAttachment{Network: n.Name, IPv4Address: o.IP, Aliases: o.Aliases}
+	if err := checkConnectOptions(o); err != nil {
+		return err
+	}
+	a := container.NetworkAttachment{Network: n.Name, IPv4Address: o.IP, Aliases: o.Aliases, Links: o.Links}
+	if len(o.DriverOpts) > 0 {
+		a.DriverOpts = o.DriverOpts
+	}
 	if o.IP != "" {
 		ip, err := netip.ParseAddr(o.IP)
 		if err != nil || !ip.Is4() {
@@ -95,11 +130,14 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 	}
 	nets = append(slices.Clone(nets), a)
 	if running {
+		if err := e.wantBridge(); err != nil {
+			return err
+		}
 		req, err := e.networkRequest(c, bridgedOf(nets))
 		if err != nil {
 			return err
 		}
-		e.addLinks(ctx, c, &req, false)
+		e.addLinks(ctx, withNetworks(c, nets), &req, false)
 		at := req.Networks[len(req.Networks)-1]
 		if _, err := e.net.Connect(ctx, req, at); err != nil {
 			var exists network.ErrEndpointExists
@@ -112,7 +150,7 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ref string, o Conne
 			return err
 		}
 	}
-	return e.setNetworks(ctx, c.ID, nets, n, "connect")
+	return e.setNetworks(ctx, c.ID, nets, n, network.EventConnect, running)
 }
 
 // DisconnectNetwork is `network disconnect [-f] NET CONTAINER`: the
@@ -152,12 +190,35 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ref string, forc
 		if err != nil {
 			return err
 		}
-		e.addLinks(ctx, c, &req, false)
+		e.addLinks(ctx, withNetworks(c, nets), &req, false)
 		if err := e.net.Disconnect(ctx, req, n.Name); err != nil {
 			return err
 		}
 	}
-	return e.setNetworks(ctx, c.ID, nets, n, "disconnect")
+	return e.setNetworks(ctx, c.ID, nets, n, network.EventDisconnect, running)
+}
+
+// wantBridge reads the default bridge from the environment for a setup
+// or a connect that may make it (BERTH_BRIDGE, BERTH_BRIDGE_SUBNET) or
+// take it with its MTU (BERTH_BRIDGE_MTU).
+func (e *Engine) wantBridge() error {
+	want, err := network.BridgeFromEnv()
+	if err != nil {
+		return err
+	}
+	mtu, err := network.BridgeMTUFromEnv()
+	if err != nil {
+		return err
+	}
+	e.net.Want, e.net.WantMTU = want, mtu
+	return nil
+}
+
+// withNetworks is container c as it is once on nets.
+func withNetworks(c *container.Container, nets []container.NetworkAttachment) *container.Container {
+	cc := *c
+	cc.Config.Networks = nets
+	return &cc
 }
 
 // bridgedOf are the bridge networks of nets.
@@ -172,19 +233,25 @@ func (e *Engine) startResolver(id string) error {
 	return shim.RequestResolver(e.containerDir(id), dns.ConfigName)
 }
 
-// setNetworks records nets as container id's networks and Docker's
-// network event (connect, disconnect) of network n (none for a network
-// that is gone).
-func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.NetworkAttachment, n *network.Network, action string) error {
+// setNetworks records nets as container id's networks and, when it runs,
+// Docker's network event (connect, disconnect) of network n (none for a
+// network that is gone). Docker has no event for a container that does
+// not run: its endpoints change at its next start.
+func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.NetworkAttachment, n *network.Network, action string, running bool) error {
 	if _, err := e.containers.UpdateConfig(ctx, id, func(cfg *container.Config) error {
 		cfg.Networks = nets
 		return nil
 	}); err != nil {
 		return err
 	}
-	if n.ID != "" {
-		e.emit(ctx, Event{Type: "network", Action: action, Actor: n.ID,
-			Attributes: map[string]string{"container": id, "name": n.Name, "type": cmp.Or(n.Settings.Driver, "bridge")}})
+	if running && n.ID != "" {
+		e.emit(ctx, n.Event(action, id))
 	}
 	return nil
+}
+
+// networkEvents records Docker's network event action (connect,
+// disconnect) of container c on each of its networks.
+func (e *Engine) networkEvents(ctx context.Context, c *container.Container, action string) {
+	e.net.Store.ContainerEvents(ctx, c.ID, c.Config.NetworkNames(), action, time.Now())
 }

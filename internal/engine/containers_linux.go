@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
@@ -372,6 +373,14 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		}
 	}
 	cfg := c.Config
+	// Docker's connect events come before the container's start, a
+	// disconnect for each when it does not start after all.
+	e.networkEvents(ctx, c, network.EventConnect)
+	defer func() {
+		if err != nil {
+			e.networkEvents(ctx, c, network.EventDisconnect)
+		}
+	}()
 	_, err = p.Start(shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),

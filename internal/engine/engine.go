@@ -66,6 +66,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db),
 		volumes: volume.New(db, filepath.Join(cfg.Root, "volumes"))}
 	e.net = &network.Manager{Root: cfg.Root, Store: network.NewStore(db)}
+	e.containers.NetworkEvents = e.net.Store.ContainerEvents
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
 		db.Close()

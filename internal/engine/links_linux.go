@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	mobynetwork "github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -17,11 +16,12 @@ import (
 // Legacy links (run --link NAME[:ALIAS]) on the default bridge, as
 // Docker's: the container finds the linked one in its /etc/hosts (alias,
 // host name and name) and in environment variables (ALIAS_NAME,
-// ALIAS_PORT…, ALIAS_ENV_…), both made at each start from the linked
-// container as it runs then. Docker's variables for port ranges
-// (…_START, …_END) are not made. On a user-defined network a link is a
-// name only this container's resolver knows (the linked container need
-// not exist yet), as in Docker.
+// ALIAS_PORT…, ALIAS_ENV_…; see linkEnv), both made at each start from
+// the linked container as it runs then. On a user-defined network a link
+// (run --link on the first network, network connect --link on the one
+// connected to) is a name only this container's resolver knows, to the
+// linked container's address on that network (which need not exist
+// yet), as in Docker.
 
 var errJoinedLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
 
@@ -67,7 +67,7 @@ func (e *Engine) checkLinks(ctx context.Context, cfg *container.Config) error {
 func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *network.Request, strict bool) (env []string, err error) {
 	var hosts []string
 	legacy := netMode(c.Config) == network.BridgeNetwork
-	req.Links = map[string]string{}
+	req.Links, req.LinkNetworks = map[string]string{}, map[string]string{}
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)
 		child, err := e.Container(ctx, name)
@@ -76,6 +76,9 @@ func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *netw
 			req.Links[alias] = child.ID
 		}
 		if !legacy {
+			// The links of the first network's endpoint, as the docker
+			// CLI sends them.
+			req.LinkNetworks[alias] = netMode(c.Config)
 			continue
 		}
 		if err == nil && child.Status != container.Running {
@@ -110,8 +113,29 @@ func (e *Engine) addLinks(ctx context.Context, c *container.Container, req *netw
 		}
 		env = append(env, linkEnv(c.Name, alias, ip, exposedPorts(child.Config, img), mergeEnv(imgEnv, child.Config.Env))...)
 	}
+	// connect --link: names on the user-defined network connected to.
+	for _, a := range attachments(c.Config) {
+		if a.Network == network.BridgeNetwork || !bridged(a.Network) {
+			continue
+		}
+		for _, l := range a.Links {
+			name, alias := parseLink(l)
+			req.Links[alias], req.LinkNetworks[alias] = name, a.Network
+			if child, err := e.containers.Get(ctx, name); err == nil {
+				req.Links[alias] = child.ID
+			}
+		}
+	}
 	req.ExtraHosts = append(slices.Clone(req.ExtraHosts), hosts...)
 	return env, nil
+}
+
+// hasLinks says whether container c has links to resolve at its start:
+// run --link, or connect --link on a user-defined network.
+func hasLinks(c *container.Container) bool {
+	return len(c.Config.Links) > 0 || slices.ContainsFunc(attachments(c.Config), func(a container.NetworkAttachment) bool {
+		return len(a.Links) > 0 && a.Network != network.BridgeNetwork && bridged(a.Network)
+	})
 }
 
 // hostnameOf is container c's host name: -h, else its short ID.
@@ -120,42 +144,6 @@ func hostnameOf(c *container.Container) string {
 		return c.Config.Hostname
 	}
 	return c.ID[:12]
-}
-
-// linkEnv are Docker's variables of one link (its links.go): ALIAS is
-// the alias in capitals with "-" as "_".
-func linkEnv(parent, alias, ip string, ports []mobynetwork.Port, childEnv []string) []string {
-	p := strings.ToUpper(strings.ReplaceAll(alias, "-", "_"))
-	var env []string
-	if len(ports) > 0 {
-		env = append(env, fmt.Sprintf("%s_PORT=%s://%s:%d", p, ports[0].Proto(), ip, ports[0].Num()))
-	}
-	for _, port := range ports {
-		k := fmt.Sprintf("%s_PORT_%d_%s", p, port.Num(), strings.ToUpper(string(port.Proto())))
-		env = append(env, fmt.Sprintf("%s=%s://%s:%d", k, port.Proto(), ip, port.Num()),
-			k+"_ADDR="+ip, fmt.Sprintf("%s_PORT=%d", k, port.Num()), fmt.Sprintf("%s_PROTO=%s", k, port.Proto()))
-	}
-	env = append(env, fmt.Sprintf("%s_NAME=/%s/%s", p, parent, alias))
-	for _, kv := range childEnv {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "HOME" || k == "PATH" {
-			continue
-		}
-		env = append(env, fmt.Sprintf("%s_ENV_%s=%s", p, k, v))
-	}
-	return env
-}
-
-// isLinkVar says whether variable k is one linkEnv makes for one of
-// aliases.
-func isLinkVar(k string, aliases []string) bool {
-	for _, a := range aliases {
-		p := strings.ToUpper(strings.ReplaceAll(a, "-", "_"))
-		if k == p+"_NAME" || k == p+"_PORT" || strings.HasPrefix(k, p+"_PORT_") || strings.HasPrefix(k, p+"_ENV_") {
-			return true
-		}
-	}
-	return false
 }
 
 // setLinkEnv puts a start's link variables into container id's spec in
@@ -188,8 +176,13 @@ func (e *Engine) setLinkEnv(c *container.Container, env []string) error {
 	})
 }
 
-// linksConfig is inspect's HostConfig.Links: "/NAME:/PARENT/ALIAS".
+// linksConfig is inspect's HostConfig.Links: "/NAME:/PARENT/ALIAS" for
+// legacy links (the default bridge's); on a user-defined network they
+// are the endpoint's Links, as in Docker.
 func linksConfig(c *container.Container) []string {
+	if netMode(c.Config) != network.BridgeNetwork {
+		return nil
+	}
 	var out []string
 	for _, l := range c.Config.Links {
 		name, alias := parseLink(l)

@@ -359,11 +359,9 @@ func bindings(cfg container.Config, img *dockerspec.DockerOCIImage) ([]network.B
 // setupNetwork sets container c's network up for a start (see
 // network.Manager.Setup).
 func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *dockerspec.DockerOCIImage) error {
-	want, err := network.BridgeFromEnv()
-	if err != nil {
+	if err := e.wantBridge(); err != nil {
 		return err
 	}
-	e.net.Want = want
 	// Containers that stopped without anyone looking since (their shim
 	// ended) give their addresses and ports back first.
 	if ids, err := e.net.Store.EndpointIDs(ctx); err == nil {
@@ -385,7 +383,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *container.Container, img *
 			return err
 		}
 	}
-	if len(c.Config.Links) > 0 {
+	if hasLinks(c) {
 		env, err := e.addLinks(ctx, c, &req, true)
 		if err != nil {
 			return err
@@ -573,7 +571,12 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 	ns := &containertypes.NetworkSettings{Ports: mobynetwork.PortMap{}, Networks: map[string]*mobynetwork.EndpointSettings{}}
 	running := c.Status == container.Running || c.Status == container.Restarting
 	for _, a := range attachments(c.Config) {
-		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases}
+		es := &mobynetwork.EndpointSettings{Aliases: a.Aliases, Links: a.Links, DriverOpts: a.DriverOpts}
+		if a.Network == c.Config.NetworkMode && a.Network != network.BridgeNetwork && bridged(a.Network) {
+			// run --link on a user-defined network: the endpoint's, as
+			// the docker CLI sends them.
+			es.Links = append(slices.Clone(c.Config.Links), a.Links...)
+		}
 		ip4, err4 := netip.ParseAddr(a.IPv4Address)
 		ip6, err6 := netip.ParseAddr(a.IPv6Address)
 		if err4 == nil || err6 == nil {
@@ -582,10 +585,20 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 		ns.Networks[a.Network] = es
 	}
 	if !running {
+		if !c.Started.IsZero() {
+			e.keptEndpointSettings(ctx, c, ns)
+		}
 		return ns
 	}
 	if _, shared := sharedNetNS(c.Config.NetworkMode); !shared && netMode(c.Config) != network.ModeHost {
 		ns.SandboxKey = e.net.NetNSPath(c.ID)
+	}
+	for _, name := range []string{network.ModeHost, network.ModeNone} {
+		// Docker's endpoint on the host or none network has no address.
+		if es := ns.Networks[name]; es != nil {
+			es.NetworkID, es.EndpointID = network.PredefinedID(name), endpointID(c.ID, name)
+			ns.SandboxID = c.ID
+		}
 	}
 	eps, ports, err := e.net.Store.ContainerEndpoints(ctx, c.ID)
 	if err != nil || len(eps) == 0 {
@@ -623,6 +636,22 @@ func (e *Engine) networkSettings(ctx context.Context, c *container.Container, im
 		ns.Ports[port] = append(ns.Ports[port], mobynetwork.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))})
 	}
 	return ns
+}
+
+// keptEndpointSettings are what Docker keeps of the endpoints of a
+// container that ran and stopped: each network's ID and, on a
+// user-defined network, the container's DNS names.
+func (e *Engine) keptEndpointSettings(ctx context.Context, c *container.Container, ns *containertypes.NetworkSettings) {
+	for name, es := range ns.Networks {
+		n, err := e.network(ctx, name)
+		if err != nil {
+			continue // gone since
+		}
+		es.NetworkID = n.ID
+		if bridged(name) && name != network.BridgeNetwork {
+			es.DNSNames = dns.Names(c.Name, es.Aliases, c.ID, c.Config.Hostname)
+		}
+	}
 }
 
 // endpointID is the ID of container id's endpoint on network name: 64

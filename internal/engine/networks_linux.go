@@ -1,17 +1,20 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	mobynetwork "github.com/moby/moby/api/types/network"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
 )
 
@@ -81,6 +84,7 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 	if err != nil {
 		return nil, err
 	}
+	e.emit(ctx, n.Event(network.EventCreate, ""))
 	return e.networkInspect(ctx, *n)
 }
 
@@ -157,18 +161,25 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		Internal: n.Settings.Internal, Options: n.Settings.Options, Labels: n.Settings.Labels,
 	}, Containers: map[string]mobynetwork.EndpointResource{}}
 	switch n.Name {
-	case network.ModeHost:
-		out.Driver, out.EnableIPv4 = "host", false
-		out.IPAM.Options = nil
-	case network.ModeNone:
-		out.Driver, out.EnableIPv4 = "null", false
-		out.IPAM.Options = nil
+	case network.ModeHost, network.ModeNone:
+		// Docker's: no IPAM options nor configuration (null).
+		out.Driver, out.EnableIPv4 = n.Type(), false
+		out.IPAM.Options, out.IPAM.Config = nil, nil
 	case network.BridgeNetwork:
+		// The daemon makes it with no IPAM options (null), and these.
 		out.Driver = "bridge"
+		out.IPAM.Options = nil
+		mtu, err := network.BridgeMTUFromEnv()
+		if err != nil {
+			return nil, err
+		}
 		out.Options = map[string]string{
 			network.OptBridgeName:                            n.Bridge.Name,
 			"com.docker.network.bridge.default_bridge":       "true",
+			"com.docker.network.bridge.enable_icc":           "true",
 			"com.docker.network.bridge.enable_ip_masquerade": "true",
+			"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+			network.OptMTU: strconv.Itoa(cmp.Or(mtu, network.LocalMTU)),
 		}
 	}
 	if out.Created.IsZero() {
@@ -194,6 +205,19 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 		}
 		out.IPAM.Config = append(out.IPAM.Config, cfg)
 	}
+	if n.Name == network.ModeHost || n.Name == network.ModeNone {
+		// The running containers of that mode: an endpoint with no
+		// address, as Docker's sandbox has.
+		cs, err := e.containers.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.Status == container.Running && slices.Contains(c.Config.NetworkNames(), n.Name) {
+				out.Containers[c.ID] = mobynetwork.EndpointResource{Name: c.Name, EndpointID: endpointID(c.ID, n.Name)}
+			}
+		}
+	}
 	if !n.Bridge.Subnet.IsValid() {
 		return out, nil
 	}
@@ -217,13 +241,74 @@ func (e *Engine) networkInspect(ctx context.Context, n network.Network) (*mobyne
 	return out, nil
 }
 
-// InspectNetwork is `network inspect REF`.
+// InspectNetwork is `network inspect REF`, with the Status of Docker's
+// API 1.52.
 func (e *Engine) InspectNetwork(ctx context.Context, ref string) (*mobynetwork.Inspect, error) {
 	n, err := e.network(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return e.networkInspect(ctx, *n)
+	out, err := e.networkInspect(ctx, *n)
+	if err != nil {
+		return nil, err
+	}
+	var eps []network.Endpoint
+	if n.Bridge.Subnet.IsValid() {
+		if eps, err = e.net.Store.Endpoints(ctx, n.Name); err != nil {
+			return nil, err
+		}
+	}
+	out.Status = ipamStatus(*n, eps)
+	return out, nil
+}
+
+// ipamStatus is Docker's IPAM status of network n with endpoints eps:
+// for its subnet, the addresses in use (as Docker counts them: the
+// network and broadcast addresses, the gateway, the containers') and
+// those left to allocate in its --ip-range (else the subnet).
+func ipamStatus(n network.Network, eps []network.Endpoint) *mobynetwork.Status {
+	st := &mobynetwork.Status{}
+	subnet := n.Bridge.Subnet
+	if !subnet.IsValid() {
+		return st
+	}
+	used := map[netip.Addr]bool{n.Bridge.Gateway: true}
+	if host := subnet.Addr().BitLen() - subnet.Bits(); host > 1 {
+		used[subnet.Addr()] = true
+		used[lastAddr(subnet)] = true
+	}
+	for _, ep := range eps {
+		used[ep.IP] = true
+	}
+	pool := subnet
+	if r, err := netip.ParsePrefix(n.Settings.IPRange); err == nil {
+		pool = r.Masked()
+	}
+	var inUse, inPool uint64
+	for a := range used {
+		if subnet.Contains(a) {
+			inUse++
+		}
+		if pool.Contains(a) {
+			inPool++
+		}
+	}
+	size := uint64(1) << min(63, pool.Addr().BitLen()-pool.Bits())
+	st.IPAM.Subnets = mobynetwork.SubnetStatuses{subnet: {IPsInUse: inUse, DynamicIPsAvailable: size - inPool}}
+	return st
+}
+
+// lastAddr is the last address of prefix p (IPv4's broadcast address).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	host := len(b)*8 - p.Bits()
+	for i := len(b) - 1; host > 0; i-- {
+		n := min(host, 8)
+		b[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // ListNetworks is `network ls`: the networks that pass f (driver, id,
@@ -278,7 +363,11 @@ func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
 	}
 	e.releaseStopped(ctx, n.Name)
-	return e.net.RemoveNetwork(ctx, n)
+	if err := e.net.RemoveNetwork(ctx, n); err != nil {
+		return err
+	}
+	e.emit(ctx, n.Event(network.EventDestroy, ""))
+	return nil
 }
 
 // releaseStopped gives back the endpoints on network name of containers
@@ -335,7 +424,10 @@ func (e *Engine) PruneNetworks(ctx context.Context, f Filters) ([]string, error)
 			}
 			return deleted, err
 		}
+		e.emit(ctx, n.Event(network.EventDestroy, ""))
 		deleted = append(deleted, n.Name)
 	}
+	// Docker's, with nothing to reclaim for a network.
+	e.emit(ctx, Event{Type: "network", Action: network.EventPrune, Attributes: map[string]string{"reclaimed": "0"}})
 	return deleted, nil
 }

@@ -212,7 +212,7 @@ func (m *Manager) writeFiles(ctx context.Context, req Request, extra []HostEntry
 		return err
 	}
 	ext := ResolverUpstreams(host, req.DNS, external)
-	if err := writeFileAtomic(conf, dns.FormatConfig(dns.Config{Servers: ext, Links: req.Links})); err != nil {
+	if err := writeFileAtomic(conf, dns.FormatConfig(dns.Config{Servers: ext, Links: req.Links, LinkNetworks: req.LinkNetworks})); err != nil {
 		return err
 	}
 	return writeAll(req.Dir, hosts, []byte(req.Hostname+"\n"), InternalResolvConf(host, req.DNS, ext))

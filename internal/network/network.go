@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 )
 
 // Network modes a container can have (run --network).
@@ -33,14 +34,16 @@ const (
 
 // Defaults of the default bridge network, overridden by BERTH_BRIDGE and
 // BERTH_BRIDGE_SUBNET (tests use a bridge of their own that way). A root
-// keeps the bridge it was first set up with (see Store.EnsureBridge).
+// keeps the bridge it was first set up with (see Store.EnsureBridge). Its
+// MTU is BERTH_BRIDGE_MTU's (see BridgeMTUFromEnv).
 const (
 	DefaultBridgeName   = "berth0"
 	DefaultBridgeSubnet = "172.30.0.0/16"
 )
 
 // LocalMTU is the MTU of berth's bridges and veths when the network sets
-// none (-o com.docker.network.driver.mtu): the largest a bridge takes,
+// none (-o com.docker.network.driver.mtu, BERTH_BRIDGE_MTU for the
+// default bridge): the largest a bridge takes,
 // close to the loopback's 65536. Traffic that stays on the machine
 // (container to container, host to container, published ports reached
 // from the host) then moves in 64 KiB packets, as over the loopback, at a
@@ -89,6 +92,22 @@ func BridgeFromEnv() (Bridge, error) {
 		b.Gateway6 = b.Subnet6.Addr().Next()
 	}
 	return b, nil
+}
+
+// BridgeMTUFromEnv is the MTU of the default bridge and its veths:
+// BERTH_BRIDGE_MTU (68 to 65535, dockerd's --mtu), or 0 for LocalMTU.
+// It is read at each use, not recorded: the bridge takes a new one once
+// no container is on it (veths take their bridge's MTU when made).
+func BridgeMTUFromEnv() (int, error) {
+	v := os.Getenv("BERTH_BRIDGE_MTU")
+	if v == "" {
+		return 0, nil
+	}
+	mtu, err := strconv.Atoi(v)
+	if err != nil || mtu < 68 || mtu > 65535 {
+		return 0, fmt.Errorf("BERTH_BRIDGE_MTU %q: an MTU from 68 to 65535", v)
+	}
+	return mtu, nil
 }
 
 // NewBridge checks a bridge's name and subnet (an IPv4 prefix of /8 to

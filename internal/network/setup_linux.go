@@ -25,6 +25,9 @@ type Manager struct {
 	// Want is the bridge a root that has none yet is given (see
 	// BridgeFromEnv); a root keeps the one it was first given.
 	Want Bridge
+	// WantMTU is the default bridge's MTU, 0 for LocalMTU (see
+	// BridgeMTUFromEnv).
+	WantMTU int
 }
 
 // NetNSPath is where container id's network namespace is bind-mounted
@@ -46,6 +49,10 @@ type Request struct {
 	Hostname   string    // the container's host name (the host's with ModeHost)
 	Domainname string
 	ExtraHosts []string // --add-host name:address values
+	// LinkNetworks are the networks Links resolve on: alias → network
+	// (none: any the two share).
+	LinkNetworks map[string]string
+
 	// Links are --link aliases on user-defined networks, to the linked
 	// container's ID or name: names for this container's resolver alone.
 	Links map[string]string
@@ -159,7 +166,7 @@ func (m *Manager) network(ctx context.Context, name string) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Network{Name: BridgeNetwork, Bridge: b}, nil
+		return &Network{Name: BridgeNetwork, Bridge: b, Settings: Settings{MTU: m.WantMTU}}, nil
 	}
 	return m.Store.Network(ctx, name)
 }

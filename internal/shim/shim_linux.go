@@ -486,7 +486,9 @@ func (h *handoff) record(fn func(context.Context, *container.Store) error) error
 		}
 		h.db = db
 	}
-	return fn(context.Background(), container.New(h.db))
+	cs := container.New(h.db)
+	cs.NetworkEvents = network.NewStore(h.db).ContainerEvents
+	return fn(context.Background(), cs)
 }
 
 // closeDB closes the store record opened, before the shim re-executes

@@ -87,9 +87,10 @@ func Names(name string, aliases []string, id, hostname string) []string {
 
 // ConfigName is the resolver's file in a container's bundle directory:
 // the servers it forwards to, as "nameserver ADDRESS" lines, and the
-// container's links on user-defined networks, "link ALIAS CONTAINER"
-// (an ID, or a name), names that only this container resolves, to that
-// container's addresses on the networks they share. Its presence is
+// container's links on user-defined networks, "link ALIAS CONTAINER
+// [NETWORK]" (an ID, or a name), names that only this container
+// resolves, to that container's address on NETWORK (Docker's endpoint
+// links), or on every network they share without one. Its presence is
 // what tells the shim to run a resolver.
 const ConfigName = "resolver.conf"
 
@@ -97,6 +98,9 @@ const ConfigName = "resolver.conf"
 type Config struct {
 	Servers []netip.Addr
 	Links   map[string]string // alias → container ID or name
+	// LinkNetworks are the networks links resolve on: alias → network
+	// name (none: every network shared).
+	LinkNetworks map[string]string
 }
 
 // FormatConfig is the resolver file of c (links sorted by alias).
@@ -108,6 +112,10 @@ func FormatConfig(c Config) []byte {
 	}
 	aliases := slices.Sorted(maps.Keys(c.Links))
 	for _, a := range aliases {
+		if n := c.LinkNetworks[a]; n != "" {
+			fmt.Fprintf(&b, "link %s %s %s\n", a, c.Links[a], n)
+			continue
+		}
 		fmt.Fprintf(&b, "link %s %s\n", a, c.Links[a])
 	}
 	return []byte(b.String())
@@ -115,7 +123,7 @@ func FormatConfig(c Config) []byte {
 
 // readConfig reads a resolver file (nothing when there is none).
 func readConfig(path string) Config {
-	c := Config{Links: map[string]string{}}
+	c := Config{Links: map[string]string{}, LinkNetworks: map[string]string{}}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return c
@@ -127,8 +135,11 @@ func readConfig(path string) Config {
 			if a, err := netip.ParseAddr(f[1]); err == nil {
 				c.Servers = append(c.Servers, a)
 			}
-		case len(f) == 3 && f[0] == "link":
+		case (len(f) == 3 || len(f) == 4) && f[0] == "link":
 			c.Links[strings.ToLower(f[1])] = f[2]
+			if len(f) == 4 {
+				c.LinkNetworks[strings.ToLower(f[1])] = f[3]
+			}
 		}
 	}
 	return c

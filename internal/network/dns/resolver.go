@@ -371,7 +371,8 @@ func (r *Resolver) refresh() {
 	if err != nil {
 		return
 	}
-	links := readConfig(r.Config).Links
+	conf := readConfig(r.Config)
+	links := conf.Links
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -398,6 +399,9 @@ func (r *Resolver) refresh() {
 				r.names[n+"."+network] = appendNew(r.names[n+"."+network], rec.IP)
 			}
 			for alias, ref := range links {
+				if n := conf.LinkNetworks[alias]; n != "" && !strings.EqualFold(n, e.Name()) {
+					continue // a link of another network's endpoint
+				}
 				if ref == rec.ContainerID || ref == rec.Names[0] {
 					r.names[alias] = appendNew(r.names[alias], rec.IP)
 				}

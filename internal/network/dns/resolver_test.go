@@ -243,6 +243,37 @@ func TestLinks(t *testing.T) {
 	}
 }
 
+// TestLinkNetworks: a link with a network resolves to the linked
+// container's address on that network alone (Docker's endpoint links);
+// one without, on every network shared; one to a network this container
+// is not on, not at all.
+func TestLinkNetworks(t *testing.T) {
+	r := testResolver(t)
+	write(t, r.Dir, "net3", Format("net3", []Record{
+		{ContainerID: "self", IP: netip.MustParseAddr("10.3.0.2"), Names: []string{"me"}},
+		{ContainerID: "peer", IP: netip.MustParseAddr("10.3.0.3"), Names: []string{"peer"}},
+	}))
+	r.Config = filepath.Join(t.TempDir(), ConfigName)
+	conf := Config{Links: map[string]string{"db": "peer", "any": "peer", "off": "stranger"},
+		LinkNetworks: map[string]string{"db": "net3", "off": "net2"}}
+	if err := os.WriteFile(r.Config, FormatConfig(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := readConfig(r.Config); got.LinkNetworks["db"] != "net3" || got.LinkNetworks["any"] != "" || got.Links["db"] != "peer" {
+		t.Errorf("read back: %+v", got)
+	}
+	r.loaded = false
+	for name, want := range map[string]string{"db.": "10.3.0.3", "any.": "10.0.0.3 10.3.0.3"} {
+		resp, fwd := r.answer(query(t, name, dnsmessage.TypeA, nil), udpMaxAnswer)
+		if got := strings.Join(parse(t, resp).answers, " "); fwd || got != want {
+			t.Errorf("link %s: forwarded %v, %q, want %s", name, fwd, got, want)
+		}
+	}
+	if _, fwd := r.answer(query(t, "off.", dnsmessage.TypeA, nil), udpMaxAnswer); !fwd {
+		t.Error("a link on a network this container is not on is answered")
+	}
+}
+
 // FuzzAnswer: no packet makes the resolver panic, and whatever it
 // answers is a well-formed response to the question's ID that fits the
 // size it was given.
