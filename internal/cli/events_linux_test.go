@@ -106,6 +106,24 @@ func TestEvents(t *testing.T) {
 	if got := follow.String(); got != "create later\nstart later\ndie later\ndestroy later\n" {
 		t.Errorf("followed events: %q", got)
 	}
+
+	// A container that exits at once: its start is still before its die
+	// (the shim records the start with the running state, before it can
+	// record the exit).
+	t2 := fmt.Sprintf("%d.%09d", time.Now().Unix(), time.Now().Nanosecond())
+	for i := 0; i < 5; i++ {
+		b.ok(runArgs("-d", "--name", fmt.Sprint("quick", i), "busybox:test", "true")...)
+	}
+	for i := 0; i < 5; i++ {
+		b.ok("wait", fmt.Sprint("quick", i))
+	}
+	until := fmt.Sprint(time.Now().Add(time.Second).Unix())
+	for i := 0; i < 5; i++ {
+		got := b.ok("events", "--since", t2, "--until", until, "-f", "container=quick"+fmt.Sprint(i), "-f", "type=container", "--format", "{{.Action}}")
+		if got != "create\nstart\ndie\n" {
+			t.Errorf("quick%d's events: %q, want create, start, die", i, got)
+		}
+	}
 }
 
 // syncBuffer is a strings.Builder a process writes while the test reads.

@@ -503,9 +503,9 @@ func (s *Store) SetRunning(ctx context.Context, id string, pid, shimPid int, sta
 			string(Running), pid, shimPid, started.UnixNano(), restarts, restarts, id); err != nil {
 			return err
 		}
-		if restarts == 0 {
-			return nil // the engine records a user's start
-		}
+		// The start (and the connects before it) commit with the status,
+		// before the shim can record the exit: a container that exits at
+		// once still has its start before its die.
 		if err := s.networkEvents(ctx, id, "connect", started); err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
@@ -248,10 +247,4 @@ func (e *Engine) setNetworks(ctx context.Context, id string, nets []container.Ne
 		e.emit(ctx, n.Event(action, id))
 	}
 	return nil
-}
-
-// networkEvents records Docker's network event action (connect,
-// disconnect) of container c on each of its networks.
-func (e *Engine) networkEvents(ctx context.Context, c *container.Container, action string) {
-	e.net.Store.ContainerEvents(ctx, c.ID, c.Config.NetworkNames(), action, time.Now())
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
-	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
@@ -373,14 +372,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		}
 	}
 	cfg := c.Config
-	// Docker's connect events come before the container's start, a
-	// disconnect for each when it does not start after all.
-	e.networkEvents(ctx, c, network.EventConnect)
-	defer func() {
-		if err != nil {
-			e.networkEvents(ctx, c, network.EventDisconnect)
-		}
-	}()
+	// The shim records the start, with Docker's connect events before it.
 	_, err = p.Start(shim.Config{
 		ID: c.ID, Root: e.cfg.Root, Bundle: e.containerDir(c.ID), Mounts: mounts,
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),
@@ -389,9 +381,6 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
 		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
 	})
-	if err == nil {
-		e.emit(ctx, containerEvent(c, "start", nil))
-	}
 	return err
 }
 
