@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
@@ -246,4 +248,31 @@ func TestDeepOverlayChain(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "new"), nil, 0o644); err != nil {
 		t.Errorf("the merged tree is not writable: %v", err)
 	}
+}
+
+// TestTopDir: the snapshots directory is marked as the top of directory
+// trees (chattr +T), where the filesystem takes the flag (ext4).
+func TestTopDir(t *testing.T) {
+	_, root := newSnapshotter(t, NewOverlay)
+	probe := filepath.Join(t.TempDir(), "probe")
+	if err := os.Mkdir(probe, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	markTopDir(probe)
+	if !topDir(t, probe) {
+		t.Skip("the filesystem of the temp dir does not take FS_TOPDIR_FL")
+	}
+	if !topDir(t, filepath.Join(root, "snapshots")) {
+		t.Error("the snapshots directory is not marked +T")
+	}
+}
+
+func topDir(t *testing.T, dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	return err == nil && flags&fsTopDirFlag != 0
 }
