@@ -139,4 +139,13 @@ func TestBuildCopyRebuildLinks(t *testing.T) {
 	if got := b.ok(runArgs("--rm", "app:2", "stat", "-c", "%h", "/app/src/a")...); got != "1\n" {
 		t.Errorf("the link count after the old layer went: %q", got)
 	}
+	// Its layers are whole: saved, removed and loaded, it has the same tree.
+	file := filepath.Join(t.TempDir(), "app.tar")
+	b.ok("save", "-o", file, "app:2")
+	b.ok("rmi", "app:2")
+	b.ok("builder", "prune", "-af")
+	b.ok("load", "-i", file)
+	if got := list("app:2"); got != after {
+		t.Errorf("after save and load:\n%s\nbefore:\n%s", got, after)
+	}
 }

@@ -276,3 +276,28 @@ func topDir(t *testing.T, dir string) bool {
 	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
 	return err == nil && flags&fsTopDirFlag != 0
 }
+
+// TestMountDirs: the upper and layer directories read from mounts.
+func TestMountDirs(t *testing.T) {
+	active := []Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l1:/l2", "upperdir=/u", "workdir=/w"}}}
+	committed := []Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l1:/l2"}}}
+	bind := []Mount{{Type: "bind", Source: "/b", Options: []string{"rbind", "ro"}}}
+	if got := UpperDir(active); got != "/u" {
+		t.Errorf("UpperDir(active) = %q", got)
+	}
+	if got := UpperDir(bind); got != "/b" {
+		t.Errorf("UpperDir(bind) = %q", got)
+	}
+	if got := UpperDir(committed); got != "" {
+		t.Errorf("UpperDir(committed) = %q", got)
+	}
+	if got := LayerDirs(committed); strings.Join(got, ",") != "/l1,/l2" {
+		t.Errorf("LayerDirs(committed) = %q", got)
+	}
+	if got := LayerDirs(bind); strings.Join(got, ",") != "/b" {
+		t.Errorf("LayerDirs(bind) = %q", got)
+	}
+	if got := LayerDirs(active); got != nil {
+		t.Errorf("LayerDirs(active) = %q", got)
+	}
+}
