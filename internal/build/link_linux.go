@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -79,7 +80,7 @@ type linker struct {
 	dirTimes  map[string]time.Time
 
 	// Set by plan: directories to copy up, and the parents of what is
-	// linked or written late.
+	// linked.
 	copyUps []copyUp
 	touched map[string]bool
 }
@@ -322,12 +323,12 @@ func (l *linker) plan(ctx context.Context, rootfs string, c *copier) error {
 		if l.pending[p.name] != p {
 			continue // written again after
 		}
-		l.touched[path.Dir(p.name)] = true
 		ups, ok := l.check(rfd, ufd, rootfs, p.name, noted)
 		if !ok {
 			late = append(late, p)
 			continue
 		}
+		l.touched[path.Dir(p.name)] = true
 		for _, u := range ups {
 			noted[u.rel] = true
 		}
@@ -340,7 +341,7 @@ func (l *linker) plan(ctx context.Context, rootfs string, c *copier) error {
 	}
 	late1 := *c
 	late1.link = nil // not a pass of the copy's: leaves the times alone
-	return late1.write(ctx, "/", func(tw *tar.Writer) error {
+	err = late1.write(ctx, "/", func(tw *tar.Writer) error {
 		for _, p := range late {
 			if err := tw.WriteHeader(p.hdr); err != nil {
 				return err
@@ -351,6 +352,26 @@ func (l *linker) plan(ctx context.Context, rootfs string, c *copier) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Their directories' times as the copy's passes left them: set
+	// through the mount, where a symlink on their way leads.
+	for _, p := range late {
+		d := path.Dir(p.name)
+		t, ok := l.dirTimes[d]
+		if !ok {
+			continue
+		}
+		host, err := securejoin.SecureJoin(rootfs, d)
+		if err != nil {
+			return err
+		}
+		if err := os.Chtimes(host, t, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // check looks at name (absolute) in the tree (rfd) and the upper
@@ -421,7 +442,13 @@ func (l *linker) finish(ctx context.Context) error {
 		return &os.PathError{Op: "open", Path: l.upper, Err: err}
 	}
 	defer unix.Close(ufd)
+	made := map[string]bool{}
 	for _, u := range l.copyUps {
+		var st unix.Stat_t
+		if unix.Fstatat(ufd, u.rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			continue // copied up by the overlay since, for a file written late
+		}
+		made[u.rel] = true
 		if err := unix.Mkdirat(ufd, u.rel, 0o700); err != nil {
 			return fmt.Errorf("copy up %s: %w", u.rel, &os.SyscallError{Syscall: "mkdirat", Err: err})
 		}
@@ -449,7 +476,7 @@ func (l *linker) finish(ctx context.Context) error {
 	// Overlayfs keeps the times of a directory it copies up; one the
 	// copy made an entry in has the time of that change.
 	for _, u := range l.copyUps {
-		if l.touched["/"+u.rel] {
+		if !made[u.rel] || l.touched["/"+u.rel] {
 			continue
 		}
 		ts := []unix.Timespec{u.st.Atim, u.st.Mtim}
@@ -462,6 +489,8 @@ func (l *linker) finish(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		// (check saw d a directory all the way, in the upper directory
+		// after finish's copy-ups.)
 		rel := strings.TrimPrefix(d, "/")
 		if rel == "" {
 			rel = "."

@@ -37,9 +37,13 @@ RUN echo two > /out/over && rm /out/gone && rm -rf /out/opq && mkdir /out/opq &&
     touch -d @1200000000 /out/over && chmod 604 /out/over
 
 FROM busybox:test
+RUN mkdir -p /opt/real /pre/dir && ln -s /opt/real /lnk && chown 5:6 /pre && chmod 711 /pre && \
+    touch -d @1100000000 /pre/dir /pre
 COPY --from=gen /out /data
 COPY --from=gen --chown=3:4 /out/keep/k /out/over /owned/
 COPY --from=gen --chmod=600 /out/keep/k /moded
+COPY --from=gen /out/keep /lnk/keep/
+COPY --from=gen /out/keep/k /pre/dir/
 `})
 			b.buildOK(dir, "-t", "gen", "--target", "gen")
 			b.buildOK(dir, "-t", "linked")
@@ -57,15 +61,23 @@ COPY --from=gen --chmod=600 /out/keep/k /moded
 			if strings.Contains(want, "./gone") || strings.Contains(want, "./opq/sub") {
 				t.Errorf("the stage's tree has what its second layer deleted:\n%s", want)
 			}
-			got = b.ok(runArgs("--rm", "linked", "sh", "-c", "stat -c '%n %a %u:%g %h' /owned/k /owned/over /moded; cat /owned/k /moded; stat -c %h /data/keep/k /data/opq/y")...)
-			links := "1\n1\n"
+			got = b.ok(runArgs("--rm", "linked", "sh", "-c", "stat -c '%n %a %u:%g %h' /owned/k /owned/over /moded; cat /owned/k /moded; stat -c %h /data/keep/k /data/opq/y /pre/dir/k")...)
+			links := "1\n1\n1\n"
 			if driver == "overlay" {
 				// Shared with the stage's layers. (/data/over is a copy:
 				// overlayfs marked the stage's copy-up of it with an xattr.)
-				links = "2\n2\n"
+				links = "3\n2\n3\n"
 			}
 			if want := "/owned/k 4750 3:4 1\n/owned/over 604 3:4 1\n/moded 600 7:8 1\nk\nk\n" + links; got != want {
 				t.Errorf("--chown, --chmod and links: %q, want %q", got, want)
+			}
+			// Through a symlink (written, not linked), and into directories
+			// of a lower layer (copied up as overlayfs does: owner, mode,
+			// and the time of the one whose content did not change).
+			got = b.ok(runArgs("--rm", "linked", "sh", "-c", "stat -c '%n %a %u:%g %h %Y' /opt/real/keep/k /pre/dir/k; stat -c '%n %a %u:%g %Y' /pre; cat /opt/real/keep/k; stat -c %Y /pre/dir")...)
+			want = "/opt/real/keep/k 4750 7:8 1 1000000000\n/pre/dir/k 4750 7:8 " + links[4:5] + " 1000000000\n/pre 711 5:6 1100000000\nk\n"
+			if !strings.HasPrefix(got, want) || strings.HasSuffix(got, "\n1100000000\n") {
+				t.Errorf("COPY through a symlink and into lower directories: %q, want %q and /pre/dir's time now", got, want)
 			}
 		})
 	}
