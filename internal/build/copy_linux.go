@@ -287,6 +287,9 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 				}
 			}
 		}
+		if c.link != nil {
+			w.onRelease(c.link.close)
+		}
 		multi := len(sel)+len(dls)+len(gits)+len(op.contents) > 1 || destIsDir
 		for _, p := range sel {
 			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {

@@ -68,6 +68,7 @@ type linker struct {
 	prev string
 
 	mu      sync.Mutex
+	dirs    map[string]int // open layer directories (O_PATH)
 	off     bool
 	pending map[string]*pendingLink // by name in the image (absolute)
 	order   []*pendingLink
@@ -106,7 +107,48 @@ func newLinker(upper string) *linker {
 	if upper == "" {
 		return nil
 	}
-	return &linker{upper: upper, pending: map[string]*pendingLink{}, dirTimes: map[string]time.Time{}}
+	return &linker{upper: upper, pending: map[string]*pendingLink{}, dirTimes: map[string]time.Time{}, dirs: map[string]int{}}
+}
+
+// dirFd is an O_PATH descriptor of the layer directory dir, kept open
+// until close.
+func (l *linker) dirFd(dir string) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if fd, ok := l.dirs[dir]; ok {
+		return fd, nil
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	l.dirs[dir] = fd
+	return fd, nil
+}
+
+// close closes the layer directories.
+func (l *linker) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, fd := range l.dirs {
+		unix.Close(fd)
+	}
+	l.dirs = map[string]int{}
+}
+
+// stat stats rel in the layer directory dir, following no symlink.
+func (l *linker) stat(dir, rel string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	dfd, err := l.dirFd(dir)
+	if err != nil {
+		return st, err
+	}
+	fd, err := openBeneath(dfd, rel, 0)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(fd)
+	return st, unix.Fstat(fd, &st)
 }
 
 // openBeneath opens rel inside the directory dir (O_PATH), following no
@@ -119,22 +161,6 @@ func openBeneath(dirfd int, rel string, flags uint64) (int, error) {
 		Flags:   flags | unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
-}
-
-// statBeneath stats rel inside the directory dir, following no symlink.
-func statBeneath(dir, rel string) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return st, err
-	}
-	defer unix.Close(dfd)
-	fd, err := openBeneath(dfd, rel, 0)
-	if err != nil {
-		return st, err
-	}
-	defer unix.Close(fd)
-	return st, unix.Fstat(fd, &st)
 }
 
 // sameMeta reports whether st is a regular file the entry hdr would make.
@@ -170,7 +196,7 @@ func (l *linker) offer(name string, hdr *tar.Header, e fileEntry) bool {
 	p := &pendingLink{name: name, hdr: hdr, src: e.host}
 	if l.prev != "" {
 		p.layer, p.rel = l.prev, strings.TrimPrefix(name, "/")
-		st, err := statBeneath(p.layer, p.rel)
+		st, err := l.stat(p.layer, p.rel)
 		if err != nil || !sameMeta(&st, hdr) || hasXattrs(filepath.Join(p.layer, p.rel)) {
 			return false
 		}
@@ -189,7 +215,7 @@ func (l *linker) offer(name string, hdr *tar.Header, e fileEntry) bool {
 		// reports a lower file's own inode number when all layers are on
 		// one filesystem).
 		for _, d := range l.layers {
-			st, err := statBeneath(d, rel)
+			st, err := l.stat(d, rel)
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 				continue
 			}
@@ -211,37 +237,56 @@ func (l *linker) offer(name string, hdr *tar.Header, e fileEntry) bool {
 	return true
 }
 
-// sameContent compares the files a and b, of size bytes.
+// sameContent compares the first size bytes of the files a and b (each
+// of that size, the caller has seen), reading both with plain syscalls.
 func sameContent(a, b string, size int64) (bool, error) {
-	fa, err := os.Open(a)
+	fa, err := unix.Open(a, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, err
 	}
-	defer fa.Close()
-	fb, err := os.Open(b)
+	defer unix.Close(fa)
+	fb, err := unix.Open(b, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, err
 	}
-	defer fb.Close()
-	bufA, bufB := make([]byte, 32<<10), make([]byte, 32<<10)
-	var n int64
+	defer unix.Close(fb)
+	bufA, bufB := make([]byte, min(size+1, 64<<10)), make([]byte, min(size+1, 64<<10))
 	for {
-		na, erra := io.ReadFull(fa, bufA)
-		nb, errb := io.ReadFull(fb, bufB)
+		na, err := readFull(fa, bufA)
+		if err != nil {
+			return false, err
+		}
+		nb, err := readFull(fb, bufB)
+		if err != nil {
+			return false, err
+		}
 		if na != nb || !bytes.Equal(bufA[:na], bufB[:nb]) {
 			return false, nil
 		}
-		n += int64(na)
-		if erra == io.EOF || erra == io.ErrUnexpectedEOF {
-			return n == size && (errb == io.EOF || errb == io.ErrUnexpectedEOF), nil
-		}
-		if erra != nil {
-			return false, erra
-		}
-		if errb != nil {
-			return false, errb
+		size -= int64(na)
+		if na < len(bufA) {
+			return size == 0, nil // both at their ends
 		}
 	}
+}
+
+// readFull reads fd into buf until it is full or the file ends.
+func readFull(fd int, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.SyscallError{Syscall: "read", Err: err}
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return n, nil
 }
 
 // written notes an entry the tar pass writes: it replaces a file to link
@@ -459,17 +504,11 @@ func (l *linker) finish(ctx context.Context) error {
 			return fmt.Errorf("copy up %s: %w", u.rel, &os.SyscallError{Syscall: "fchmodat", Err: err})
 		}
 	}
-	layers := map[string]int{}
-	defer func() {
-		for _, fd := range layers {
-			unix.Close(fd)
-		}
-	}()
 	for _, p := range l.order {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := l.place(ufd, layers, p); err != nil {
+		if err := l.place(ufd, p); err != nil {
 			return fmt.Errorf("copy %s: %w", p.name, err)
 		}
 	}
@@ -509,7 +548,7 @@ func timespecOf(t time.Time) unix.Timespec {
 
 // place links (or copies) p into the upper directory ufd, replacing what
 // the copy wrote there before under that name.
-func (l *linker) place(ufd int, layers map[string]int, p *pendingLink) error {
+func (l *linker) place(ufd int, p *pendingLink) error {
 	dir, base := path.Split(strings.TrimPrefix(p.name, "/"))
 	pfd, err := openBeneath(ufd, strings.TrimSuffix(dir, "/"), unix.O_DIRECTORY)
 	if err != nil {
@@ -525,7 +564,7 @@ func (l *linker) place(ufd int, layers map[string]int, p *pendingLink) error {
 			return &os.SyscallError{Syscall: "unlinkat", Err: err}
 		}
 	}
-	if l.link(pfd, base, layers, p) == nil {
+	if l.link(pfd, base, p) == nil {
 		return nil
 	}
 	return copyInto(pfd, base, p)
@@ -533,14 +572,10 @@ func (l *linker) place(ufd int, layers map[string]int, p *pendingLink) error {
 
 // link makes base in pfd a link of p's file, after checking it is the
 // inode offer saw.
-func (l *linker) link(pfd int, base string, layers map[string]int, p *pendingLink) error {
-	dfd, ok := layers[p.layer]
-	if !ok {
-		var err error
-		if dfd, err = unix.Open(p.layer, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return err
-		}
-		layers[p.layer] = dfd
+func (l *linker) link(pfd int, base string, p *pendingLink) error {
+	dfd, err := l.dirFd(p.layer)
+	if err != nil {
+		return err
 	}
 	fd, err := openBeneath(dfd, p.rel, 0)
 	if err != nil {

@@ -24,12 +24,13 @@ func TestLinkChecks(t *testing.T) {
 		return p
 	}
 	a, b, c := write("a", "same content"), write("b", "same content"), write("c", "diff content")
+	longer := write("longer", "same content!")
 	big1, big2 := write("big1", string(make([]byte, 100<<10))), write("big2", string(make([]byte, 100<<10-1))+"x")
 	for _, tc := range []struct {
 		x, y string
 		size int64
 		want bool
-	}{{a, b, 12, true}, {a, c, 12, false}, {a, b, 11, false}, {big1, big2, 100 << 10, false}, {big1, big1, 100 << 10, true}} {
+	}{{a, b, 12, true}, {a, c, 12, false}, {a, longer, 12, false}, {longer, a, 12, false}, {a, b, 11, false}, {big1, big2, 100 << 10, false}, {big1, big1, 100 << 10, true}} {
 		if got, err := sameContent(tc.x, tc.y, tc.size); got != tc.want || err != nil {
 			t.Errorf("sameContent(%s, %s, %d) = %v, %v", filepath.Base(tc.x), filepath.Base(tc.y), tc.size, got, err)
 		}
@@ -62,20 +63,22 @@ func TestLinkChecks(t *testing.T) {
 	}
 
 	// A symlink in the layer is not followed.
+	l := newLinker(dir)
+	defer l.close()
 	write("real/f", "x")
 	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := statBeneath(dir, "real/f"); err != nil {
-		t.Errorf("statBeneath real/f: %v", err)
+	if _, err := l.stat(dir, "real/f"); err != nil {
+		t.Errorf("stat real/f: %v", err)
 	}
-	if _, err := statBeneath(dir, "link/f"); err == nil {
-		t.Error("statBeneath followed a symlink")
+	if _, err := l.stat(dir, "link/f"); err == nil {
+		t.Error("stat followed a symlink")
 	}
 	if err := os.Symlink("/etc", filepath.Join(dir, "abs")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := statBeneath(dir, "abs/passwd"); err == nil {
-		t.Error("statBeneath left the layer")
+	if _, err := l.stat(dir, "abs/passwd"); err == nil {
+		t.Error("stat left the layer")
 	}
 }
