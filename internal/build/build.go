@@ -10,6 +10,8 @@
 // step whose inputs are unchanged is not run again: its layer comes from
 // the build cache in meta.db (see cache.go); the digests of context files
 // are remembered between builds by their stat (see filehash_linux.go).
+// With the overlay snapshotter a COPY links, rather than writes, the
+// files a committed layer already has (see link_linux.go).
 //
 // It imports the image, snapshot, archive, oci, cdi and store packages; it
 // never imports the runtime (a Runner, which the engine provides, runs

@@ -217,7 +217,18 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 	if op.link {
 		on = &state{}
 	}
-	return r.layerStepOn(ctx, v, st, on, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+	// Files may be linked from a layer (see link_linux.go) when the COPY
+	// has only files of a tree or the context to copy; those of the
+	// context from the layer the same COPY made last time.
+	linkable := !op.add && len(urls) == 0 && len(gits) == 0 && len(op.contents) == 0
+	var lastKey string
+	if linkable && src.ctx != nil && !op.link {
+		dir, _ := filepath.Abs(src.root)
+		lastKey = cacheKey("copy-last", dir, op.srcs, dest, destIsDir, op.chown, op.chmod, op.parents, op.exclude).Encoded()
+	}
+	ran := false
+	err = r.layerStepOn(ctx, v, st, on, key, createdBy, func(ctx context.Context, rootfs string, w *workdir) error {
+		ran = true
 		if src.ctx == nil {
 			root, err := r.b.mountTree(ctx, w, "from", src.chainID)
 			if err != nil {
@@ -261,11 +272,35 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 			uid, gid = u, g
 		}
 		c := &copier{rootfs: rootfs, uid: uid, gid: gid, mode: mode, modeSet: modeSet, add: op.add && op.unpack, exclude: excl}
+		if linkable {
+			if src.ctx == nil {
+				if layers := r.b.treeLayers(ctx, src.chainID); layers != nil {
+					if c.link = newLinker(w.upper); c.link != nil {
+						c.link.srcRoot, c.link.layers = src.root, layers
+					}
+				}
+			} else if lastKey != "" {
+				if prev := r.b.lastCopy(ctx, lastKey); prev != "" {
+					if c.link = newLinker(w.upper); c.link != nil {
+						c.link.prev = prev
+					}
+				}
+			}
+		}
+		if c.link != nil {
+			w.onRelease(c.link.close)
+		}
 		multi := len(sel)+len(dls)+len(gits)+len(op.contents) > 1 || destIsDir
 		for _, p := range sel {
 			if err := c.copySource(ctx, src, p.s, p.dest, multi || p.multi); err != nil {
 				return err
 			}
+		}
+		if c.link != nil {
+			if err := c.link.plan(ctx, rootfs, c); err != nil {
+				return err
+			}
+			w.finish = append(w.finish, c.link.finish)
 		}
 		// Downloads are root's unless --chown, and unpacked only when
 		// asked.
@@ -295,6 +330,11 @@ func (r *run) dispatchCopy(ctx context.Context, s *stage, st *state, op copyOp) 
 		}
 		return nil
 	})
+	if err == nil && ran && lastKey != "" {
+		// A hint for the next build: losing it costs only copies.
+		r.b.rememberCopy(lastKey, st.chainID())
+	}
+	return err
 }
 
 func trailingSlash(p string) string {
@@ -556,6 +596,7 @@ type copier struct {
 	modeSet  *chmod.Set // a symbolic --chmod (u+x), applied to the source's
 	add      bool       // ADD: a local archive is unpacked
 	exclude  *patternmatcher.PatternMatcher
+	link     *linker // regular files to link rather than write; nil: none
 }
 
 func (c *copier) isDir(p string) bool {
@@ -600,6 +641,7 @@ func (c *copier) copySource(ctx context.Context, t tree, s selected, dest string
 // write makes the missing directories down to dir, then unpacks what
 // fill writes.
 func (c *copier) write(ctx context.Context, dir string, fill func(tw *tar.Writer) error) error {
+	c.link.beginPass()
 	pr, pw := io.Pipe()
 	go func() {
 		bw := bufio.NewWriterSize(pw, 64<<10)
@@ -618,6 +660,9 @@ func (c *copier) write(ctx context.Context, dir string, fill func(tw *tar.Writer
 	}()
 	err := archive.ExtractToDir(ctx, c.rootfs, "/", pr, archive.CopyOptions{KeepOwners: true, AllowDevices: true})
 	pr.CloseWithError(io.ErrClosedPipe)
+	if err == nil {
+		c.link.endPass()
+	}
 	return err
 }
 
@@ -626,7 +671,9 @@ func (c *copier) write(ctx context.Context, dir string, fill func(tw *tar.Writer
 func (c *copier) parents(tw *tar.Writer, dir string) error {
 	uid, gid := max(c.uid, 0), max(c.gid, 0)
 	return missingDirs(c.rootfs, dir, func(p string) error {
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(p, "/") + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()})
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(p, "/") + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}
+		c.link.written(p, hdr)
+		return tw.WriteHeader(hdr)
 	})
 }
 
@@ -681,6 +728,10 @@ func (c *copier) entry(tw *tar.Writer, name string, e fileEntry) error {
 	if c.modeSet != nil && hdr.Typeflag != tar.TypeSymlink {
 		hdr.Mode = applyChmod(c.modeSet, hdr.Mode, hdr.Typeflag == tar.TypeDir)
 	}
+	if c.link.offer(name, hdr, e) {
+		return nil
+	}
+	c.link.written(name, hdr)
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}

@@ -293,10 +293,13 @@ func (b *Builder) Prune(ctx context.Context, o PruneOptions) (PruneResult, error
 	}
 	if o.Before.IsZero() && o.Filter == nil && o.ReservedSpace == 0 && o.MaxUsedSpace == 0 && o.MinFreeSpace == 0 {
 		// The contexts' remembered file digests go with the cache.
-		hashes := filepath.Join(b.cfg.StateDir, fileHashesDir)
-		size := dirSize(hashes)
-		if os.RemoveAll(hashes) == nil {
-			res.Reclaimed += size
+		// So do the records of which layer a COPY made last.
+		for _, d := range []string{fileHashesDir, copyLastDir} {
+			d = filepath.Join(b.cfg.StateDir, d)
+			size := dirSize(d)
+			if os.RemoveAll(d) == nil {
+				res.Reclaimed += size
+			}
 		}
 	}
 	for _, id := range mounts {

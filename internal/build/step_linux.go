@@ -23,6 +23,13 @@ type workdir struct {
 	dir  string
 	lock *os.File
 	undo []func()
+	// upper is where the step's changes go on the host, when they may be
+	// written there directly once the tree is unmounted (overlay: the
+	// upper directory); "" otherwise.
+	upper string
+	// finish runs after the tree is unmounted, before its changes are
+	// committed.
+	finish []func(ctx context.Context) error
 }
 
 // snapshotKey is the active snapshot of a step, named after its workdir.
@@ -73,7 +80,7 @@ func (b *Builder) sweep(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		if e.Name() == cacheMountsDir || e.Name() == fileHashesDir {
+		if e.Name() == cacheMountsDir || e.Name() == fileHashesDir || e.Name() == copyLastDir {
 			continue
 		}
 		dir := filepath.Join(b.cfg.StateDir, e.Name())
@@ -132,6 +139,9 @@ func (b *Builder) execute(ctx context.Context, st *state, do func(ctx context.Co
 		return cacheEntry{}, err
 	}
 	w.onRelease(func() { sn.Remove(context.Background(), key) })
+	if sn.Name() == "overlay" {
+		w.upper = snapshot.UpperDir(mounts)
+	}
 	rootfs := filepath.Join(w.dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return cacheEntry{}, err
@@ -143,6 +153,12 @@ func (b *Builder) execute(ctx context.Context, st *state, do func(ctx context.Co
 	err = do(ctx, rootfs, w)
 	if uerr := unmount(); err == nil && uerr != nil {
 		err = uerr
+	}
+	for _, f := range w.finish {
+		if err != nil {
+			break
+		}
+		err = f(ctx)
 	}
 	if err != nil {
 		return cacheEntry{}, err

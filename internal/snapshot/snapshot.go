@@ -32,6 +32,7 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -121,3 +122,47 @@ func (in *Ingest) Commit(ctx context.Context, size int64) error { return in.comm
 
 // Abort discards the ingest.
 func (in *Ingest) Abort() { in.abort() }
+
+// UpperDir is the directory an active snapshot's changes are written to,
+// from the mounts Prepare or Mounts returned: an overlay's upper
+// directory, or the directory a snapshot without a parent bind-mounts.
+// "" when the mounts have neither.
+func UpperDir(mounts []Mount) string {
+	if len(mounts) != 1 {
+		return ""
+	}
+	m := mounts[0]
+	if m.Type == "bind" {
+		return m.Source
+	}
+	for _, o := range m.Options {
+		if d, ok := strings.CutPrefix(o, "upperdir="); ok {
+			return d
+		}
+	}
+	return ""
+}
+
+// LayerDirs are the directories of the layers a committed overlay
+// snapshot's mounts stack, top first (one for a base layer), from the
+// mounts Mounts returned; nil for other mounts.
+func LayerDirs(mounts []Mount) []string {
+	if len(mounts) != 1 {
+		return nil
+	}
+	m := mounts[0]
+	if m.Type == "bind" {
+		return []string{m.Source}
+	}
+	for _, o := range m.Options {
+		if strings.HasPrefix(o, "upperdir=") {
+			return nil
+		}
+	}
+	for _, o := range m.Options {
+		if d, ok := strings.CutPrefix(o, "lowerdir="); ok {
+			return strings.Split(d, ":")
+		}
+	}
+	return nil
+}

@@ -44,7 +44,34 @@ func newFS(root string, db *store.DB, overlay bool) (*fsSnapshotter, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("snapshots: %w", err)
 	}
+	markTopDir(root)
 	return &fsSnapshotter{root: root, db: db, overlay: overlay}, nil
+}
+
+// fsTopDirFlag is FS_TOPDIR_FL (chattr +T), which x/sys lacks.
+const fsTopDirFlag = 0x00020000
+
+// markTopDir tells ext4 that the directories made in dir head trees of
+// their own (chattr +T), so that it places each snapshot's directory in
+// a block group of its own choosing (Orlov's allocator, as for /home's
+// users) rather than in dir's. A snapshot's files are allocated in its
+// directory's group; left in one group, the layers of every build pile
+// up there, and where files are created and deleted all the time ext4
+// (without a journal, it skips inodes freed in the last minute) scans
+// past thousands of freed inodes for each new one: 2,000 small files
+// took 0.4-2.4 s in a plain directory and 0.1-0.2 s in a +T one on the
+// benchmark's disk. A hint only: other filesystems refuse the flag.
+func markTopDir(dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil || flags&fsTopDirFlag != 0 {
+		return
+	}
+	unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopDirFlag)
 }
 
 // OverlaySupported reports whether overlayfs can be mounted with its

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
@@ -245,5 +247,57 @@ func TestDeepOverlayChain(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "new"), nil, 0o644); err != nil {
 		t.Errorf("the merged tree is not writable: %v", err)
+	}
+}
+
+// TestTopDir: the snapshots directory is marked as the top of directory
+// trees (chattr +T), where the filesystem takes the flag (ext4).
+func TestTopDir(t *testing.T) {
+	_, root := newSnapshotter(t, NewOverlay)
+	probe := filepath.Join(t.TempDir(), "probe")
+	if err := os.Mkdir(probe, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	markTopDir(probe)
+	if !topDir(t, probe) {
+		t.Skip("the filesystem of the temp dir does not take FS_TOPDIR_FL")
+	}
+	if !topDir(t, filepath.Join(root, "snapshots")) {
+		t.Error("the snapshots directory is not marked +T")
+	}
+}
+
+func topDir(t *testing.T, dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	return err == nil && flags&fsTopDirFlag != 0
+}
+
+// TestMountDirs: the upper and layer directories read from mounts.
+func TestMountDirs(t *testing.T) {
+	active := []Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l1:/l2", "upperdir=/u", "workdir=/w"}}}
+	committed := []Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l1:/l2"}}}
+	bind := []Mount{{Type: "bind", Source: "/b", Options: []string{"rbind", "ro"}}}
+	if got := UpperDir(active); got != "/u" {
+		t.Errorf("UpperDir(active) = %q", got)
+	}
+	if got := UpperDir(bind); got != "/b" {
+		t.Errorf("UpperDir(bind) = %q", got)
+	}
+	if got := UpperDir(committed); got != "" {
+		t.Errorf("UpperDir(committed) = %q", got)
+	}
+	if got := LayerDirs(committed); strings.Join(got, ",") != "/l1,/l2" {
+		t.Errorf("LayerDirs(committed) = %q", got)
+	}
+	if got := LayerDirs(bind); strings.Join(got, ",") != "/b" {
+		t.Errorf("LayerDirs(bind) = %q", got)
+	}
+	if got := LayerDirs(active); got != nil {
+		t.Errorf("LayerDirs(active) = %q", got)
 	}
 }
