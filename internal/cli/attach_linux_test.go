@@ -359,3 +359,40 @@ func spareShims(t *testing.T) []int {
 	}
 	return out
 }
+
+// TestShimMemoryBounded: the supervising shim runs without the
+// collector's pacing (GOGC=off, a memory limit a few MB over its idle
+// use), so a container that logs a lot must still leave its shim small:
+// 60 MB of output go through it to a rotated log, and its anonymous
+// memory stays under 16 MB.
+func TestShimMemoryBounded(t *testing.T) {
+	b := containerRoot(t)
+	b.ok(runArgs("-d", "--name", "chatty", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "busybox:test",
+		"sh", "-c", "yes $(head -c 1000 /dev/zero | tr '\\0' x) | head -c 60000000; echo; echo done; sleep 600")...)
+	t.Cleanup(func() { b.run("", "rm", "-f", "chatty") })
+	waitFor(t, "the output to be logged", func() bool {
+		out, _, _ := b.run("", "logs", "--tail", "1", "chatty")
+		return out == "done\n"
+	})
+	pid := strings.TrimSpace(b.ok("inspect", "-f", "{{.State.Pid}}", "chatty"))
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shim is the container init's parent: "pid (comm) state ppid …".
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	rollup, err := os.ReadFile("/proc/" + fields[1] + "/smaps_rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var anonKB int
+	for _, line := range strings.Split(string(rollup), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "Anonymous:" {
+			anonKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	t.Logf("the shim's anonymous memory after 60 MB of output: %d kB", anonKB)
+	if anonKB == 0 || anonKB > 16<<10 {
+		t.Errorf("the shim of a container that logged 60 MB has %d kB of anonymous memory, want under 16 MB", anonKB)
+	}
+}

@@ -465,10 +465,11 @@ func (h *handoff) reexec() error {
 	if err != nil {
 		return err
 	}
-	// One P is all a shim needs, and fewer Ps are less memory.
-	env := []string{handoffEnv + "=" + string(data), "GOMAXPROCS=1"}
+	// One P is all a shim needs, and fewer Ps are less memory; no
+	// collection unless it grows (see collectOnlyWhenNeeded).
+	env := []string{handoffEnv + "=" + string(data), "GOMAXPROCS=1", "GOGC=off"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") {
 			env = append(env, kv)
 		}
 	}

@@ -111,8 +111,8 @@ func (h *handoff) supervise(fresh bool) int {
 		// Once the goroutines above wait, so that the code they ran
 		// to get there is dropped too.
 		time.AfterFunc(50*time.Millisecond, func() {
-			trimMemory()
 			collectOnlyWhenNeeded(4 << 20)
+			dropCode()
 		})
 	}
 	code := s.reap(h.Pid)

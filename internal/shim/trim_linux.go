@@ -11,14 +11,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// trimMemory gives back to the kernel what the shim's setup used and its
-// idle loop does not need, since a shim's resident memory is paid once per
-// running container: the heap's free pages, and this binary's read-only
-// mappings (its code and read-only data, which the setup touched widely);
-// those are clean file pages, so the few the loop uses fault back in from
-// the page cache.
+// trimMemory gives back to the kernel what the shim's last piece of work
+// (a health status recorded) used and its idle loop does not need, since a
+// shim's resident memory is paid once per running container: the heap's
+// free pages (after a collection) and the code (see dropCode).
 func trimMemory() {
 	debug.FreeOSMemory()
+	dropCode()
+}
+
+// dropCode drops this binary's read-only mappings (its code and read-only
+// data, which the setup touched widely); those are clean file pages, so
+// the few the idle loop uses fault back in from the page cache.
+func dropCode() {
 	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return
@@ -48,12 +53,15 @@ func trimMemory() {
 	}
 }
 
-// collectOnlyWhenNeeded turns the collector's pacing off for the idle
-// supervisor: Go otherwise forces a collection every 2 minutes, which
-// walks the heap and pages the collector's code back in and leaves each
-// shim about 1 MB bigger for good. A collection still runs once the
-// shim's memory grows headroom bytes past what it uses now (a chatty
-// container's log lines), and trimMemory runs one.
+// collectOnlyWhenNeeded keeps the collector's pacing off for the idle
+// supervisor (it starts with GOGC=off, see reexec): Go otherwise forces a
+// collection every 2 minutes, which walks the heap and pages the
+// collector's code back in and leaves each shim about 1 MB bigger for
+// good. Even one collection costs a shim some 400 KB for good (the mark
+// bits, work buffers and worker it makes), more than the garbage of its
+// start it would free. A collection still runs once the shim's memory
+// grows headroom bytes past what it uses now (a chatty container's log
+// lines), and trimMemory runs one.
 func collectOnlyWhenNeeded(headroom int64) {
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
