@@ -96,20 +96,7 @@ func (r Ruleset) script4(ports []PublishedPort) string {
 	b := r.Bridge
 	ranges, singles := split(ports, "0.0.0.0/0")
 	var s strings.Builder
-	t := b.Table()
-	// Declaring the table first makes the delete succeed when it is new.
-	fmt.Fprintf(&s, "table ip %s\ndelete table ip %s\ntable ip %s {\n", t, t, t)
-	s.WriteString("\tmap publish_ranges {\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr\n\t\tflags interval\n")
-	writeElements(&s, ranges)
-	s.WriteString("\t}\n")
-	s.WriteString("\tmap publish_ports {\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n\t\tflags interval\n")
-	writeElements(&s, singles)
-	s.WriteString("\t}\n")
-	publish := "\t\tmeta l4proto { tcp, udp, sctp } fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @publish_ranges\n" +
-		"\t\tmeta l4proto { tcp, udp, sctp } fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @publish_ports\n"
-	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish + "\t}\n")
-	// The output hook has no "dstnat" keyword in nft; -100 is its value.
-	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish + "\t}\n")
+	writePublishing(&s, "ip", "ipv4_addr", b.Table(), ranges, singles, "")
 	fmt.Fprintf(&s, "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"+
 		"\t\tiifname %q ip daddr %s ip daddr != %s notrack\n\t}\n", b.Name, b.Subnet, b.Gateway)
 	if r.Internal {
@@ -126,6 +113,31 @@ func (r Ruleset) script4(ports []PublishedPort) string {
 `, b.Name, b.Subnet)
 	s.WriteString(forwardChain(b.Name, false))
 	return s.String()
+}
+
+// writePublishing opens table t of family (ip, ip6), whose addresses
+// are of nft type addr, with its port maps (ranges and singles) and the
+// prerouting and output chains that translate with them; the output
+// chain's rules start with outPrefix.
+func writePublishing(s *strings.Builder, family, addr, t string, ranges, singles []element, outPrefix string) {
+	// Declaring the table first makes the delete succeed when it is new.
+	fmt.Fprintf(s, "table %[1]s %[2]s\ndelete table %[1]s %[2]s\ntable %[1]s %[2]s {\n", family, t)
+	fmt.Fprintf(s, "\tmap publish_ranges {\n\t\ttype %[1]s . inet_proto . inet_service : %[1]s\n\t\tflags interval\n", addr)
+	writeElements(s, ranges)
+	s.WriteString("\t}\n")
+	fmt.Fprintf(s, "\tmap publish_ports {\n\t\ttype %[1]s . inet_proto . inet_service : %[1]s . inet_service\n\t\tflags interval\n", addr)
+	writeElements(s, singles)
+	s.WriteString("\t}\n")
+	publish := func(prefix string) string {
+		var r string
+		for _, m := range []string{"publish_ranges", "publish_ports"} {
+			r += fmt.Sprintf("\t\t%smeta l4proto { tcp, udp, sctp } fib daddr type local dnat %[2]s to %[2]s daddr . meta l4proto . th dport map @%s\n", prefix, family, m)
+		}
+		return r
+	}
+	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish("") + "\t}\n")
+	// The output hook has no "dstnat" keyword in nft; -100 is its value.
+	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish(outPrefix) + "\t}\n")
 }
 
 // forwardChain is the forward chain of a table of bridge br and its
@@ -157,20 +169,7 @@ func (r Ruleset) script6(ports []PublishedPort) string {
 	b := r.Bridge
 	ranges, singles := split(ports, "::/0")
 	var s strings.Builder
-	t := b.Table()
-	fmt.Fprintf(&s, "table ip6 %s\ndelete table ip6 %s\ntable ip6 %s {\n", t, t, t)
-	s.WriteString("\tmap publish_ranges {\n\t\ttype ipv6_addr . inet_proto . inet_service : ipv6_addr\n\t\tflags interval\n")
-	writeElements(&s, ranges)
-	s.WriteString("\t}\n")
-	s.WriteString("\tmap publish_ports {\n\t\ttype ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service\n\t\tflags interval\n")
-	writeElements(&s, singles)
-	s.WriteString("\t}\n")
-	publish := func(prefix string) string {
-		return "\t\t" + prefix + "meta l4proto { tcp, udp, sctp } fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_ranges\n" +
-			"\t\t" + prefix + "meta l4proto { tcp, udp, sctp } fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_ports\n"
-	}
-	s.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + publish("") + "\t}\n")
-	s.WriteString("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" + publish("ip6 daddr != ::1 ") + "\t}\n")
+	writePublishing(&s, "ip6", "ipv6_addr", b.Table(), ranges, singles, "ip6 daddr != ::1 ")
 	fmt.Fprintf(&s, "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"+
 		"\t\tiifname %q ip6 daddr %s ip6 daddr != %s notrack\n\t}\n", b.Name, b.Subnet6, b.Gateway6)
 	if r.Internal {
