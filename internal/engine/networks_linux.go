@@ -48,37 +48,12 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 	req := network.CreateRequest{Name: o.Name, IPv6: o.IPv6, Settings: network.Settings{
 		Driver: "bridge", IPRange: o.IPRange, IPRange6: o.IPRange6, Internal: o.Internal, Labels: o.Labels, Options: o.Options,
 	}}
-	if o.Subnet6 != "" {
-		p, err := netip.ParsePrefix(o.Subnet6)
-		if err != nil || !p.Addr().Is6() {
-			return nil, fmt.Errorf("invalid CIDR address: %s", o.Subnet6)
-		}
-		req.Subnet6 = p
-	} else if o.Gateway6 != "" || o.IPRange6 != "" {
-		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
+	var err error
+	if req.Subnet6, req.Gateway6, err = parseSubnet(o.Subnet6, o.Gateway6, o.IPRange6, true); err != nil {
+		return nil, err
 	}
-	if o.Gateway6 != "" {
-		a, err := netip.ParseAddr(o.Gateway6)
-		if err != nil || !a.Is6() {
-			return nil, fmt.Errorf("invalid gateway address: %s", o.Gateway6)
-		}
-		req.Gateway6 = a
-	}
-	if o.Subnet != "" {
-		p, err := netip.ParsePrefix(o.Subnet)
-		if err != nil || !p.Addr().Is4() {
-			return nil, fmt.Errorf("invalid CIDR address: %s", o.Subnet)
-		}
-		req.Subnet = p
-	} else if o.Gateway != "" || o.IPRange != "" {
-		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
-	}
-	if o.Gateway != "" {
-		a, err := netip.ParseAddr(o.Gateway)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("invalid gateway address: %s", o.Gateway)
-		}
-		req.Gateway = a
+	if req.Subnet, req.Gateway, err = parseSubnet(o.Subnet, o.Gateway, o.IPRange, false); err != nil {
+		return nil, err
 	}
 	n, err := e.net.CreateNetwork(ctx, req)
 	if err != nil {
@@ -86,6 +61,27 @@ func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (*mo
 	}
 	e.emit(ctx, n.Event(network.EventCreate, ""))
 	return e.networkInspect(ctx, *n)
+}
+
+// parseSubnet reads a --subnet and its --gateway (of IPv6 when v6, else
+// of IPv4), either empty; an --ip-range or gateway needs a subnet.
+func parseSubnet(subnet, gateway, ipRange string, v6 bool) (p netip.Prefix, gw netip.Addr, err error) {
+	family := func(a netip.Addr) bool { return a.Is6() == v6 && (v6 || a.Is4()) }
+	if subnet == "" {
+		if gateway != "" || ipRange != "" {
+			return p, gw, errors.New("every ip-range or gateway must have a corresponding subnet")
+		}
+		return p, gw, nil
+	}
+	if p, err = netip.ParsePrefix(subnet); err != nil || !family(p.Addr()) {
+		return p, gw, fmt.Errorf("invalid CIDR address: %s", subnet)
+	}
+	if gateway != "" {
+		if gw, err = netip.ParseAddr(gateway); err != nil || !family(gw) {
+			return p, gw, fmt.Errorf("invalid gateway address: %s", gateway)
+		}
+	}
+	return p, gw, nil
 }
 
 // checkNetworkName is Docker's check of a network name.
