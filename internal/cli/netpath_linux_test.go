@@ -50,15 +50,7 @@ func TestNetworkMTU(t *testing.T) {
 	} {
 		for round := 0; round < 2; round++ { // the second time on a bridge with no port left
 			id := strings.TrimSpace(b.ok(runArgs("-d", "--network", c.network, "busybox:test", "sleep", "60")...))
-			ns := "--net=" + filepath.Join(b.root, "run", "netns", id)
-			link, err := exec.Command("nsenter", ns, "ip", "-o", "link", "show", "eth0").Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			route, err := exec.Command("nsenter", ns, "ip", "-4", "route", "show", "default").Output()
-			if err != nil {
-				t.Fatal(err)
-			}
+			link, route := eth0AndRoute(t, b, id)
 			if !strings.Contains(string(link), " mtu "+c.mtu+" ") || !strings.HasSuffix(strings.TrimSpace(string(route)), "dev eth0"+c.route) {
 				t.Errorf("%s, run %d: eth0 and default route:\n%s%s\nwant MTU %s and a route ending %q", c.network, round, link, route, c.mtu, "dev eth0"+c.route)
 			}
@@ -77,15 +69,7 @@ func TestNetworkBridgeMTU(t *testing.T) {
 	check := func(mtu string) {
 		t.Helper()
 		id := strings.TrimSpace(b.ok(runArgs("-d", "busybox:test", "sleep", "60")...))
-		ns := "--net=" + filepath.Join(b.root, "run", "netns", id)
-		link, err := exec.Command("nsenter", ns, "ip", "-o", "link", "show", "eth0").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		route, err := exec.Command("nsenter", ns, "ip", "-4", "route", "show", "default").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
+		link, route := eth0AndRoute(t, b, id)
 		br, err := exec.Command("ip", "-o", "link", "show", bridge).Output()
 		if err != nil {
 			t.Fatal(err)
@@ -142,4 +126,19 @@ func TestNetworkNoTrack(t *testing.T) {
 	if !hairpin.Match(table) {
 		t.Errorf("the connection %s -> %s:%d through the published port is not tracked", cli, gw, hp)
 	}
+}
+
+// eth0AndRoute are `ip -o link show eth0` and the IPv4 default route in
+// container id's network namespace.
+func eth0AndRoute(t *testing.T, b *berthRoot, id string) (link, route []byte) {
+	t.Helper()
+	ns := "--net=" + filepath.Join(b.root, "run", "netns", id)
+	link, err := exec.Command("nsenter", ns, "ip", "-o", "link", "show", "eth0").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if route, err = exec.Command("nsenter", ns, "ip", "-4", "route", "show", "default").Output(); err != nil {
+		t.Fatal(err)
+	}
+	return link, route
 }
