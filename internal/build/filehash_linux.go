@@ -165,10 +165,19 @@ func (h *fileHashes) save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(h.file), 0o700); err != nil {
+	// A memory lost in a crash costs a re-read, nothing else.
+	return replaceUnsynced(h.file, data)
+}
+
+// replaceUnsynced replaces the file path (making its directory) with
+// data through a temporary file and a rename, without syncing: for this
+// package's hints, whose loss in a crash costs only work.
+func replaceUnsynced(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(h.file), ".tmp-*")
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -180,8 +189,7 @@ func (h *fileHashes) save() error {
 	if err != nil {
 		return err
 	}
-	// Not synced: a memory lost in a crash costs a re-read, nothing else.
-	return os.Rename(tmp.Name(), h.file)
+	return os.Rename(tmp.Name(), path)
 }
 
 // hashFiles calls sum for each of files in parallel and returns the

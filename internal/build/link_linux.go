@@ -647,22 +647,6 @@ func (b *Builder) lastCopy(ctx context.Context, key string) string {
 
 // rememberCopy records chainID as what the COPY of key made last.
 func (b *Builder) rememberCopy(key, chainID string) error {
-	dir := filepath.Join(b.cfg.StateDir, copyLastDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(chainID)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// Not synced: a record lost in a crash costs a copy, nothing else.
-	return os.Rename(tmp.Name(), filepath.Join(dir, key))
+	// A record lost in a crash costs a copy, nothing else.
+	return replaceUnsynced(filepath.Join(b.cfg.StateDir, copyLastDir, key), []byte(chainID))
 }
