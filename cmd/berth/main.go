@@ -24,7 +24,7 @@ func main() {
 	// The shim, like the init, is berth re-executed by berth: no command
 	// line to parse, and nothing of cobra's in its memory.
 	if len(os.Args) == 2 && os.Args[1] == "shim" {
-		os.Exit(shim.Main())
+		os.Exit(shim.Main(engine.RemoveExited))
 	}
 	// So is the exec shim, the parent of a process `berth exec` runs.
 	if engine.IsExecShim(os.Args) {

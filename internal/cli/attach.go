@@ -82,8 +82,12 @@ func session(ctx context.Context, e *engine.Engine, c *container.Container, att 
 	if outErr != nil && !errors.Is(outErr, io.EOF) {
 		return failed(125, outErr)
 	}
+	code, ok := att.WaitExit() // an AutoRemove container's shim reports it, removed
+	if ok {
+		return exitCode(code)
+	}
 	ctx = context.WithoutCancel(ctx) // Main's Ctrl-C context: the signal is the container's
-	code, err := e.WaitContainer(ctx, c.ID)
+	code, err = e.WaitContainer(ctx, c.ID)
 	if err != nil {
 		return failed(125, err)
 	}
@@ -92,6 +96,10 @@ func session(ctx context.Context, e *engine.Engine, c *container.Container, att 
 			fmt.Fprintln(os.Stderr, "Error:", err)
 		}
 	}
+	return exitCode(code)
+}
+
+func exitCode(code int) error {
 	if code != 0 {
 		return exitError{code: code}
 	}

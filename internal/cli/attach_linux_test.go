@@ -1,7 +1,9 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -395,4 +397,67 @@ func TestShimMemoryBounded(t *testing.T) {
 	if anonKB == 0 || anonKB > 16<<10 {
 		t.Errorf("the shim of a container that logged 60 MB has %d kB of anonymous memory, want under 16 MB", anonKB)
 	}
+}
+
+// TestRunRmRemovedByShim: an attached `run --rm` gets its exit code from
+// the shim, which removes the container before it reports: nothing of
+// it is left when run returns, and the name is free at once. The
+// container goes even when the run command is killed (as Docker's
+// daemon removes it), its rootfs is mounted volatile where the kernel
+// can, and one whose shim was killed can still be started again.
+func TestRunRmRemovedByShim(t *testing.T) {
+	b := containerRoot(t)
+	cid := filepath.Join(t.TempDir(), "cid")
+	out, _, code := b.run("", runArgs("--rm", "--cidfile", cid, "--name", "rmq", "busybox:test", "sh", "-c", "echo a; exit 5")...)
+	if out != "a\n" || code != 5 {
+		t.Fatalf("run --rm: %q exit %d, want a, 5", out, code)
+	}
+	id, err := os.ReadFile(cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.assertGone(string(id))
+	if out := b.ok(runArgs("--rm", "--name", "rmq", "busybox:test", "cat", "/proc/self/mountinfo")...); !strings.Contains(strings.SplitN(out, "\n", 2)[0], "volatile") && volatileKernel() {
+		t.Errorf("the rootfs of a --rm container is not volatile: %q", strings.SplitN(out, "\n", 2)[0])
+	}
+
+	// The CLI killed: the container is still removed when it exits.
+	cmd := exec.Command(berthBin, append([]string{"--root", b.root}, runArgs("--rm", "--name", "orphan", "busybox:test", "sh", "-c", "sleep 1")...)...)
+	cmd.Env = b.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the container to run", func() bool {
+		out, _, _ := b.run("", "inspect", "-f", "{{.State.Status}}", "orphan")
+		return out == "running\n"
+	})
+	orphan := strings.TrimSpace(b.ok("inspect", "-f", "{{.Id}}", "orphan"))
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, "the container's removal", func() bool {
+		return !strings.Contains(b.ok("ps", "-aq", "--no-trunc"), orphan)
+	})
+	b.assertGone(orphan)
+
+	// A killed shim leaves the container exited; its volatile upper
+	// directory mounts again.
+	b.ok(runArgs("-d", "--rm", "--name", "again", "busybox:test", "sleep", "100")...)
+	b.killShim("again")
+	if got := b.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "again"); got != "exited 137\n" {
+		t.Fatalf("after the shim's kill: %q", got)
+	}
+	b.ok("start", "again")
+	if got := b.ok("inspect", "-f", "{{.State.Status}}", "again"); got != "running\n" {
+		t.Fatalf("started again: %q", got)
+	}
+	b.ok("rm", "-f", "again")
+}
+
+// volatileKernel says whether overlayfs has its volatile option (5.10).
+func volatileKernel() bool {
+	var u unix.Utsname
+	unix.Uname(&u)
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 5 || major == 5 && minor >= 10
 }

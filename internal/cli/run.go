@@ -307,9 +307,9 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 			if err := e.SpawnShim(); err != nil {
 				return failed(125, err)
 			}
-			// Detached, the shim removes the container when it exits;
-			// attached, this command does, once it has the exit code.
-			o.autoRemove = detach && o.rm
+			// The shim removes the container when it exits; attached,
+			// this command gets the exit code from it (WaitExit).
+			o.autoRemove = o.rm
 			o.stdinOnce = o.interactive && !detach
 			c, err := createContainer(ctx, e, cmd, o, args)
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // ErrImageNotFound is returned (wrapped) by CreateContainer for an image
@@ -286,7 +287,8 @@ func (e *Engine) StartContainer(ctx context.Context, c *container.Container) err
 	if c.Status == container.Running || c.Status == container.Restarting {
 		return nil
 	}
-	return e.startShim(ctx, c, false)
+	_, err := e.startShim(ctx, c, false)
+	return err
 }
 
 // StartAttached starts container c and attaches to it before it runs, so
@@ -295,10 +297,13 @@ func (e *Engine) StartAttached(ctx context.Context, c *container.Container, req 
 	if c.Status == container.Running || c.Status == container.Restarting {
 		return e.Attach(ctx, c, req)
 	}
-	if err := e.startShim(ctx, c, true); err != nil {
+	p, err := e.startShim(ctx, c, true)
+	if err != nil {
 		return nil, err
 	}
-	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
+	// With AutoRemove, the shim reports the exit code (WaitExit): the
+	// container's record is gone by then.
+	return p.Attach(e.containerDir(c.ID), req, c.Config.Tty)
 }
 
 // Attach attaches to running container c (`attach`).
@@ -309,10 +314,13 @@ func (e *Engine) Attach(ctx context.Context, c *container.Container, req shim.At
 	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
 }
 
-func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) (err error) {
+func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) (p *shim.Process, err error) {
 	mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if c.Config.AutoRemove {
+		mounts = snapshot.Volatile(mounts)
 	}
 	// The network is set up for this start and torn down if it fails;
 	// the start lock keeps it from being taken for a stopped
@@ -325,12 +333,12 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	err = shim.Wait(wctx, e.containerDir(c.ID))
 	cancel()
 	if err != nil {
-		return fmt.Errorf("container %s is already running", c.ID[:12])
+		return nil, fmt.Errorf("container %s is already running", c.ID[:12])
 	}
 	_, imgCfg := e.imageOf(ctx, c)
 	if err := e.setupNetwork(ctx, c, imgCfg); err != nil {
 		e.net.Teardown(context.Background(), c.ID)
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -345,14 +353,14 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	if c.Config.LogDriver == LogDriverNone {
 		logPath = "" // the shim keeps no log
 	} else if lo, err = logs.ParseOptions(c.Config.LogOpts); err != nil {
-		return err
+		return nil, err
 	}
 	if err := e.joinNamespaces(ctx, c); err != nil {
-		return err
+		return nil, err
 	}
 	held, err := e.mountVolumes(ctx, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -362,13 +370,13 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		}
 	}()
 	if err := e.mountShm(c); err != nil {
-		return err
+		return nil, err
 	}
-	p := e.spare
+	p = e.spare
 	e.spare = nil
 	if p == nil {
 		if p, err = e.spawnShim(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cfg := c.Config
@@ -380,8 +388,12 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
 		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
+		ReportExit: waitAttach && cfg.AutoRemove,
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // SpawnShim starts the shim of the next container this engine starts
@@ -476,6 +488,21 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 	return e.RemoveContainerWith(ctx, ref, RemoveOptions{Force: force})
 }
 
+// RemoveExited is the shim's shim.RemoveFunc: `rm` of its AutoRemove
+// container, which has exited and been cleaned up, on the shim's store.
+func RemoveExited(db *store.DB, root, id string) error {
+	ctx := context.Background()
+	e, err := open(Config{Root: root}, db)
+	if err != nil {
+		return err
+	}
+	c, err := e.containers.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return e.removeStopped(ctx, c, c.Config.Rm, false)
+}
+
 // RemoveContainerWith is RemoveContainer with rm's flags; a container
 // created with --rm loses its anonymous volumes whatever o.Volumes says.
 func (e *Engine) RemoveContainerWith(ctx context.Context, ref string, o RemoveOptions) error {
@@ -502,11 +529,20 @@ func (e *Engine) RemoveContainerWith(ctx context.Context, ref string, o RemoveOp
 			return err
 		}
 	}
-	e.cleanupRuntime(c.ID)
-	if err := e.net.Teardown(ctx, c.ID); err != nil {
-		return err
+	return e.removeStopped(ctx, c, o.Volumes || c.Config.Rm, true)
+}
+
+// removeStopped removes stopped container c, and its anonymous volumes
+// with volumes; with cleanup, first what its run may have left (runtime
+// state, mounts, network), which its shim cleans up when it can.
+func (e *Engine) removeStopped(ctx context.Context, c *container.Container, volumes, cleanup bool) error {
+	if cleanup {
+		e.cleanupRuntime(c.ID)
+		if err := e.net.Teardown(ctx, c.ID); err != nil {
+			return err
+		}
 	}
-	err = e.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := e.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := e.Images.Snapshotter().Remove(ctx, snapshotKey(c.ID)); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 			return err
 		}
@@ -519,8 +555,8 @@ func (e *Engine) RemoveContainerWith(ctx context.Context, ref string, o RemoveOp
 	if err != nil {
 		return err
 	}
-	e.releaseVolumes(ctx, c, o.Volumes || c.Config.Rm)
-	return os.RemoveAll(dir)
+	e.releaseVolumes(ctx, c, volumes)
+	return os.RemoveAll(e.containerDir(c.ID))
 }
 
 // WaitContainer waits until a running container exits (its next exit,

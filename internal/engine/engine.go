@@ -63,18 +63,26 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	e, err := open(cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// open makes the engine of cfg on its open store db.
+func open(cfg Config, db *store.DB) (*Engine, error) {
 	e := &Engine{cfg: cfg, db: db, regOpts: registry.Options{Insecure: cfg.InsecureRegistries}, containers: container.New(db),
 		volumes: volume.New(db, filepath.Join(cfg.Root, "volumes"))}
 	e.net = &network.Manager{Root: cfg.Root, Store: network.NewStore(db)}
 	e.containers.NetworkEvents = e.net.Store.ContainerEvents
 	cs, err := content.New(filepath.Join(cfg.Root, "content"))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	sn, err := e.openSnapshotter(filepath.Join(cfg.Root, "snapshots"))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	e.Images = image.New(db, cs, sn, image.HostPlatform())

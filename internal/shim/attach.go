@@ -55,6 +55,7 @@ type Attachment struct {
 	conn net.Conn
 	tty  bool
 	mu   sync.Mutex // one frame at a time
+	exit *Process   // the shim's, with Config.ReportExit (Process.Attach)
 }
 
 // Attach connects to the shim of the container whose bundle is dir.
@@ -138,8 +139,23 @@ func (a *Attachment) Output(stdout, stderr io.Writer) error {
 	return err
 }
 
+// WaitExit returns the exit code the container's shim reports once the
+// container is gone (Config.ReportExit); ok is false without one: no
+// ReportExit, or a shim that died first.
+func (a *Attachment) WaitExit() (code int, ok bool) {
+	if a.exit == nil {
+		return 0, false
+	}
+	return a.exit.waitExit()
+}
+
 // Close detaches.
-func (a *Attachment) Close() error { return a.conn.Close() }
+func (a *Attachment) Close() error {
+	if a.exit != nil {
+		a.exit.Close()
+	}
+	return a.conn.Close()
+}
 
 // readRequest reads a client's AttachRequest line; r keeps what follows.
 func readRequest(r *bufio.Reader) (AttachRequest, error) {

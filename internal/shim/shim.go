@@ -20,6 +20,9 @@
 //	  | <------------ Ready JSON on fd 4, close  |
 //	  | (WaitAttach: attach, then the shim       |
 //	  |   starts the container)                  | re-exec itself to supervise
+//	  | (ReportExit: fd 4 stays open)            |
+//	  | <------------- Ready{Exit} on fd 4, close| the container exited, is cleaned
+//	  |                                          |   up (AutoRemove: removed); exit
 //
 // Two phases, one process. Setting a container up (the runtime, the
 // metadata store) touches megabytes of code and heap that an idle shim
@@ -39,6 +42,7 @@
 package shim
 
 import (
+	"encoding/json"
 	"os"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -58,8 +62,13 @@ type Config struct {
 	LogPath     string           `json:"logPath"`     // "" for --log-driver none
 	LogMaxSize  int64            `json:"logMaxSize"`
 	LogMaxFile  int              `json:"logMaxFile"`
-	// AutoRemove removes the container (`berth rm -f`) once it exited.
-	AutoRemove bool                    `json:"autoRemove,omitempty"`
+	// AutoRemove removes the container (as `berth rm`) once it exited.
+	AutoRemove bool `json:"autoRemove,omitempty"`
+	// ReportExit keeps fd 4 open after Ready: once the container's run
+	// has ended and it is cleaned up (with AutoRemove: removed), the
+	// shim sends Ready{Exit} there (an attached `run --rm`, which then
+	// needs the store no more).
+	ReportExit bool                    `json:"reportExit,omitempty"`
 	Restart    container.RestartPolicy `json:"restart,omitempty"`
 	Tty        bool                    `json:"tty,omitempty"`       // a pty for stdio
 	OpenStdin  bool                    `json:"openStdin,omitempty"` // a stdin pipe attach writes to
@@ -81,14 +90,17 @@ type Config struct {
 // Process is a `berth shim` started ahead of its config (Spawn), so that
 // its start overlaps the container's creation.
 type Process struct {
-	cfg, ready *os.File // our ends of its fds 3 and 4
+	cfg, ready *os.File      // our ends of its fds 3 and 4
+	dec        *json.Decoder // of ready
+	reported   bool          // ready brought Ready{Exit}
 }
 
-// Ready is the shim's one message on fd 4.
+// Ready is the shim's message on fd 4 (and, with ReportExit, its last).
 type Ready struct {
 	Pid   int    `json:"pid,omitempty"`   // the container init's host pid
 	Error string `json:"error,omitempty"` // why the container did not start
 	Code  int    `json:"code,omitempty"`  // with Error: 125, 126 or 127, as Docker exits
+	Exit  *int   `json:"exit,omitempty"`  // ReportExit's message: the exit code
 }
 
 // StartError is a container that could not be started; Code is the exit

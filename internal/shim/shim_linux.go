@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,32 +79,65 @@ func Spawn(self string) (*Process, error) {
 	}
 	// Reaped by us while we live; by init (or a subreaper) after.
 	go cmd.Wait()
-	return &Process{cfg: cfgW, ready: readyR}, nil
+	return &Process{cfg: cfgW, ready: readyR, dec: json.NewDecoder(readyR)}, nil
 }
 
 // Close lets a shim that got no config exit.
 func (p *Process) Close() {
 	p.cfg.Close()
-	p.ready.Close()
+	if !p.reported {
+		p.ready.Close()
+	}
 }
 
 // Start sends the shim its config and returns once the container runs
 // (with cfg.WaitAttach: once it is created and waits for its client), or
-// with a *StartError when it could not start.
-func (p *Process) Start(cfg Config) (*Ready, error) {
-	defer p.Close()
+// with a *StartError when it could not start. With cfg.ReportExit, p
+// stays open for the exit (see Attach), else it is closed.
+func (p *Process) Start(cfg Config) (_ *Ready, err error) {
+	defer func() {
+		if err != nil || !cfg.ReportExit {
+			p.Close()
+		}
+	}()
 	if err := json.NewEncoder(p.cfg).Encode(cfg); err != nil {
 		return nil, fmt.Errorf("shim config: %w", err)
 	}
 	p.cfg.Close()
 	var r Ready
-	if err := json.NewDecoder(p.ready).Decode(&r); err != nil {
+	if err := p.dec.Decode(&r); err != nil {
 		return nil, &StartError{Msg: "the container's shim exited before the container started", Code: 125}
 	}
 	if r.Error != "" {
 		return nil, &StartError{Msg: r.Error, Code: r.Code}
 	}
 	return &r, nil
+}
+
+// Attach attaches to the container p started (see the package Attach);
+// with Config.ReportExit, the attachment's WaitExit has its exit code.
+func (p *Process) Attach(dir string, req AttachRequest, tty bool) (*Attachment, error) {
+	a, err := Attach(dir, req, tty)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	a.exit = p
+	return a, nil
+}
+
+// waitExit reads the shim's Ready{Exit} (Config.ReportExit). After it,
+// Close leaves the pipe open until this process exits: the shim waits
+// for that to close the store after us (see reportExit).
+func (p *Process) waitExit() (int, bool) {
+	var r Ready
+	if err := p.dec.Decode(&r); err != nil || r.Exit == nil {
+		p.Close()
+		return 0, false
+	}
+	p.cfg.Close()
+	p.reported = true
+	return *r.Exit, true
 }
 
 // Alive reports whether the shim of the container whose bundle is dir
@@ -157,6 +191,7 @@ type handoff struct {
 	OOMFile  string        `json:"oomFile,omitempty"`  // the cgroup file whose oom_kill counts OOM kills
 	Lock     int           `json:"lock"`
 	Ready    int           `json:"ready"` // until Ready is sent
+	Exit     int           `json:"exit"`  // Config.ReportExit's, after Ready (0: none)
 	Listener int           `json:"listener"`
 	Stdin    int           `json:"stdin"` // our end: a pipe's write end, or the pty
 	Stdout   int           `json:"stdout"`
@@ -173,10 +208,18 @@ type handoff struct {
 	db *store.DB // open between record and closeDB
 }
 
+// RemoveFunc removes container id, which has exited and been cleaned up,
+// with the berth store db at root (the engine's rm, for AutoRemove).
+type RemoveFunc func(db *store.DB, root, id string) error
+
+// remove is Main's RemoveFunc.
+var remove RemoveFunc
+
 // Main is `berth shim`: started by the engine, it reads its Config on fd
 // 3 and reports on fd 4; re-executed by itself, it finds the handoff in
-// its environment.
-func Main() int {
+// its environment. rm removes an AutoRemove container at the end.
+func Main(rm RemoveFunc) int {
+	remove = rm
 	var h handoff
 	if env := os.Getenv(handoffEnv); env != "" {
 		os.Unsetenv(handoffEnv)
@@ -256,7 +299,7 @@ func (h *handoff) setup() int {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, h.Config.ID, 128, time.Now(), false, false)
 		})
-		h.cleanup()
+		h.cleanup(128)
 	}
 	return 1
 }
@@ -438,18 +481,54 @@ func readRequestLine(f *os.File) (AttachRequest, error) {
 	return req, errors.New("attach: request too long")
 }
 
+// sendReady sends r on fd 4 and closes it, but with ReportExit keeps a
+// successful start's for reportExit.
 func (h *handoff) sendReady(r Ready) {
 	f := os.NewFile(uintptr(h.Ready), "ready")
 	json.NewEncoder(f).Encode(r)
-	f.Close()
+	if h.Config.ReportExit && r.Error == "" {
+		h.Exit = keep(f)
+	} else {
+		f.Close()
+	}
 	h.Ready = -1
 }
+
+// reportExit sends ReportExit's message, the exit code, when it is due,
+// and waits (a little) for the client to hang up: it has the store open,
+// and the last to close it checkpoints it, which is then us rather than
+// the client that a user waits for.
+func (h *handoff) reportExit(code int) {
+	if h.Exit <= 0 {
+		return
+	}
+	f := os.NewFile(uintptr(h.Exit), "exit")
+	defer f.Close()
+	h.Exit = 0
+	if json.NewEncoder(f).Encode(Ready{Exit: &code}) != nil {
+		return
+	}
+	// A pipe's write end polls POLLERR once its reader is gone.
+	fds := []unix.PollFd{{Fd: int32(f.Fd())}}
+	for {
+		if _, err := unix.Poll(fds, int(clientHangup.Milliseconds())); err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// clientHangup bounds reportExit's wait.
+const clientHangup = time.Second
 
 // reexec replaces this process by `berth shim` with the handoff: the
 // same pid, so the container stays our child, and a fresh heap.
 // fds are the descriptors the handoff carries (-1 for none).
 func (h *handoff) fds() []int {
-	return slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.DNS, h.Clients, h.Holds)
+	fds := slices.Concat([]int{h.Lock, h.Listener, h.Stdin, h.Stdout, h.Stderr, h.Pty, h.Ready}, h.DNS, h.Clients, h.Holds)
+	if h.Exit > 0 {
+		fds = append(fds, h.Exit)
+	}
+	return fds
 }
 
 func (h *handoff) reexec() error {
@@ -480,6 +559,15 @@ func (h *handoff) reexec() error {
 // record writes to the store, which it opens on first use and keeps
 // until closeDB: the shim holds no database while it supervises.
 func (h *handoff) record(fn func(context.Context, *container.Store) error) error {
+	if err := h.openDB(); err != nil {
+		return err
+	}
+	cs := container.New(h.db)
+	cs.NetworkEvents = network.NewStore(h.db).ContainerEvents
+	return fn(context.Background(), cs)
+}
+
+func (h *handoff) openDB() error {
 	if h.db == nil {
 		db, err := store.Open(h.Config.DB)
 		if err != nil {
@@ -487,9 +575,7 @@ func (h *handoff) record(fn func(context.Context, *container.Store) error) error
 		}
 		h.db = db
 	}
-	cs := container.New(h.db)
-	cs.NetworkEvents = network.NewStore(h.db).ContainerEvents
-	return fn(context.Background(), cs)
+	return nil
 }
 
 // closeDB closes the store record opened, before the shim re-executes
@@ -502,12 +588,24 @@ func (h *handoff) closeDB() {
 }
 
 // cleanup removes what the container's run left (runtime state, cgroup,
-// rootfs mount) and, with --rm, the container.
-func (h *handoff) cleanup() {
-	h.closeDB()
-	(&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true)
+// rootfs mount, network) and, with AutoRemove, the container; then it
+// reports code (see reportExit) and closes the store.
+func (h *handoff) cleanup(code int) {
+	m := &network.Manager{Root: h.Config.Root}
+	if m.HasState(h.Config.ID) && h.openDB() == nil {
+		m.Store = network.NewStore(h.db)
+	}
+	// Three independent teardowns, at once.
+	var wg sync.WaitGroup
+	wg.Go(func() { (&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true) })
 	// The rootfs, a --ipc shareable container's /dev/shm, volume subpaths.
-	snapshot.UnmountBelow(h.Config.Bundle)
+	wg.Go(func() { snapshot.UnmountBelow(h.Config.Bundle) })
+	// The container's network (veth, published ports, address) goes
+	// with its run; none without one.
+	if m.Store != nil {
+		wg.Go(func() { m.Teardown(context.Background(), h.Config.ID) })
+	}
+	wg.Wait()
 	// A tmpfs volume goes with its last user's run.
 	for _, fd := range h.Holds {
 		unix.Close(fd)
@@ -516,16 +614,13 @@ func (h *handoff) cleanup() {
 		h.volumes().Release(name)
 	}
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
-	// The container's network (veth, published ports, address) goes
-	// with its run; a no-op without one.
-	network.Teardown(h.Config.Root, h.Config.ID)
-	if h.Config.AutoRemove {
-		// It waits for our lock, which goes when we exit.
-		self, _ := os.Executable()
-		cmd := exec.Command(self, "--root", h.Config.Root, "rm", "-f", h.Config.ID)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		cmd.Start()
+	if h.Config.AutoRemove && remove != nil && h.openDB() == nil {
+		if err := remove(h.db, h.Config.Root, h.Config.ID); err != nil {
+			fmt.Fprintf(os.Stderr, "berth shim: remove %s: %v\n", h.Config.ID, err)
+		}
 	}
+	h.reportExit(code)
+	h.closeDB()
 }
 
 // volumes is the volume store, for its mounts only.

@@ -158,7 +158,7 @@ func (s *supervisor) exited(code int) int {
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, restart)
 	})
 	if err != nil || !restart {
-		h.cleanup()
+		h.cleanup(code)
 		return 0
 	}
 	(&runtime.Runtime{Root: cfg.RuntimeRoot}).Delete(cfg.ID, true)
@@ -169,7 +169,7 @@ func (s *supervisor) exited(code int) int {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
 		})
-		h.cleanup()
+		h.cleanup(code)
 		return 0
 	}
 	h.Restarts++
@@ -180,7 +180,7 @@ func (s *supervisor) exited(code int) int {
 	h.record(func(ctx context.Context, cs *container.Store) error {
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
 	})
-	h.cleanup()
+	h.cleanup(code)
 	return 1
 }
 

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,6 +24,9 @@ func MountAll(mounts []Mount, target string) (func() error, error) {
 	ro := false
 	for _, o := range m.Options {
 		switch o {
+		case "volatile":
+			clearVolatile(m.Options)
+			data = append(data, o)
 		case "rbind":
 			flags |= unix.MS_BIND | unix.MS_REC
 		case "bind":
@@ -78,7 +82,11 @@ func mountOverlayFS(opts []string, target string, ro bool) error {
 			}
 			continue
 		}
-		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+		set := func() error { return unix.FsconfigSetString(fsfd, k, v) }
+		if !strings.Contains(o, "=") { // a flag: volatile
+			set = func() error { return unix.FsconfigSetFlag(fsfd, k) }
+		}
+		if err := set(); err != nil {
 			return fmt.Errorf("mount overlay on %s: option %s: %w", target, k, err)
 		}
 	}
@@ -106,6 +114,49 @@ func Unmount(target string) error {
 		return &os.PathError{Op: "unmount", Path: target, Err: err}
 	}
 	return nil
+}
+
+// Volatile returns ms with their overlay mounts volatile where the kernel
+// has the option (Linux 5.10): it then never syncs their upper directory,
+// not even at the unmount, which makes the unmount of a freshly written
+// one several times faster. For a container that is removed when it
+// exits: its writes need not survive a crash.
+func Volatile(ms []Mount) []Mount {
+	if !volatileSupported() {
+		return ms
+	}
+	out := make([]Mount, len(ms))
+	for i, m := range ms {
+		out[i] = m
+		if m.Type == "overlay" && slices.ContainsFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "upperdir=") }) {
+			out[i].Options = append(slices.Clip(m.Options), "volatile")
+		}
+	}
+	return out
+}
+
+func volatileSupported() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 5 || major == 5 && minor >= 10
+}
+
+// clearVolatile removes the mark a volatile mount leaves in its work
+// directory, without which overlayfs refuses to mount it again (a
+// container whose shim was killed, started again).
+func clearVolatile(options []string) {
+	for _, o := range options {
+		if dir, ok := strings.CutPrefix(o, "workdir="); ok {
+			incompat := filepath.Join(dir, "work", "incompat")
+			if _, err := os.Lstat(incompat); err == nil {
+				os.RemoveAll(incompat)
+			}
+		}
+	}
 }
 
 // UnmountAll unmounts everything mounted at target, one on another.
