@@ -287,7 +287,7 @@ func (e *Engine) StartContainer(ctx context.Context, c *container.Container) err
 	if c.Status == container.Running || c.Status == container.Restarting {
 		return nil
 	}
-	_, err := e.startShim(ctx, c, false)
+	_, err := e.startShim(ctx, c, nil)
 	return err
 }
 
@@ -297,13 +297,13 @@ func (e *Engine) StartAttached(ctx context.Context, c *container.Container, req 
 	if c.Status == container.Running || c.Status == container.Restarting {
 		return e.Attach(ctx, c, req)
 	}
-	p, err := e.startShim(ctx, c, true)
+	p, err := e.startShim(ctx, c, &req)
 	if err != nil {
 		return nil, err
 	}
 	// With AutoRemove, the shim reports the exit code (WaitExit): the
 	// container's record is gone by then.
-	return p.Attach(e.containerDir(c.ID), req, c.Config.Tty)
+	return p.Attachment(c.Config.Tty)
 }
 
 // Attach attaches to running container c (`attach`).
@@ -314,7 +314,8 @@ func (e *Engine) Attach(ctx context.Context, c *container.Container, req shim.At
 	return shim.Attach(e.containerDir(c.ID), req, c.Config.Tty)
 }
 
-func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAttach bool) (p *shim.Process, err error) {
+// startShim starts c under a new shim, attached to client when not nil.
+func (e *Engine) startShim(ctx context.Context, c *container.Container, client *shim.AttachRequest) (p *shim.Process, err error) {
 	mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
 	if err != nil {
 		return nil, err
@@ -374,8 +375,12 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 	}
 	p = e.spare
 	e.spare = nil
+	if p != nil && p.Attaching() != (client != nil) {
+		p.Close()
+		p = nil
+	}
 	if p == nil {
-		if p, err = e.spawnShim(); err != nil {
+		if p, err = e.spawnShim(client != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -386,9 +391,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 		RuntimeRoot: e.runtime().Root, DB: filepath.Join(e.cfg.Root, "meta.db"),
 		LogPath: logPath, LogMaxSize: lo.MaxSize, LogMaxFile: lo.MaxFile,
 		AutoRemove: cfg.AutoRemove, Restart: cfg.Restart,
-		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, WaitAttach: waitAttach,
+		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, Client: client,
 		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
-		ReportExit: waitAttach && cfg.AutoRemove,
+		ReportExit: client != nil && cfg.AutoRemove,
 	})
 	if err != nil {
 		return nil, err
@@ -397,23 +402,23 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, waitAtta
 }
 
 // SpawnShim starts the shim of the next container this engine starts
-// now, so that its start overlaps the container's creation (`run`). Close
-// ends it when no container started.
-func (e *Engine) SpawnShim() error {
+// now, so that its start overlaps the container's creation (`run`);
+// attach is for StartAttached. Close ends it when no container started.
+func (e *Engine) SpawnShim(attach bool) error {
 	if e.spare != nil {
 		return nil
 	}
-	p, err := e.spawnShim()
+	p, err := e.spawnShim(attach)
 	e.spare = p
 	return err
 }
 
-func (e *Engine) spawnShim() (*shim.Process, error) {
+func (e *Engine) spawnShim(attach bool) (*shim.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return shim.Spawn(self)
+	return shim.Spawn(self, attach)
 }
 
 // Container resolves ref (ID, name or unique ID prefix) and returns its

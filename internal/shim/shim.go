@@ -7,19 +7,20 @@
 // its exit (and an OOM kill) in the metadata store, restarts it as its
 // restart policy says, and cleans up (runtime state, cgroup, rootfs mount).
 //
-// The engine starts it (Start) and talks to it over two inherited pipes:
+// The engine starts it (Start) and talks to it over two inherited pipes
+// and, for an attached start, a socket:
 //
 //	engine (berth run/start)                 shim (setsid, stdio /dev/null)
 //	  | spawn `berth shim`, fd 3 = config,      |
-//	  |   fd 4 = ready                          |
+//	  |   fd 4 = ready (attached: fd 5 = the    |
+//	  |   client's connection)                  |
 //	  | Config JSON on fd 3, close ----------->  | PR_SET_CHILD_SUBREAPER
 //	  |                                          | flock <bundle>/shim.lock (held until exit)
 //	  |                                          | mount rootfs, listen on attach.sock
-//	  |                                          | stdio, runtime Create (+ Start, record
-//	  |                                          |   running, unless WaitAttach)
+//	  |                                          | stdio, runtime Create, the client on
+//	  |                                          |   fd 5 attached, Start, record running
 //	  | <------------ Ready JSON on fd 4, close  |
-//	  | (WaitAttach: attach, then the shim       |
-//	  |   starts the container)                  | re-exec itself to supervise
+//	  | (the output comes on fd 5)               | re-exec itself to supervise
 //	  | (ReportExit: fd 4 stays open)            |
 //	  | <------------- Ready{Exit} on fd 4, close| the container exited, is cleaned
 //	  |                                          |   up (AutoRemove: removed); exit
@@ -76,10 +77,10 @@ type Config struct {
 	// Health is the container's healthcheck (the image's with the run
 	// flags over it); nil for none.
 	Health *dockerspec.HealthcheckConfig `json:"health,omitempty"`
-	// WaitAttach starts the container only once a client has attached
-	// (an attached run or start sees all of its output), or after
-	// attachTimeout.
-	WaitAttach bool `json:"waitAttach,omitempty"`
+	// Client is the request of the client whose connection the shim has
+	// from its spawn on fd 5 (Spawn with attach): the container starts
+	// with it attached, so that it sees all of its output.
+	Client *AttachRequest `json:"client,omitempty"`
 	// Volumes are the container's volumes whose driver mounts a
 	// filesystem (tmpfs): the shim holds each (volume.Store.Hold) while
 	// it supervises and releases them at the end, so the last user's
@@ -91,6 +92,7 @@ type Config struct {
 // its start overlaps the container's creation.
 type Process struct {
 	cfg, ready *os.File      // our ends of its fds 3 and 4
+	client     *os.File      // of fd 5, with attach (Spawn)
 	dec        *json.Decoder // of ready
 	reported   bool          // ready brought Ready{Exit}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,54 +51,85 @@ func exitsWithin(pid int, d time.Duration) bool {
 	}
 }
 
-// attachTimeout bounds how long a WaitAttach container waits for its
-// client (one killed between start and attach, say).
-const attachTimeout = 30 * time.Second
-
 // Spawn starts `berth shim` (self is this binary); it waits for its
-// Config until Start, or exits when Close comes first.
-func Spawn(self string) (*Process, error) {
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
+// Config until Start, or exits when Close comes first. With attach, the
+// shim gets a client connection from the start (fd 5, see Config.Client).
+func Spawn(self string, attach bool) (_ *Process, err error) {
+	p := &Process{}
+	var theirs []*os.File
+	defer func() {
+		for _, f := range theirs {
+			f.Close()
+		}
+		if err != nil {
+			p.Close()
+		}
+	}()
+	pipe := func(ours **os.File, reading bool) error {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		if reading {
+			*ours, theirs = r, append(theirs, w)
+		} else {
+			*ours, theirs = w, append(theirs, r)
+		}
+		return nil
+	}
+	if err := pipe(&p.cfg, false); err != nil { // fd 3
 		return nil, err
 	}
-	defer cfgR.Close()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		cfgW.Close()
+	if err := pipe(&p.ready, true); err != nil { // fd 4
 		return nil, err
 	}
-	defer readyW.Close()
+	p.dec = json.NewDecoder(p.ready)
+	if attach { // fd 5
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.SyscallError{Syscall: "socketpair", Err: err}
+		}
+		p.client, theirs = os.NewFile(uintptr(fds[0]), "attach"), append(theirs, os.NewFile(uintptr(fds[1]), "attach"))
+	}
 	cmd := exec.Command(self, "shim")
-	cmd.ExtraFiles = []*os.File{cfgR, readyW} // fds 3 and 4
+	cmd.ExtraFiles = theirs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
-		cfgW.Close()
-		readyR.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reaped by us while we live; by init (or a subreaper) after.
 	go cmd.Wait()
-	return &Process{cfg: cfgW, ready: readyR, dec: json.NewDecoder(readyR)}, nil
+	return p, nil
 }
+
+// Attaching says whether p was spawned with a client connection.
+func (p *Process) Attaching() bool { return p.client != nil }
 
 // Close lets a shim that got no config exit.
 func (p *Process) Close() {
-	p.cfg.Close()
-	if !p.reported {
+	for _, f := range []*os.File{p.cfg, p.client} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if p.ready != nil && !p.reported {
 		p.ready.Close()
 	}
 }
 
-// Start sends the shim its config and returns once the container runs
-// (with cfg.WaitAttach: once it is created and waits for its client), or
-// with a *StartError when it could not start. With cfg.ReportExit, p
-// stays open for the exit (see Attach), else it is closed.
+// Start sends the shim its config and returns once the container runs,
+// or with a *StartError when it could not start. p then keeps only what
+// Attachment takes: the client's connection and, with cfg.ReportExit,
+// the pipe the exit comes on.
 func (p *Process) Start(cfg Config) (_ *Ready, err error) {
 	defer func() {
-		if err != nil || !cfg.ReportExit {
+		switch {
+		case err != nil:
 			p.Close()
+		case !cfg.ReportExit:
+			p.ready.Close()
+			p.ready = nil
 		}
 	}()
 	if err := json.NewEncoder(p.cfg).Encode(cfg); err != nil {
@@ -114,15 +146,21 @@ func (p *Process) Start(cfg Config) (_ *Ready, err error) {
 	return &r, nil
 }
 
-// Attach attaches to the container p started (see the package Attach);
-// with Config.ReportExit, the attachment's WaitExit has its exit code.
-func (p *Process) Attach(dir string, req AttachRequest, tty bool) (*Attachment, error) {
-	a, err := Attach(dir, req, tty)
+// Attachment is the client connection p was spawned with, attached to
+// the container it started (Config.Client); with Config.ReportExit, its
+// WaitExit has the exit code. tty says how the output comes.
+func (p *Process) Attachment(tty bool) (*Attachment, error) {
+	conn, err := net.FileConn(p.client)
+	p.client.Close()
+	p.client = nil
 	if err != nil {
 		p.Close()
-		return nil, err
+		return nil, fmt.Errorf("attach: %w", err)
 	}
-	a.exit = p
+	a := &Attachment{conn: conn, tty: tty}
+	if p.ready != nil { // Config.ReportExit
+		a.exit = p
+	}
 	return a, nil
 }
 
@@ -197,7 +235,7 @@ type handoff struct {
 	Stdout   int           `json:"stdout"`
 	Stderr   int           `json:"stderr"`
 	Pty      int           `json:"pty"`
-	Clients  []int         `json:"clients,omitempty"` // attached before the start (WaitAttach)
+	Clients  []int         `json:"clients,omitempty"` // attached before the start (Config.Client)
 	Requests []AttachRequest
 	Holds    []int `json:"holds,omitempty"` // on Config.Volumes, for the whole run
 	// DNS are the UDP and TCP sockets of the container's DNS resolver in
@@ -205,7 +243,8 @@ type handoff struct {
 	DNS        []int `json:"dns,omitempty"`
 	dnsServing bool  // the resolver serves copies of DNS
 
-	db *store.DB // open between record and closeDB
+	db   *store.DB // open between record and closeDB
+	dbMu sync.Mutex
 }
 
 // RemoveFunc removes container id, which has exited and been cleaned up,
@@ -246,6 +285,9 @@ func Main(rm RemoveFunc) int {
 	}
 	err := json.NewDecoder(cfgFile).Decode(&h.Config)
 	cfgFile.Close()
+	if h.Config.Client != nil {
+		unix.CloseOnExec(5) // taken in setupRun
+	}
 	if err != nil {
 		json.NewEncoder(ready).Encode(Ready{Error: "shim config: " + err.Error(), Code: 125})
 		return 1
@@ -376,6 +418,8 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			return undo, err
 		}
 	}
+	// Opened while the init starts, for the running record.
+	go h.openDB()
 	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
 	err = rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console})
 	if err != nil {
@@ -396,10 +440,12 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	}
 	h.Pid = st.Pid
 	h.OOMFile = oomFile(st.Pid)
-	if cfg.WaitAttach && h.Ready >= 0 {
-		// The client attaches once it knows the container exists.
-		h.sendReady(Ready{Pid: h.Pid})
-		h.waitClient()
+	if cfg.Client != nil && first {
+		// Its fd 5 (see Spawn), attached before the container starts.
+		h.Clients, h.Requests = []int{keep(os.NewFile(5, "attach"))}, []AttachRequest{*cfg.Client}
+		if h.Pty >= 0 && cfg.Client.Height > 0 && cfg.Client.Width > 0 {
+			unix.IoctlSetWinsize(h.Pty, unix.TIOCSWINSZ, &unix.Winsize{Row: cfg.Client.Height, Col: cfg.Client.Width})
+		}
 	}
 	if err := rt.Start(cfg.ID); err != nil {
 		return undo, err
@@ -430,55 +476,6 @@ func keep(f *os.File) int {
 	unix.CloseOnExec(fd)
 	unix.SetNonblock(fd, true)
 	return fd
-}
-
-// waitClient waits (up to attachTimeout) for the client of a WaitAttach
-// container, and keeps its connection for the supervising phase; a
-// pty's initial size comes with it.
-func (h *handoff) waitClient() {
-	tv := unix.NsecToTimeval(attachTimeout.Nanoseconds())
-	unix.SetsockoptTimeval(h.Listener, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	defer unix.SetsockoptTimeval(h.Listener, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
-	for {
-		fd, _, err := unix.Accept4(h.Listener, unix.SOCK_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		conn := os.NewFile(uintptr(fd), "attach")
-		req, err := readRequestLine(conn)
-		if err != nil || req.Op != "" {
-			conn.Close()
-			continue
-		}
-		if h.Pty >= 0 && req.Height > 0 && req.Width > 0 {
-			unix.IoctlSetWinsize(h.Pty, unix.TIOCSWINSZ, &unix.Winsize{Row: req.Height, Col: req.Width})
-		}
-		h.Clients = append(h.Clients, keep(conn))
-		h.Requests = append(h.Requests, req)
-		return
-	}
-}
-
-// readRequestLine reads an AttachRequest line byte by byte, so that
-// nothing after it is consumed before the supervising phase reads on.
-func readRequestLine(f *os.File) (AttachRequest, error) {
-	var req AttachRequest
-	var line []byte
-	b := make([]byte, 1)
-	for len(line) < 4096 {
-		n, err := f.Read(b)
-		if n == 0 || err != nil {
-			return req, errors.New("attach: no request")
-		}
-		if b[0] == '\n' {
-			return req, json.Unmarshal(line, &req)
-		}
-		line = append(line, b[0])
-	}
-	return req, errors.New("attach: request too long")
 }
 
 // sendReady sends r on fd 4 and closes it, but with ReportExit keeps a
@@ -568,6 +565,8 @@ func (h *handoff) record(fn func(context.Context, *container.Store) error) error
 }
 
 func (h *handoff) openDB() error {
+	h.dbMu.Lock()
+	defer h.dbMu.Unlock()
 	if h.db == nil {
 		db, err := store.Open(h.Config.DB)
 		if err != nil {
@@ -581,6 +580,8 @@ func (h *handoff) openDB() error {
 // closeDB closes the store record opened, before the shim re-executes
 // itself or goes idle.
 func (h *handoff) closeDB() {
+	h.dbMu.Lock()
+	defer h.dbMu.Unlock()
 	if h.db != nil {
 		h.db.Close()
 		h.db = nil
