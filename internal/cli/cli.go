@@ -37,13 +37,13 @@ func Main(args []string) int {
 	switch {
 	case filepath.Base(args[0]) == "berth-runtime":
 		root = runtimecli.NewCommand("berth-runtime", Version)
-	case len(args) > 1 && args[1] == "runtime":
+	case len(args) > 1 && (args[1] == "runtime" || args[1] == "run"):
 		// `berth runtime …` (every container start of an engine that uses
-		// berth as its OCI runtime) needs none of the engine's commands,
-		// whose flags take a millisecond to set up.
-		root = newRootCommand(false)
+		// berth as its OCI runtime) and `berth run` need none of the
+		// other commands, whose flags take a millisecond to set up.
+		root = newRootCommand(args[1])
 	default:
-		root = newRootCommand(true)
+		root = newRootCommand("")
 	}
 	root.SetArgs(args[1:])
 	ctx := context.Background()
@@ -80,7 +80,9 @@ type globalOptions struct {
 
 // newRootCommand is `berth`: the runtime, and the engine's commands unless
 // not engineCommands.
-func newRootCommand(engineCommands bool) *cobra.Command {
+// newRootCommand is berth with its commands; only ("runtime" or "run")
+// leaves out the others.
+func newRootCommand(only string) *cobra.Command {
 	g := &globalOptions{}
 	cmd := &cobra.Command{
 		Use:           "berth",
@@ -102,7 +104,11 @@ func newRootCommand(engineCommands bool) *cobra.Command {
 		"user namespace remapping of the containers created: default (user berth, made when missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges (env BERTH_USERNS_REMAP)")
 	cmd.SetFlagErrorFunc(flagError)
 	cmd.AddCommand(runtimecli.NewCommand("runtime", Version))
-	if !engineCommands {
+	switch only {
+	case "runtime":
+		return cmd
+	case "run":
+		cmd.AddCommand(newRunCommand(g))
 		return cmd
 	}
 	cmd.AddCommand(

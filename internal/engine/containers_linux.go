@@ -132,7 +132,9 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), data); err != nil {
+	// A --rm container's config need not survive a crash: neither does
+	// its rootfs (see snapshot.Volatile).
+	if err := writeFileAtomic(filepath.Join(dir, "config.json"), data, !c.Config.AutoRemove); err != nil {
 		return nil, err
 	}
 	c.Command = spec.Process.Args
@@ -257,10 +259,11 @@ func (e *Engine) editSpec(id string, edit func(*specs.Spec) error) error {
 	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
+	return writeFileAtomic(path, data, true)
 }
 
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic replaces path with data, synced to disk first with sync.
+func writeFileAtomic(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -270,9 +273,11 @@ func writeFileAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
