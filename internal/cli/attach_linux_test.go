@@ -417,6 +417,11 @@ func TestRunRmRemovedByShim(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.assertGone(string(id))
+	// Its files go once the run has its exit code (see RemoveExited).
+	waitFor(t, "the trash to be emptied", func() bool {
+		entries, err := os.ReadDir(filepath.Join(b.root, "trash"))
+		return err == nil && len(entries) == 0
+	})
 	if out := b.ok(runArgs("--rm", "--name", "rmq", "busybox:test", "cat", "/proc/self/mountinfo")...); !strings.Contains(strings.SplitN(out, "\n", 2)[0], "volatile") && volatileKernel() {
 		t.Errorf("the rootfs of a --rm container is not volatile: %q", strings.SplitN(out, "\n", 2)[0])
 	}

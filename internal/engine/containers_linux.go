@@ -500,17 +500,32 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, force bool) er
 
 // RemoveExited is the shim's shim.RemoveFunc: `rm` of its AutoRemove
 // container, which has exited and been cleaned up, on the shim's store.
-func RemoveExited(db *store.DB, root, id string) error {
+// The bundle's files are deleted by empty, which the shim calls once it
+// has reported the exit: until then the bundle waits in <root>/trash,
+// which empty clears of what earlier removals may have left there.
+func RemoveExited(db *store.DB, root, id string) (empty func(), err error) {
 	ctx := context.Background()
 	e, err := open(Config{Root: root}, db)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	e.trash = filepath.Join(root, "trash")
+	if err := os.MkdirAll(e.trash, 0o700); err != nil {
+		return nil, err
+	}
+	ctx = snapshot.WithTrash(ctx, e.trash)
+	empty = func() {
+		if entries, err := os.ReadDir(e.trash); err == nil {
+			for _, d := range entries {
+				os.RemoveAll(filepath.Join(e.trash, d.Name()))
+			}
+		}
 	}
 	c, err := e.containers.Get(ctx, id)
 	if err != nil {
-		return err
+		return empty, err
 	}
-	return e.removeStopped(ctx, c, c.Config.Rm, false)
+	return empty, e.removeStopped(ctx, c, c.Config.Rm, false)
 }
 
 // RemoveContainerWith is RemoveContainer with rm's flags; a container
@@ -566,7 +581,11 @@ func (e *Engine) removeStopped(ctx context.Context, c *container.Container, volu
 		return err
 	}
 	e.releaseVolumes(ctx, c, volumes)
-	return os.RemoveAll(e.containerDir(c.ID))
+	dir := e.containerDir(c.ID)
+	if e.trash != "" && os.Rename(dir, filepath.Join(e.trash, c.ID)) == nil {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }
 
 // WaitContainer waits until a running container exits (its next exit,

@@ -52,6 +52,9 @@ type Engine struct {
 	volumes    *volume.Store
 	spare      *shim.Process    // see SpawnShim
 	net        *network.Manager // see network_linux.go
+	// trash, when set, is where removals move container bundles, to be
+	// deleted later (see RemoveExited).
+	trash string
 }
 
 // New opens (creating when needed) the berth root cfg.Root.

@@ -210,6 +210,18 @@ func (r *Runtime) Delete(id string, force bool) error {
 	return r.remove(c, false)
 }
 
+// DeleteExited is Delete of a container whose init the caller (its
+// parent) has reaped. With a pid namespace of its own, the kernel killed
+// and reaped everything else in it first, so there is nothing to signal
+// or wait for.
+func (r *Runtime) DeleteExited(id string) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	return r.remove(c, hasNewNamespace(c.Spec, specs.PIDNamespace))
+}
+
 // remove is Delete of a loaded container. reaped says that its init was
 // the init of a pid namespace of its own and has been waited for (Run):
 // the kernel killed and reaped everything else in the namespace before it

@@ -248,8 +248,9 @@ type handoff struct {
 }
 
 // RemoveFunc removes container id, which has exited and been cleaned up,
-// with the berth store db at root (the engine's rm, for AutoRemove).
-type RemoveFunc func(db *store.DB, root, id string) error
+// with the berth store db at root (the engine's rm, for AutoRemove); the
+// files it leaves for later go with empty, when not nil.
+type RemoveFunc func(db *store.DB, root, id string) (empty func(), err error)
 
 // remove is Main's RemoveFunc.
 var remove RemoveFunc
@@ -341,7 +342,7 @@ func (h *handoff) setup() int {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, h.Config.ID, 128, time.Now(), false, false)
 		})
-		h.cleanup(128)
+		h.cleanup(128, false)
 	}
 	return 1
 }
@@ -590,15 +591,23 @@ func (h *handoff) closeDB() {
 
 // cleanup removes what the container's run left (runtime state, cgroup,
 // rootfs mount, network) and, with AutoRemove, the container; then it
-// reports code (see reportExit) and closes the store.
-func (h *handoff) cleanup(code int) {
+// reports code (see reportExit) and closes the store. reaped says that
+// the container's init has been waited for.
+func (h *handoff) cleanup(code int, reaped bool) {
 	m := &network.Manager{Root: h.Config.Root}
 	if m.HasState(h.Config.ID) && h.openDB() == nil {
 		m.Store = network.NewStore(h.db)
 	}
 	// Three independent teardowns, at once.
 	var wg sync.WaitGroup
-	wg.Go(func() { (&runtime.Runtime{Root: h.Config.RuntimeRoot}).Delete(h.Config.ID, true) })
+	wg.Go(func() {
+		rt := &runtime.Runtime{Root: h.Config.RuntimeRoot}
+		if reaped {
+			rt.DeleteExited(h.Config.ID)
+		} else {
+			rt.Delete(h.Config.ID, true)
+		}
+	})
 	// The rootfs, a --ipc shareable container's /dev/shm, volume subpaths.
 	wg.Go(func() { snapshot.UnmountBelow(h.Config.Bundle) })
 	// The container's network (veth, published ports, address) goes
@@ -615,12 +624,17 @@ func (h *handoff) cleanup(code int) {
 		h.volumes().Release(name)
 	}
 	os.Remove(filepath.Join(h.Config.Bundle, socketName))
+	var empty func()
 	if h.Config.AutoRemove && remove != nil && h.openDB() == nil {
-		if err := remove(h.db, h.Config.Root, h.Config.ID); err != nil {
+		var err error
+		if empty, err = remove(h.db, h.Config.Root, h.Config.ID); err != nil {
 			fmt.Fprintf(os.Stderr, "berth shim: remove %s: %v\n", h.Config.ID, err)
 		}
 	}
 	h.reportExit(code)
+	if empty != nil {
+		empty()
+	}
 	h.closeDB()
 }
 

@@ -158,7 +158,7 @@ func (s *supervisor) exited(code int) int {
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, restart)
 	})
 	if err != nil || !restart {
-		h.cleanup(code)
+		h.cleanup(code, true)
 		return 0
 	}
 	(&runtime.Runtime{Root: cfg.RuntimeRoot}).Delete(cfg.ID, true)
@@ -169,7 +169,7 @@ func (s *supervisor) exited(code int) int {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
 		})
-		h.cleanup(code)
+		h.cleanup(code, true)
 		return 0
 	}
 	h.Restarts++
@@ -180,7 +180,7 @@ func (s *supervisor) exited(code int) int {
 	h.record(func(ctx context.Context, cs *container.Store) error {
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
 	})
-	h.cleanup(code)
+	h.cleanup(code, false)
 	return 1
 }
 

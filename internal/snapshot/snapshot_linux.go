@@ -454,8 +454,23 @@ func (s *fsSnapshotter) Remove(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	store.AfterCommit(ctx, func() { removeAll(filepath.Join(s.root, dir)) })
+	store.AfterCommit(ctx, func() {
+		path := filepath.Join(s.root, dir)
+		if trash, ok := ctx.Value(trashKey{}).(string); ok && os.Rename(path, filepath.Join(trash, "snapshot-"+filepath.Base(dir))) == nil {
+			return
+		}
+		removeAll(path)
+	})
 	return nil
+}
+
+type trashKey struct{}
+
+// WithTrash has Remove move the directories of the snapshots it removes
+// into trash (on the same filesystem) rather than delete them: for a
+// caller that deletes them later, off its critical path.
+func WithTrash(ctx context.Context, trash string) context.Context {
+	return context.WithValue(ctx, trashKey{}, trash)
 }
 
 func (s *fsSnapshotter) Walk(ctx context.Context, fn func(Info) error) error {
