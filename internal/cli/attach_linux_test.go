@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -422,7 +422,7 @@ func TestRunRmRemovedByShim(t *testing.T) {
 		entries, err := os.ReadDir(filepath.Join(b.root, "trash"))
 		return err == nil && len(entries) == 0
 	})
-	if out := b.ok(runArgs("--rm", "--name", "rmq", "busybox:test", "cat", "/proc/self/mountinfo")...); !strings.Contains(strings.SplitN(out, "\n", 2)[0], "volatile") && volatileKernel() {
+	if out := b.ok(runArgs("--rm", "--name", "rmq", "busybox:test", "cat", "/proc/self/mountinfo")...); !strings.Contains(strings.SplitN(out, "\n", 2)[0], "volatile") && snapshot.VolatileSupported() {
 		t.Errorf("the rootfs of a --rm container is not volatile: %q", strings.SplitN(out, "\n", 2)[0])
 	}
 
@@ -456,13 +456,4 @@ func TestRunRmRemovedByShim(t *testing.T) {
 		t.Fatalf("started again: %q", got)
 	}
 	b.ok("rm", "-f", "again")
-}
-
-// volatileKernel says whether overlayfs has its volatile option (5.10).
-func volatileKernel() bool {
-	var u unix.Utsname
-	unix.Uname(&u)
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	return major > 5 || major == 5 && minor >= 10
 }

@@ -122,7 +122,7 @@ func Unmount(target string) error {
 // one several times faster. For a container that is removed when it
 // exits: its writes need not survive a crash.
 func Volatile(ms []Mount) []Mount {
-	if !volatileSupported() {
+	if !VolatileSupported() {
 		return ms
 	}
 	out := make([]Mount, len(ms))
@@ -135,7 +135,8 @@ func Volatile(ms []Mount) []Mount {
 	return out
 }
 
-func volatileSupported() bool {
+// VolatileSupported says whether overlayfs has the volatile option.
+func VolatileSupported() bool {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
 		return false
