@@ -70,34 +70,47 @@ func (r *Runtime) Config(id string) (*specs.Spec, error) {
 
 // Start lets a created container's process run and runs the poststart hooks.
 func (r *Runtime) Start(id string) error {
-	c, err := r.load(id)
+	started, err := r.Release(id)
 	if err != nil {
 		return err
+	}
+	started()
+	return nil
+}
+
+// Release is Start in two: it lets the created container's process run,
+// and started waits until the process has been executed and runs the
+// poststart hooks. What the caller does in between overlaps the exec.
+func (r *Runtime) Release(id string) (started func(), err error) {
+	c, err := r.load(id)
+	if err != nil {
+		return nil, err
 	}
 	switch st := r.status(c); st {
 	case specs.StateCreated:
 	case specs.StateStopped:
-		return fmt.Errorf("cannot start container %s: it has stopped", id)
+		return nil, fmt.Errorf("cannot start container %s: it has stopped", id)
 	default:
-		return fmt.Errorf("cannot start container %s: it is already %s", id, st)
+		return nil, fmt.Errorf("cannot start container %s: it is already %s", id, st)
 	}
 	if c.Spec.Process == nil {
 		// The init, released, finds nothing to run and exits: the
 		// container ends stopped, and start reports the error (OCI).
 		r.releaseInit(c)
-		return fmt.Errorf("cannot start container %s: its config has no process", id)
+		return nil, fmt.Errorf("cannot start container %s: its config has no process", id)
 	}
 	// The init's executable, to see below when it has been replaced.
 	var initExe unix.Stat_t
 	exeErr := unix.Stat(fmt.Sprintf("/proc/%d/exe", c.Pid), &initExe)
 	if err := r.releaseInit(c); err != nil {
-		return err
+		return nil, err
 	}
-	if exeErr == nil {
-		waitExec(c, initExe)
-	}
-	runHooksWarn("poststart", hooksOf(c.Spec).Poststart, c.state(specs.StateRunning), r.warn)
-	return nil
+	return func() {
+		if exeErr == nil {
+			waitExec(c, initExe)
+		}
+		runHooksWarn("poststart", hooksOf(c.Spec).Poststart, c.state(specs.StateRunning), r.warn)
+	}, nil
 }
 
 // releaseInit writes one byte to the exec fifo, which the init is blocked

@@ -448,13 +448,16 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			unix.IoctlSetWinsize(h.Pty, unix.TIOCSWINSZ, &unix.Winsize{Row: cfg.Client.Height, Col: cfg.Client.Width})
 		}
 	}
-	if err := rt.Start(cfg.ID); err != nil {
+	started, err := rt.Release(cfg.ID)
+	if err != nil {
 		return undo, err
 	}
 	h.Started = time.Now()
+	// Recorded while the init executes the process.
 	err = h.record(func(ctx context.Context, cs *container.Store) error {
 		return cs.SetRunning(ctx, cfg.ID, h.Pid, os.Getpid(), h.Started, h.Restarts)
 	})
+	started()
 	if err != nil {
 		return undo, err
 	}
