@@ -268,6 +268,9 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		return nil, nil, err
 	}
 	b.HostPid = ch.cmd.Process.Pid
+	if err := b.forInit(); err != nil {
+		return nil, nil, err
+	}
 	if err := ch.conn.send(b); err != nil {
 		return nil, nil, err
 	}

@@ -324,7 +324,13 @@ var seccompListener *os.File
 // listener to the agent at listenerPath with the container process state,
 // as the OCI spec describes.
 func loadSeccomp(sc *specs.LinuxSeccomp, b *bootstrap) error {
-	fd, err := seccomp.Load(sc)
+	var fd int
+	var err error
+	if b.Seccomp != nil {
+		fd, err = b.Seccomp.Install()
+	} else {
+		fd, err = seccomp.Load(sc)
+	}
 	if err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}

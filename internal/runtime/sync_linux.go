@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 	"io"
 	"os"
 
@@ -95,6 +96,29 @@ type bootstrap struct {
 	HostPid int `json:"hostPid"`
 	// ExtraFds are the fds 3..3+ExtraFds-1 preserved for the process (--preserve-fds).
 	ExtraFds int `json:"extraFds,omitempty"`
+	// Seccomp is the config's filter, compiled by the parent while the
+	// init starts (see forInit); the init compiles it itself without.
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
+}
+
+// forInit makes b lighter for the init to read, while it starts: the
+// seccomp filter compiled, the config without the filter's rules and the
+// process (which b carries).
+func (b *bootstrap) forInit() error {
+	s := *b.Spec
+	s.Process = nil
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		f, err := seccomp.NewFilter(s.Linux.Seccomp)
+		if err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+		b.Seccomp = f
+		l, sc := *s.Linux, *s.Linux.Seccomp
+		sc.Syscalls = nil
+		l.Seccomp, s.Linux = &sc, &l
+	}
+	b.Spec = &s
+	return nil
 }
 
 // bootstrapJSON is the bootstrap on the wire: the parent sends the config
