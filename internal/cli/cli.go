@@ -78,9 +78,7 @@ type globalOptions struct {
 	usernsRemap   string
 }
 
-// newRootCommand is `berth`: the runtime, and the engine's commands unless
-// not engineCommands.
-// newRootCommand is berth with its commands; only ("runtime" or "run")
+// newRootCommand is `berth` with its commands; only ("runtime" or "run")
 // leaves out the others.
 func newRootCommand(only string) *cobra.Command {
 	g := &globalOptions{}
