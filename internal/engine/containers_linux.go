@@ -147,8 +147,10 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 
 // buildSpec mounts the container's tree at rootfs for as long as oci.Spec
 // needs it (it reads /etc/passwd and creates the working directory) and
-// new volumes are seeded from it.
+// new volumes are seeded from it: read-only until something must be
+// written (see snapshot.ReadOnly).
 func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, mounts []snapshot.Mount, rootfs string, c *container.Container) (*specs.Spec, error) {
+	mounts, writable := snapshot.ReadOnly(mounts, rootfs)
 	unmount, err := snapshot.MountAll(mounts, rootfs)
 	if err != nil {
 		return nil, err
@@ -156,7 +158,8 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 	defer unmount()
 	cfg := c.Config
 	o := oci.Options{
-		ContainerID: c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
+		MakeWritable: writable,
+		ContainerID:  c.ID, Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.EntrypointSet,
 		Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
 		CgroupParent: cfg.CgroupParent, Tty: cfg.Tty, GroupAdd: cfg.GroupAdd, ReadOnly: cfg.ReadOnly,
 		Init: cfg.Init, ShmSize: cfg.ShmSize, OomScoreAdj: cfg.OomScoreAdj, Resources: cfg.Resources,
@@ -189,6 +192,9 @@ func (e *Engine) buildSpec(ctx context.Context, img *dockerspec.DockerOCIImage, 
 		return spec, nil
 	}
 	// Last, after Spec made the working directory (see userns_linux.go).
+	if err := writable(); err != nil {
+		return nil, err
+	}
 	return spec, remapTree(rootfs, cfg.UsernsRemap)
 }
 

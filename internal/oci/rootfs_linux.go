@@ -38,9 +38,18 @@ func openInRoot(rootfs, name string) (*os.File, error) {
 // Like Docker it resolves symlinks inside rootfs first, so a link to a
 // missing directory gets that directory made (inside rootfs); the walk
 // that creates it then refuses to leave rootfs even if the tree changes
-// meanwhile.
-func makeWorkingDir(rootfs, dir string) error {
+// meanwhile. writable, when set, is called first when there is something
+// to create.
+func makeWorkingDir(rootfs, dir string, writable func() error) error {
 	resolved, err := securejoin.SecureJoin(rootfs, dir)
+	if err == nil {
+		if fi, serr := os.Stat(resolved); serr == nil && fi.IsDir() {
+			return nil
+		}
+		if writable != nil {
+			err = writable()
+		}
+	}
 	if err == nil {
 		var rel string
 		rel, err = filepath.Rel(rootfs, resolved)

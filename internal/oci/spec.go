@@ -27,12 +27,16 @@ type Options struct {
 
 	Env        []string // -e and --env-file, already read: KEY=VALUE, or KEY to drop KEY
 	WorkingDir string   // -w; absolute. Created in the rootfs when missing, as Docker does.
-	User       string   // -u user[:group], names or numbers
-	GroupAdd   []string // --group-add, names or numbers
-	Hostname   string   // -h; default: the ID's first 12 characters (the host's name with NetNS "host")
-	Domainname string   // --domainname
-	Tty        bool     // -t
-	ReadOnly   bool     // --read-only
+	// MakeWritable, when set, is called before the working directory is
+	// created: for a rootfs mounted read-only until something must be
+	// written to it.
+	MakeWritable func() error
+	User         string   // -u user[:group], names or numbers
+	GroupAdd     []string // --group-add, names or numbers
+	Hostname     string   // -h; default: the ID's first 12 characters (the host's name with NetNS "host")
+	Domainname   string   // --domainname
+	Tty          bool     // -t
+	ReadOnly     bool     // --read-only
 
 	// Init runs InitPath (default DefaultInitPath) as pid 1 with "--" and
 	// the command, as --init does; the caller bind-mounts the binary there.
@@ -173,7 +177,7 @@ func Spec(img *dockerspec.DockerOCIImage, rootfs string, o Options) (*specs.Spec
 		func(s *specs.Spec) error { return setMounts(s, &o, sec) },
 		func(s *specs.Spec) error { return setUser(s, ic, rootfs, &o) },
 		// Last, once every check has passed: the one write to rootfs.
-		func(s *specs.Spec) error { return makeWorkingDir(rootfs, s.Process.Cwd) },
+		func(s *specs.Spec) error { return makeWorkingDir(rootfs, s.Process.Cwd, o.MakeWritable) },
 	}
 	for _, step := range steps {
 		if err := step(s); err != nil {

@@ -128,11 +128,34 @@ func Volatile(ms []Mount) []Mount {
 	out := make([]Mount, len(ms))
 	for i, m := range ms {
 		out[i] = m
-		if m.Type == "overlay" && slices.ContainsFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "upperdir=") }) {
+		if hasUpper(m) {
 			out[i].Options = append(slices.Clip(m.Options), "volatile")
 		}
 	}
 	return out
+}
+
+// ReadOnly returns ms to be mounted read-only at target, and writable,
+// which remounts them read-write there: for a caller that may not write.
+// The unmount of a read-write overlay syncs the filesystem of its upper
+// directory (about 0.5 ms here), a read-only one's does not. Mounts
+// other than an overlay with an upper directory are returned as they are.
+func ReadOnly(ms []Mount, target string) (ro []Mount, writable func() error) {
+	if len(ms) != 1 || !hasUpper(ms[0]) {
+		return ms, func() error { return nil }
+	}
+	m := ms[0]
+	m.Options = append(slices.Clip(m.Options), "ro")
+	return []Mount{m}, func() error {
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT, ""); err != nil {
+			return fmt.Errorf("remount %s read-write: %w", target, err)
+		}
+		return nil
+	}
+}
+
+func hasUpper(m Mount) bool {
+	return m.Type == "overlay" && slices.ContainsFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "upperdir=") })
 }
 
 // VolatileSupported says whether overlayfs has the volatile option.

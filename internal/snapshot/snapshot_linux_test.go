@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -299,5 +300,53 @@ func TestMountDirs(t *testing.T) {
 	}
 	if got := LayerDirs(active); got != nil {
 		t.Errorf("LayerDirs(active) = %q", got)
+	}
+}
+
+// TestReadOnlyThenWritable: ReadOnly mounts a container's overlay
+// read-only, and its writable remounts it read-write in place; a
+// snapshot without an upper directory is left as it is.
+func TestReadOnlyThenWritable(t *testing.T) {
+	ctx := context.Background()
+	sn, _ := newSnapshotter(t, NewOverlay)
+	in, err := sn.NewLayer(ctx, "base", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in.Dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Commit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := sn.Prepare(ctx, "ctr", "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ro, writable := ReadOnly(mounts, dir)
+	umount, err := MountAll(ro, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer umount()
+	if err := os.Mkdir(filepath.Join(dir, "made"), 0o755); !errors.Is(err, unix.EROFS) {
+		t.Fatalf("mkdir in the read-only view: %v, want EROFS", err)
+	}
+	if err := writable(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "made"), 0o755); err != nil {
+		t.Fatalf("mkdir after writable: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "x" {
+		t.Errorf("the layer's file reads %q", got)
+	}
+	view, err := sn.Mounts(ctx, "base") // committed: the layers alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, _ := ReadOnly(view, dir); !slices.EqualFunc(same, view, func(a, b Mount) bool { return slices.Equal(a.Options, b.Options) }) {
+		t.Errorf("ReadOnly changed a view without an upper directory: %v", same)
 	}
 }
