@@ -128,7 +128,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
-	data, err := json.MarshalIndent(spec, "", "\t")
+	data, err := runtime.MarshalSpec(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (e *Engine) editSpec(id string, edit func(*specs.Spec) error) error {
 	if err := edit(&s); err != nil {
 		return err
 	}
-	if data, err = json.MarshalIndent(&s, "", "\t"); err != nil {
+	if data, err = runtime.MarshalSpec(&s); err != nil {
 		return err
 	}
 	return writeFileAtomic(path, data, true)

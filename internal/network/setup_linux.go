@@ -205,6 +205,11 @@ func (m *Manager) teardownLocked(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if len(eps) == 0 && !m.HasState(id) {
+		// Nothing set up, or nothing left: a veth goes with the
+		// namespace its peer is in (a new container's start).
+		return nil
+	}
 	for _, ep := range eps {
 		if !slices.ContainsFunc(ports, func(p PublishedPort) bool { return p.ContainerIP == ep.IP || p.ContainerIP == ep.IP6 }) {
 			continue

@@ -114,3 +114,7 @@ func (c *Container) UnmarshalJSON(data []byte) error {
 	c.Spec = v.Spec.spec()
 	return nil
 }
+
+// MarshalSpec is the config.json of s, as the engine writes it: through
+// linuxSpec, whose encoder is quicker to build than specs.Spec's.
+func MarshalSpec(s *specs.Spec) ([]byte, error) { return json.Marshal(toLinuxSpec(s)) }
