@@ -141,11 +141,16 @@ func (r *Runtime) releaseInit(c *Container) error {
 		if !c.alive() {
 			return fmt.Errorf("container %s: init exited before start", c.ID)
 		}
-		time.Sleep(100 * time.Microsecond)
+		pause()
 	}
 	// The fifo's absence is what makes the container "running".
 	return os.Remove(path)
 }
+
+// pause waits 50µs for a polling loop: nanosleep, precise, where a
+// time.Sleep that short takes up to a millisecond (Go's timers wake
+// through epoll, whose timeout counts in milliseconds).
+func pause() { unix.Nanosleep(&unix.Timespec{Nsec: 50_000}, nil) }
 
 // waitExec waits, for a bounded time, until the released init has
 // executed the container's process (its /proc/<pid>/exe is no longer the
@@ -159,7 +164,7 @@ func waitExec(c *Container, init unix.Stat_t) {
 		if unix.Stat(exe, &st) != nil || st.Dev != init.Dev || st.Ino != init.Ino || !c.alive() {
 			return
 		}
-		time.Sleep(100 * time.Microsecond)
+		pause()
 	}
 }
 
