@@ -138,10 +138,16 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 		return nil, err
 	}
 	c.Command = spec.Process.Args
-	if err := e.containers.SetCommand(ctx, c.ID, c.Command); err != nil {
+	err = e.db.Update(ctx, func(ctx context.Context, _ *sql.Tx) error {
+		if err := e.containers.SetCommand(ctx, c.ID, c.Command); err != nil {
+			return err
+		}
+		e.emit(ctx, containerEvent(c, "create", nil))
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	e.emit(ctx, containerEvent(c, "create", nil))
 	return c, nil
 }
 

@@ -278,6 +278,8 @@ func Main(rm RemoveFunc) int {
 		}
 		return h.supervise(true)
 	}
+	// While the engine creates the container.
+	go runtime.WarmUp()
 	cfgFile := os.NewFile(3, "config")
 	ready := os.NewFile(4, "ready")
 	if cfgFile == nil || ready == nil {
