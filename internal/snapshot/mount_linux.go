@@ -125,13 +125,7 @@ func Volatile(ms []Mount) []Mount {
 	if !VolatileSupported() {
 		return ms
 	}
-	out := make([]Mount, len(ms))
-	for i, m := range ms {
-		out[i] = m
-		if hasUpper(m) {
-			out[i].Options = append(slices.Clip(m.Options), "volatile")
-		}
-	}
+	out, _ := withUpperOption(ms, "volatile")
 	return out
 }
 
@@ -141,17 +135,29 @@ func Volatile(ms []Mount) []Mount {
 // directory (about 0.5 ms here), a read-only one's does not. Mounts
 // other than an overlay with an upper directory are returned as they are.
 func ReadOnly(ms []Mount, target string) (ro []Mount, writable func() error) {
-	if len(ms) != 1 || !hasUpper(ms[0]) {
+	ro, ok := withUpperOption(ms, "ro")
+	if !ok || len(ms) != 1 {
 		return ms, func() error { return nil }
 	}
-	m := ms[0]
-	m.Options = append(slices.Clip(m.Options), "ro")
-	return []Mount{m}, func() error {
+	return ro, func() error {
 		if err := unix.Mount("", target, "", unix.MS_REMOUNT, ""); err != nil {
 			return fmt.Errorf("remount %s read-write: %w", target, err)
 		}
 		return nil
 	}
+}
+
+// withUpperOption returns ms with opt added to each overlay mount with
+// an upper directory, and whether there was one.
+func withUpperOption(ms []Mount, opt string) ([]Mount, bool) {
+	out, found := slices.Clone(ms), false
+	for i, m := range out {
+		if hasUpper(m) {
+			out[i].Options = append(slices.Clip(m.Options), opt)
+			found = true
+		}
+	}
+	return out, found
 }
 
 func hasUpper(m Mount) bool {
