@@ -304,7 +304,7 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 			}
 			defer e.Close()
 			// The shim starts while the container is created.
-			if err := e.SpawnShim(!detach); err != nil {
+			if err := e.SpawnShim(!detach, o.cgroupParent); err != nil {
 				return failed(125, err)
 			}
 			// The shim removes the container when it exits; attached,

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -91,7 +92,7 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	}
 	o.Config.Labels = mergeLabels(imgCfg.Config.Labels, o.Config.Labels)
 	c = &container.Container{
-		ID: container.NewID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
+		ID: e.newID(), Name: o.Name, ImageID: img.ID.String(), Image: o.Image,
 		Created: time.Now(), Config: o.Config,
 	}
 	var undo []func()
@@ -397,7 +398,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 		p = nil
 	}
 	if p == nil {
-		if p, err = e.spawnShim(client != nil); err != nil {
+		if p, err = e.spawnShim(client != nil, c.ID, c.Config.CgroupParent); err != nil {
 			return nil, err
 		}
 	}
@@ -418,24 +419,39 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 	return p, nil
 }
 
-// SpawnShim starts the shim of the next container this engine starts
-// now, so that its start overlaps the container's creation (`run`);
-// attach is for StartAttached. Close ends it when no container started.
-func (e *Engine) SpawnShim(attach bool) error {
+// SpawnShim starts the shim of the next container this engine creates and
+// starts now, so that its start overlaps the container's creation (`run`);
+// attach is for StartAttached, cgroupParent the container's. Close ends it
+// when no container started.
+func (e *Engine) SpawnShim(attach bool, cgroupParent string) error {
 	if e.spare != nil {
 		return nil
 	}
-	p, err := e.spawnShim(attach)
-	e.spare = p
+	// The container's ID is chosen now: the shim starts the container's
+	// init, in its cgroup, before it knows more (see runtime.Spare).
+	id := container.NewID()
+	p, err := e.spawnShim(attach, id, cgroupParent)
+	if err == nil {
+		e.spare, e.nextID = p, id
+	}
 	return err
 }
 
-func (e *Engine) spawnShim(attach bool) (*shim.Process, error) {
+// newID is the ID of the container CreateContainer creates next.
+func (e *Engine) newID() string {
+	id := cmp.Or(e.nextID, container.NewID())
+	e.nextID = ""
+	return id
+}
+
+// spawnShim starts the shim of container id, whose cgroup parent is
+// cgroupParent.
+func (e *Engine) spawnShim(attach bool, id, cgroupParent string) (*shim.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return shim.Spawn(self, attach)
+	return shim.Spawn(self, attach, oci.CgroupsPath(cgroupParent, id))
 }
 
 // Container resolves ref (ID, name or unique ID prefix) and returns its

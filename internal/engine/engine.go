@@ -51,6 +51,7 @@ type Engine struct {
 	containers *container.Store
 	volumes    *volume.Store
 	spare      *shim.Process    // see SpawnShim
+	nextID     string           // the ID of spare's container
 	net        *network.Manager // see network_linux.go
 	// trash, when set, is where removals move container bundles, to be
 	// deleted later (see RemoveExited).

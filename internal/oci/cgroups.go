@@ -13,12 +13,17 @@ import (
 // same. The host's device nodes for --privileged are the caller's to add
 // to Linux.Devices.
 func setCgroups(s *specs.Spec, o *Options) {
-	parent := o.CgroupParent
-	if parent == "" {
-		parent = DefaultCgroupParent
-	}
-	s.Linux.CgroupsPath = path.Join(parent, o.ContainerID)
+	s.Linux.CgroupsPath = CgroupsPath(o.CgroupParent, o.ContainerID)
 	if o.Privileged {
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	}
+}
+
+// CgroupsPath is the cgroupsPath of container id with cgroup parent
+// parent (DefaultCgroupParent when empty).
+func CgroupsPath(parent, id string) string {
+	if parent == "" {
+		parent = DefaultCgroupParent
+	}
+	return path.Join(parent, id)
 }

@@ -42,6 +42,10 @@ type CreateOpts struct {
 	// Console is a connected socket used instead of ConsoleSocket: the
 	// pty master arrives on its other end (see ConsolePair).
 	Console *os.File
+	// Spare is an init started before the container was known (Prespawn):
+	// Create adopts it when the container's namespaces allow, and ends it
+	// otherwise.
+	Spare *Spare
 	// spec is the bundle's config when the caller (Run) already read it.
 	spec *specs.Spec
 }
@@ -226,13 +230,20 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		defer console.Close()
 	}
 
-	// The cgroup is made first, and the init is born in it.
+	// The cgroup is made first, and the init is born in it (a spare
+	// was, in the same place).
 	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cgroup: %w", err)
 	}
-	if err := cg.Apply(-1); err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
+	spare := o.Spare.take(plan, o.PreserveFDs, cg)
+	if spare {
+		cg = o.Spare.cg // created
+	} else {
+		o.Spare.Close()
+		if err := cg.Apply(-1); err != nil {
+			return nil, nil, fmt.Errorf("cgroup: %w", err)
+		}
 	}
 	undo.push(func() { cg.Destroy() })
 	plan.cgroup = cg
@@ -247,7 +258,12 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		CgroupPaths: cg.Paths(),
 		CreateHooks: len(hooks.Prestart)+len(hooks.CreateRuntime)+len(hooks.CreateContainer) > 0,
 	}
-	if ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr); err != nil {
+	if spare {
+		ch, err = o.Spare.adopt(b, plan, fifo, console, o.Stdin, o.Stdout, o.Stderr)
+	} else {
+		ch, err = startInit(b, plan, fifo, console, o.PreserveFDs, o.Stdin, o.Stdout, o.Stderr)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	conn := ch.conn // not ch, which a failed return sets to nil
@@ -409,8 +425,9 @@ func (c *child) kill() {
 // startInit re-executes this binary (through a read-only handle) as the init for
 // b, in the namespaces of plan. The child's descriptors are, in order: the
 // preserved ones (3…), then the binary, the sync socket, the exec fifo, the
-// console socket and the mount namespace to join.
-func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int, stdin, stdout, stderr *os.File) (*child, error) {
+// console socket and the mount namespace to join. env is added to its
+// environment.
+func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int, stdin, stdout, stderr *os.File, env ...string) (*child, error) {
 	exe, err := protectedSelf()
 	if err != nil {
 		return nil, err
@@ -468,7 +485,7 @@ func startInit(b *bootstrap, plan *nsPlan, fifo, console *os.File, preserve int,
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        args,
-		Env:         []string{initEnv + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"},
+		Env:         append([]string{initEnv + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"}, env...),
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 	}

@@ -60,11 +60,25 @@ func InitMain() {
 
 // runInit is the container init as a straight list of steps.
 func runInit(conn *syncConn) error {
+	var passed []int
+	spare := isSpare()
+	if spare {
+		warmBootstrap()
+		var err error
+		if passed, err = recvPassed(conn); err != nil {
+			return err
+		}
+	}
 	var b bootstrap
 	if err := conn.recv(&b); err != nil {
 		return fmt.Errorf("read bootstrap: %w", err)
 	}
 	os.Clearenv()
+	if spare {
+		if err := b.takeFds(passed); err != nil {
+			return err
+		}
+	}
 	// Device nodes and mount targets get exactly the modes asked for.
 	unix.Umask(0)
 	if b.UnshareFlags != 0 {

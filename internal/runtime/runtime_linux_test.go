@@ -169,7 +169,10 @@ func TestUserNamespaceMapping(t *testing.T) {
 	}
 }
 
-func TestJoinExistingNetworkNamespace(t *testing.T) {
+// netnsHolder returns the path of a new network namespace, held by a
+// process until the test ends.
+func netnsHolder(t *testing.T) string {
+	t.Helper()
 	testutil.RequireRoot(t, "network namespaces")
 	holder := exec.Command("unshare", "--net", "sleep", "300")
 	if err := holder.Start(); err != nil {
@@ -177,14 +180,19 @@ func TestJoinExistingNetworkNamespace(t *testing.T) {
 	}
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
 	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-	var want string
 	for i := 0; i < 100; i++ { // unshare needs a moment to switch
 		own, _ := os.Readlink("/proc/self/ns/net")
-		if want, _ = os.Readlink(nsPath); want != own {
+		if ns, _ := os.Readlink(nsPath); ns != own {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nsPath
+}
+
+func TestJoinExistingNetworkNamespace(t *testing.T) {
+	nsPath := netnsHolder(t)
+	want, _ := os.Readlink(nsPath)
 	out := mustOK(t, runSh(t, `readlink /proc/self/ns/net`, func(b *testutil.Bundle) {
 		for i, ns := range b.Spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace {

@@ -125,8 +125,27 @@ func MarshalSpec(s *specs.Spec) ([]byte, error) { return json.Marshal(toLinuxSpe
 // first container (a shim waiting for its config), which then reads the
 // config in a third of the time.
 func WarmUp() {
+	s := sampleSpec()
+	if data, err := json.Marshal(s); err == nil {
+		json.Unmarshal(data, new(linuxSpec))
+	}
+	json.Marshal(&Container{Spec: s.spec()})
+	json.Marshal(&bootstrap{Spec: s.spec(), Process: s.Process})
+}
+
+// warmBootstrap builds the codecs a container init reads its bootstrap
+// with: for a spare, while it waits for one.
+func warmBootstrap() {
+	s := sampleSpec()
+	if data, err := json.Marshal(&bootstrap{Spec: s.spec(), Process: s.Process}); err == nil {
+		json.Unmarshal(data, new(bootstrap))
+	}
+}
+
+// sampleSpec is a config with every part a container's has.
+func sampleSpec() *linuxSpec {
 	one := []string{"x"}
-	s := &linuxSpec{
+	return &linuxSpec{
 		specCommon: specCommon{Version: specs.Version, Root: &specs.Root{Path: "x"}, Hostname: "x",
 			Process: &specs.Process{Args: one, Env: one, Cwd: "/", Capabilities: &specs.LinuxCapabilities{Bounding: one},
 				Rlimits: []specs.POSIXRlimit{{Type: "x"}}, User: specs.User{AdditionalGids: []uint32{1}}},
@@ -140,9 +159,4 @@ func WarmUp() {
 				Syscalls: []specs.LinuxSyscall{{Names: one, Args: []specs.LinuxSeccompArg{{Index: 1}}}}},
 		},
 	}
-	if data, err := json.Marshal(s); err == nil {
-		json.Unmarshal(data, new(linuxSpec))
-	}
-	json.Marshal(&Container{Spec: s.spec()})
-	json.Marshal(&bootstrap{Spec: s.spec(), Process: s.Process})
 }

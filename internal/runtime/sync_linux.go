@@ -30,6 +30,12 @@ package runtime
 //	  | run: the socket closes on the execve ---- |
 //	  |   (a msgError instead says why it failed) |
 //
+// A spare init (see Spare) starts before its container is known, in a new
+// pid namespace only and in the container's cgroup: it waits for a
+// message of one byte that carries its descriptors (stdio, console, fifo,
+// namespaces to join; bootstrap.Passed says which is which), then for the
+// bootstrap, and joins and unshares its namespaces itself before the rest.
+//
 // Any failure in the child is sent as msgError and the child exits; the
 // parent then undoes what it set up. In exec mode there is no fifo and no
 // hooks: after msgReady the init execs at once, and the socket closing on
@@ -78,6 +84,10 @@ type bootstrap struct {
 	ConsoleFd int `json:"consoleFd"` // connected console socket
 	FifoFd    int `json:"fifoFd"`    // exec.fifo, open read-write (create)
 	MntNsFd   int `json:"mntNsFd"`   // mount namespace to join (exec, or create with a path)
+	// Passed says what each descriptor sent ahead of the bootstrap is for,
+	// in order, for a spare (see Spare.adopt): "stdin", "stdout", "stderr",
+	// "console", "fifo", "mnt", or the type of a namespace to join.
+	Passed []string `json:"passed,omitempty"`
 	// UnshareCgroupNS asks the init to unshare its cgroup namespace once the
 	// parent has moved it into its cgroup, so the namespace's root is that cgroup.
 	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`

@@ -54,7 +54,9 @@ func exitsWithin(pid int, d time.Duration) bool {
 // Spawn starts `berth shim` (self is this binary); it waits for its
 // Config until Start, or exits when Close comes first. With attach, the
 // shim gets a client connection from the start (fd 5, see Config.Client).
-func Spawn(self string, attach bool) (_ *Process, err error) {
+// cgroupsPath is the container's linux.cgroupsPath: meanwhile, the shim
+// starts the container's init there (see runtime.Spare).
+func Spawn(self string, attach bool, cgroupsPath string) (_ *Process, err error) {
 	p := &Process{}
 	var theirs []*os.File
 	defer func() {
@@ -92,6 +94,7 @@ func Spawn(self string, attach bool) (_ *Process, err error) {
 		p.client, theirs = os.NewFile(uintptr(fds[0]), "attach"), append(theirs, os.NewFile(uintptr(fds[1]), "attach"))
 	}
 	cmd := exec.Command(self, "shim")
+	cmd.Env = append(os.Environ(), cgroupEnv+"="+cgroupsPath)
 	cmd.ExtraFiles = theirs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
@@ -218,6 +221,9 @@ func Wait(ctx context.Context, dir string) error {
 // handoffEnv carries the handoff across the shim's re-executions.
 const handoffEnv = "BERTH_SHIM_HANDOFF"
 
+// cgroupEnv is the container's cgroupsPath, for the spare init (Spawn).
+const cgroupEnv = "BERTH_SHIM_CGROUP"
+
 // handoff is the shim's state between its phases: the config, the run
 // in progress and the descriptors it keeps open (-1 for none).
 type handoff struct {
@@ -245,6 +251,9 @@ type handoff struct {
 
 	db   *store.DB // open between record and closeDB
 	dbMu sync.Mutex
+	// spare is an init started while the config was on its way, for the
+	// first create (see runtime.Spare).
+	spare *runtime.Spare
 }
 
 // RemoveFunc removes container id, which has exited and been cleaned up,
@@ -278,20 +287,26 @@ func Main(rm RemoveFunc) int {
 		}
 		return h.supervise(true)
 	}
-	// While the engine creates the container.
-	go runtime.WarmUp()
 	cfgFile := os.NewFile(3, "config")
 	ready := os.NewFile(4, "ready")
 	if cfgFile == nil || ready == nil {
 		fmt.Fprintln(os.Stderr, "berth shim is started by berth run and berth start")
 		return 1
 	}
+	// While the engine creates the container: the init's start, and
+	// encoding/json's codecs for the config. The init gets none of
+	// the descriptors Spawn gave us.
+	for fd := 3; fd <= 5; fd++ {
+		unix.CloseOnExec(fd)
+	}
+	cgroupsPath := os.Getenv(cgroupEnv)
+	os.Unsetenv(cgroupEnv)
+	h.spare, _ = runtime.Prespawn(cgroupsPath) // without it, Create starts an init
+	go runtime.WarmUp()
 	err := json.NewDecoder(cfgFile).Decode(&h.Config)
 	cfgFile.Close()
-	if h.Config.Client != nil {
-		unix.CloseOnExec(5) // taken in setupRun
-	}
 	if err != nil {
+		h.spare.Close()
 		json.NewEncoder(ready).Encode(Ready{Error: "shim config: " + err.Error(), Code: 125})
 		return 1
 	}
@@ -352,6 +367,7 @@ func (h *handoff) setup() int {
 // setupRun does the setup phase's work and returns how to undo it.
 func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	cfg := h.Config
+	defer h.spare.Close() // when not adopted
 	if first {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return undo, &os.SyscallError{Syscall: "prctl(PR_SET_CHILD_SUBREAPER)", Err: err}
@@ -424,7 +440,7 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	// Opened while the init starts, for the running record.
 	go h.openDB()
 	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
-	err = rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console})
+	err = rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console, Spare: h.spare})
 	if err != nil {
 		return undo, err
 	}
