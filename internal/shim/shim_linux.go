@@ -359,7 +359,7 @@ func (h *handoff) setup() int {
 		h.record(func(ctx context.Context, cs *container.Store) error {
 			return cs.SetExited(ctx, h.Config.ID, 128, time.Now(), false, false)
 		})
-		h.cleanup(128, false)
+		h.cleanup(128, false, nil)
 	}
 	return 1
 }
@@ -613,14 +613,18 @@ func (h *handoff) closeDB() {
 // cleanup removes what the container's run left (runtime state, cgroup,
 // rootfs mount, network) and, with AutoRemove, the container; then it
 // reports code (see reportExit) and closes the store. reaped says that
-// the container's init has been waited for.
-func (h *handoff) cleanup(code int, reaped bool) {
+// the container's init has been waited for. record, when not nil, runs
+// along the teardowns, before the removal.
+func (h *handoff) cleanup(code int, reaped bool, record func()) {
 	m := &network.Manager{Root: h.Config.Root}
 	if m.HasState(h.Config.ID) && h.openDB() == nil {
 		m.Store = network.NewStore(h.db)
 	}
 	// Three independent teardowns, at once.
 	var wg sync.WaitGroup
+	if record != nil {
+		wg.Go(record)
+	}
 	wg.Go(func() {
 		rt := &runtime.Runtime{Root: h.Config.RuntimeRoot}
 		if reaped {

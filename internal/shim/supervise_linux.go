@@ -147,6 +147,14 @@ func (s *supervisor) exited(code int) int {
 	h := s.h
 	cfg := h.Config
 	oom := oomKilled(h.OOMFile)
+	setExited := func(ctx context.Context, cs *container.Store) error {
+		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
+	}
+	if cfg.AutoRemove {
+		// Never restarted: the exit is recorded while the run is torn down.
+		h.cleanup(code, true, func() { h.record(setExited) })
+		return 0
+	}
 	restart := false
 	err := h.record(func(ctx context.Context, cs *container.Store) error {
 		c, err := cs.Get(ctx, cfg.ID)
@@ -154,11 +162,11 @@ func (s *supervisor) exited(code int) int {
 			return err
 		}
 		// The record's policy: `update --restart` may have changed it.
-		restart = !cfg.AutoRemove && !s.isStopped() && c.Config.Restart.ShouldRestart(code, h.Restarts, c.State.ManuallyStopped)
+		restart = !s.isStopped() && c.Config.Restart.ShouldRestart(code, h.Restarts, c.State.ManuallyStopped)
 		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, restart)
 	})
 	if err != nil || !restart {
-		h.cleanup(code, true)
+		h.cleanup(code, true, nil)
 		return 0
 	}
 	(&runtime.Runtime{Root: cfg.RuntimeRoot}).Delete(cfg.ID, true)
@@ -166,10 +174,8 @@ func (s *supervisor) exited(code int) int {
 	select {
 	case <-time.After(h.Backoff):
 	case <-s.stop:
-		h.record(func(ctx context.Context, cs *container.Store) error {
-			return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
-		})
-		h.cleanup(code, true)
+		h.record(setExited)
+		h.cleanup(code, true, nil)
 		return 0
 	}
 	h.Restarts++
@@ -177,10 +183,8 @@ func (s *supervisor) exited(code int) int {
 	h.Clients, h.Requests = nil, nil
 	h.reexec()
 	// Only a failure gets here.
-	h.record(func(ctx context.Context, cs *container.Store) error {
-		return cs.SetExited(ctx, cfg.ID, code, time.Now(), oom, false)
-	})
-	h.cleanup(code, false)
+	h.record(setExited)
+	h.cleanup(code, false, nil)
 	return 1
 }
 
