@@ -129,12 +129,8 @@ func validateProcess(p *specs.Process) error {
 
 // Create sets a container up and leaves its init waiting for Start.
 func (r *Runtime) Create(id string, o CreateOpts) error {
-	_, ch, err := r.create(id, o, false)
-	if err != nil {
-		return err
-	}
-	ch.conn.Close()
-	return ch.cmd.Process.Release()
+	_, err := r.CreateHeld(id, o)
+	return err
 }
 
 // undoStack collects the undo of each setup step; a failure halfway runs

@@ -86,6 +86,36 @@ func (r *Runtime) Release(id string) (started func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.release(c)
+}
+
+// Created is a container just created by CreateHeld.
+type Created struct {
+	r *Runtime
+	c *Container
+}
+
+// CreateHeld is Create for a caller that starts the container itself
+// next (a shim): what it returns has the init's pid and releases it
+// without reading the container's state back.
+func (r *Runtime) CreateHeld(id string, o CreateOpts) (*Created, error) {
+	c, ch, err := r.create(id, o, false)
+	if err != nil {
+		return nil, err
+	}
+	ch.conn.Close()
+	ch.cmd.Process.Release()
+	return &Created{r: r, c: c}, nil
+}
+
+// Pid is the container's init, as the host sees it.
+func (c *Created) Pid() int { return c.c.Pid }
+
+// Release is Runtime.Release of c.
+func (c *Created) Release() (started func(), err error) { return c.r.release(c.c) }
+
+func (r *Runtime) release(c *Container) (started func(), err error) {
+	id := c.ID
 	switch st := r.status(c); st {
 	case specs.StateCreated:
 	case specs.StateStopped:

@@ -440,7 +440,7 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	// Opened while the init starts, for the running record.
 	go h.openDB()
 	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
-	err = rt.Create(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console, Spare: h.spare})
+	created, err := rt.CreateHeld(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console, Spare: h.spare})
 	if err != nil {
 		return undo, err
 	}
@@ -453,12 +453,8 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 		h.Pty = keep(pty)
 		h.Stdin = h.Pty
 	}
-	st, err := rt.State(cfg.ID)
-	if err != nil {
-		return undo, err
-	}
-	h.Pid = st.Pid
-	h.OOMFile = oomFile(st.Pid)
+	h.Pid = created.Pid()
+	h.OOMFile = oomFile(h.Pid)
 	if cfg.Client != nil && first {
 		// Its fd 5 (see Spawn), attached before the container starts.
 		h.Clients, h.Requests = []int{keep(os.NewFile(5, "attach"))}, []AttachRequest{*cfg.Client}
@@ -466,7 +462,7 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			unix.IoctlSetWinsize(h.Pty, unix.TIOCSWINSZ, &unix.Winsize{Row: cfg.Client.Height, Col: cfg.Client.Width})
 		}
 	}
-	started, err := rt.Release(cfg.ID)
+	started, err := created.Release()
 	if err != nil {
 		return undo, err
 	}

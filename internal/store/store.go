@@ -228,6 +228,12 @@ func Open(path string) (*DB, error) {
 }
 
 func (d *DB) migrate() error {
+	// Most opens find the schema current: a read says so without taking
+	// the write lock.
+	var v int
+	if err := d.db.QueryRow(`PRAGMA user_version`).Scan(&v); err == nil && v == len(schema) {
+		return nil
+	}
 	return d.Update(context.Background(), func(_ context.Context, tx *sql.Tx) error {
 		var v int
 		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
