@@ -298,15 +298,18 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 			if _, err := term.ParseDetachKeys(ao.detachKeys); err != nil {
 				return failed(125, err)
 			}
-			e, err := g.engine()
+			// The shim starts while the container is created.
+			sh, err := engine.SpawnShim(!detach, o.cgroupParent)
 			if err != nil {
 				return failed(125, err)
 			}
-			defer e.Close()
-			// The shim starts while the container is created.
-			if err := e.SpawnShim(!detach, o.cgroupParent); err != nil {
+			e, err := g.engine()
+			if err != nil {
+				sh.Close()
 				return failed(125, err)
 			}
+			defer e.Close()
+			e.UseShim(sh)
 			// The shim removes the container when it exits; attached,
 			// this command gets the exit code from it (WaitExit).
 			o.autoRemove = o.rm

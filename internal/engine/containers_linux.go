@@ -398,7 +398,7 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 		p = nil
 	}
 	if p == nil {
-		if p, err = e.spawnShim(client != nil, c.ID, c.Config.CgroupParent); err != nil {
+		if p, err = spawnShim(client != nil, c.ID, c.Config.CgroupParent); err != nil {
 			return nil, err
 		}
 	}
@@ -419,22 +419,35 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 	return p, nil
 }
 
-// SpawnShim starts the shim of the next container this engine creates and
-// starts now, so that its start overlaps the container's creation (`run`);
-// attach is for StartAttached, cgroupParent the container's. Close ends it
-// when no container started.
-func (e *Engine) SpawnShim(attach bool, cgroupParent string) error {
-	if e.spare != nil {
-		return nil
-	}
-	// The container's ID is chosen now: the shim starts the container's
-	// init, in its cgroup, before it knows more (see runtime.Spare).
+// Shim is a shim started ahead for the container an engine creates and
+// starts next (`run`), so that its start, and its container init's,
+// overlap the container's creation (see UseShim).
+type Shim struct {
+	p  *shim.Process
+	id string // the container's, chosen now: the shim starts its init, in its cgroup, before it knows more (see runtime.Spare)
+}
+
+// SpawnShim starts a Shim; attach is for StartAttached, cgroupParent the
+// container's. It needs no engine, so that `run` starts it first.
+func SpawnShim(attach bool, cgroupParent string) (*Shim, error) {
 	id := container.NewID()
-	p, err := e.spawnShim(attach, id, cgroupParent)
-	if err == nil {
-		e.spare, e.nextID = p, id
+	p, err := spawnShim(attach, id, cgroupParent)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	return &Shim{p: p, id: id}, nil
+}
+
+// Close ends s, when no container took it.
+func (s *Shim) Close() { s.p.Close() }
+
+// UseShim gives e the shim of the next container it creates and starts;
+// Close ends it when none did.
+func (e *Engine) UseShim(s *Shim) {
+	if e.spare != nil {
+		e.spare.Close()
+	}
+	e.spare, e.nextID = s.p, s.id
 }
 
 // newID is the ID of the container CreateContainer creates next.
@@ -446,7 +459,7 @@ func (e *Engine) newID() string {
 
 // spawnShim starts the shim of container id, whose cgroup parent is
 // cgroupParent.
-func (e *Engine) spawnShim(attach bool, id, cgroupParent string) (*shim.Process, error) {
+func spawnShim(attach bool, id, cgroupParent string) (*shim.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
