@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/runtime/cgroups"
 	"github.com/berth-dev/berth/internal/runtime/nsenter"
+	"github.com/berth-dev/berth/internal/runtime/seccomp"
 )
 
 // Runtime runs containers whose state lives under Root.
@@ -181,6 +183,17 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	if !hasNamespace(spec, specs.MountNamespace) && len(spec.Mounts)+len(spec.Linux.MaskedPaths)+len(spec.Linux.ReadonlyPaths) > 0 {
 		r.warn("container %s has no mount namespace: it shares the host's mounts, so the config's mounts, devices, masked and read-only paths are not applied", id)
 	}
+	// Compiled while the rest is set up, for the bootstrap (see forInit).
+	filter := async(func() (*seccomp.Filter, error) {
+		if spec.Linux.Seccomp == nil {
+			return nil, nil
+		}
+		f, err := seccomp.NewFilter(spec.Linux.Seccomp)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+		return f, nil
+	})
 	plan, err := planNamespaces(spec.Linux.Namespaces, nil)
 	if err != nil {
 		return nil, nil, err
@@ -265,12 +278,17 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	conn := ch.conn // not ch, which a failed return sets to nil
 	undo.push(func() { conn.Close() })
 	undo.push(ch.kill)
-	// While the init's Go runtime starts (it sets nothing up before the
-	// bootstrap): the limits, and the cgroup hierarchies for its cgroup
-	// mount, which its new mount namespace has as ours does.
-	if err := cg.Set(containerResources(spec)); err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
+	// The limits are set while the init starts and sets up: they are in
+	// place before any hook runs and before the process does.
+	limits := async(func() (struct{}, error) {
+		if err := cg.Set(containerResources(spec)); err != nil {
+			return struct{}{}, fmt.Errorf("cgroup: %w", err)
+		}
+		return struct{}{}, nil
+	})
+	undo.push(func() { limits() }) // before the cgroup goes
+	// The cgroup hierarchies for its cgroup mount, which its new mount
+	// namespace has as ours does.
 	if plan.mnt == nil && hasNewNamespace(spec, specs.MountNamespace) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" }) {
 		if b.CgroupMounts, err = cgroupMounts(); err != nil {
 			return nil, nil, err
@@ -280,10 +298,26 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		return nil, nil, err
 	}
 	b.HostPid = ch.cmd.Process.Pid
-	if err := b.forInit(); err != nil {
+	f, err := filter()
+	if err != nil {
 		return nil, nil, err
 	}
+	b.forInit(f)
 	if err := ch.conn.send(b); err != nil {
+		return nil, nil, err
+	}
+	_, start, err := procStat(ch.cmd.Process.Pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container init exited: %w", err)
+	}
+	state := &Container{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: ch.cmd.Process.Pid, Created: time.Now().UTC(),
+		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(), cg: cg,
+	}
+	// Written while the init sets up, put in place once it is ready.
+	staged := async(func() (func() error, error) { return r.stage(state) })
+	undo.push(func() { staged() }) // before the state dir goes
+	if _, err := limits(); err != nil {
 		return nil, nil, err
 	}
 	if b.CreateHooks {
@@ -294,21 +328,35 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	if err := ch.conn.expect(msgReady); err != nil {
 		return nil, nil, err
 	}
-	_, start, err := procStat(ch.cmd.Process.Pid)
+	commit, err := staged()
+	if err == nil {
+		err = commit()
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("container init exited: %w", err)
-	}
-	c = &Container{
-		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: ch.cmd.Process.Pid, Created: time.Now().UTC(),
-		Owner: "root", Spec: spec, InitStartTime: start, CgroupPaths: cg.Paths(), cg: cg,
-	}
-	if err := r.save(c); err != nil {
 		return nil, nil, err
 	}
-	if err := writePidFile(o.PidFile, c.Pid); err != nil {
+	if err := writePidFile(o.PidFile, state.Pid); err != nil {
 		return nil, nil, err
 	}
-	return c, ch, nil
+	return state, ch, nil
+}
+
+// async runs f in a goroutine; the function it returns waits for f's
+// result (and may be called again for it).
+func async[T any](f func() (T, error)) func() (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	c := make(chan result, 1)
+	go func() {
+		v, err := f()
+		c <- result{v, err}
+	}()
+	return sync.OnceValues(func() (T, error) {
+		r := <-c
+		return r.v, r.err
+	})
 }
 
 // runCreateHooks runs the prestart, createRuntime and createContainer

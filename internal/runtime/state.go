@@ -85,31 +85,55 @@ func (r *Runtime) load(id string) (*Container, error) {
 // processes, which a power loss ends too (and it lives on tmpfs, /run,
 // by default), as runc's does.
 func (r *Runtime) save(c *Container) error {
-	data, err := json.Marshal(c)
+	commit, err := r.stage(c)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(r.dir(c.ID), "state.json"), data, 0o600)
+	return commit()
+}
+
+// stage writes c's state file under a temporary name; commit puts it in
+// place (or removes it if the rename fails).
+func (r *Runtime) stage(c *Container) (commit func() error, err error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return writeTemp(filepath.Join(r.dir(c.ID), "state.json"), data, 0o600)
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	commit, err := writeTemp(path, data, mode)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	return commit()
+}
+
+// writeTemp writes data to a new file beside path; commit renames it to
+// path, atomically replacing what was there.
+func writeTemp(path string, data []byte, mode os.FileMode) (commit func() error, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return nil, err
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Chmod(mode)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	return os.Rename(tmp.Name(), path)
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return func() error {
+		err := os.Rename(tmp.Name(), path)
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+		return err
+	}, nil
 }
 
 // ociState renders the OCI state of c with its current status.

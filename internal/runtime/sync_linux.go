@@ -111,24 +111,19 @@ type bootstrap struct {
 	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
-// forInit makes b lighter for the init to read, while it starts: the
-// seccomp filter compiled, the config without the filter's rules and the
-// process (which b carries).
-func (b *bootstrap) forInit() error {
+// forInit makes b lighter for the init to read: the config without the
+// seccomp filter's rules, which filter (compiled by the parent while the
+// init starts) replaces, and without the process (which b carries).
+func (b *bootstrap) forInit(filter *seccomp.Filter) {
 	s := *b.Spec
 	s.Process = nil
 	if s.Linux != nil && s.Linux.Seccomp != nil {
-		f, err := seccomp.NewFilter(s.Linux.Seccomp)
-		if err != nil {
-			return fmt.Errorf("seccomp: %w", err)
-		}
-		b.Seccomp = f
+		b.Seccomp = filter
 		l, sc := *s.Linux, *s.Linux.Seccomp
 		sc.Syscalls = nil
 		l.Seccomp, s.Linux = &sc, &l
 	}
 	b.Spec = &s
-	return nil
 }
 
 // bootstrapJSON is the bootstrap on the wire: the parent sends the config
