@@ -1,9 +1,12 @@
 package cli_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +16,9 @@ import (
 	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -341,6 +347,71 @@ func TestRunFailureLeavesNoShim(t *testing.T) {
 	}
 	b.fails(125, runArgs("--entrypoint", "", "busybox:test")...) // no command
 	waitFor(t, "the spare shims to exit", func() bool { return len(spareShims(t)) == 0 })
+	// With the container init each started, and its cgroup.
+	if cgs := containerCgroups(); len(cgs) > 0 {
+		t.Errorf("cgroups left: %v", cgs)
+	}
+}
+
+// containerCgroups are the cgroups under this test binary's cgroup parent,
+// in any hierarchy.
+func containerCgroups() []string {
+	parent := testutil.TestCgroupParent()
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*" + parent + "/*/cgroup.procs")
+	v2, _ := filepath.Glob("/sys/fs/cgroup" + parent + "/*/cgroup.procs")
+	var out []string
+	for _, f := range append(v1, v2...) {
+		out = append(out, filepath.Dir(f))
+	}
+	return out
+}
+
+// TestShimKilledBeforeItsConfig: a shim starts its container's init, in
+// the container's cgroup, before it has its config (runtime.Spare). Killed
+// then, it leaves no cgroup (the start that finds it dead removes it) and
+// no init (which exits once its shim is gone).
+func TestShimKilledBeforeItsConfig(t *testing.T) {
+	b := containerRoot(t)
+	id := container.NewID()
+	p, err := shim.Spawn(berthBin, false, oci.CgroupsPath(testutil.TestCgroupParent(), id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	spare := 0
+	waitFor(t, "the spare init in the container's cgroup", func() bool {
+		for _, dir := range containerCgroups() {
+			data, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if f := strings.Fields(string(data)); len(f) == 1 && strings.Contains(dir, id) {
+				spare, _ = strconv.Atoi(f[0])
+				return true
+			}
+		}
+		return false
+	})
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", spare))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shimPid int
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			shimPid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if !slices.Contains(spareShims(t), shimPid) {
+		t.Fatalf("the spare's parent %d is not the shim (%v)", shimPid, spareShims(t))
+	}
+	unix.Kill(shimPid, unix.SIGKILL)
+	_, err = p.Start(shim.Config{ID: id, Root: b.root, Bundle: t.TempDir(), RuntimeRoot: filepath.Join(b.root, "runtime")})
+	var se *shim.StartError
+	if !errors.As(err, &se) || se.Code != 125 {
+		t.Fatalf("start with a dead shim: %v", err)
+	}
+	if cgs := containerCgroups(); len(cgs) > 0 {
+		t.Errorf("cgroups left: %v", cgs)
+	}
+	waitFor(t, "the spare init to exit", func() bool { return unix.Kill(spare, 0) == unix.ESRCH })
 }
 
 // spareShims are the processes of this test binary's berth that are a

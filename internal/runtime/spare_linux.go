@@ -66,6 +66,21 @@ func (s *Spare) Close() {
 	s.ch = nil
 }
 
+// RemoveSpareCgroup removes the cgroup at cgroupsPath that a shim made for
+// its spare init (see Prespawn) and that container id did not take over:
+// what a shim leaves when it dies before the container's create. It waits
+// (a little) for the spare, which exits once its shim is gone.
+func (r *Runtime) RemoveSpareCgroup(id, cgroupsPath string) error {
+	if _, err := os.Stat(r.dir(id)); err == nil {
+		return nil // created: Delete removes it with the rest
+	}
+	cg, err := cgroups.New(cgroupsPath, "")
+	if err != nil {
+		return err
+	}
+	return cg.Destroy()
+}
+
 // spareJoins are the namespaces a spare can join by path: those a thread
 // enters alone. Not pid or time (a process enters those only at its
 // birth), nor user (which a multi-threaded process cannot enter) or

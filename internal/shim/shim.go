@@ -91,10 +91,11 @@ type Config struct {
 // Process is a `berth shim` started ahead of its config (Spawn), so that
 // its start overlaps the container's creation.
 type Process struct {
-	cfg, ready *os.File      // our ends of its fds 3 and 4
-	client     *os.File      // of fd 5, with attach (Spawn)
-	dec        *json.Decoder // of ready
-	reported   bool          // ready brought Ready{Exit}
+	cfg, ready  *os.File      // our ends of its fds 3 and 4
+	client      *os.File      // of fd 5, with attach (Spawn)
+	cgroupsPath string        // the container's, where the shim starts its init (Spawn)
+	dec         *json.Decoder // of ready
+	reported    bool          // ready brought Ready{Exit}
 }
 
 // Ready is the shim's message on fd 4 (and, with ReportExit, its last).

@@ -57,7 +57,7 @@ func exitsWithin(pid int, d time.Duration) bool {
 // cgroupsPath is the container's linux.cgroupsPath: meanwhile, the shim
 // starts the container's init there (see runtime.Spare).
 func Spawn(self string, attach bool, cgroupsPath string) (_ *Process, err error) {
-	p := &Process{}
+	p := &Process{cgroupsPath: cgroupsPath}
 	var theirs []*os.File
 	defer func() {
 		for _, f := range theirs {
@@ -141,6 +141,9 @@ func (p *Process) Start(cfg Config) (_ *Ready, err error) {
 	p.cfg.Close()
 	var r Ready
 	if err := p.dec.Decode(&r); err != nil {
+		// Killed, it left the cgroup of its spare init, unless the
+		// container was created.
+		(&runtime.Runtime{Root: cfg.RuntimeRoot}).RemoveSpareCgroup(cfg.ID, p.cgroupsPath)
 		return nil, &StartError{Msg: "the container's shim exited before the container started", Code: 125}
 	}
 	if r.Error != "" {
