@@ -353,15 +353,17 @@ func TestRunFailureLeavesNoShim(t *testing.T) {
 	}
 }
 
-// containerCgroups are the cgroups under this test binary's cgroup parent,
-// in any hierarchy.
+// containerCgroups are the containers' cgroups (named by their IDs) under
+// this test binary's cgroup parent, in any hierarchy.
 func containerCgroups() []string {
 	parent := testutil.TestCgroupParent()
 	v1, _ := filepath.Glob("/sys/fs/cgroup/*" + parent + "/*/cgroup.procs")
 	v2, _ := filepath.Glob("/sys/fs/cgroup" + parent + "/*/cgroup.procs")
 	var out []string
 	for _, f := range append(v1, v2...) {
-		out = append(out, filepath.Dir(f))
+		if dir := filepath.Dir(f); len(filepath.Base(dir)) == 64 {
+			out = append(out, dir)
+		}
 	}
 	return out
 }
@@ -403,7 +405,7 @@ func TestShimKilledBeforeItsConfig(t *testing.T) {
 		t.Fatalf("the spare's parent %d is not the shim (%v)", shimPid, spareShims(t))
 	}
 	unix.Kill(shimPid, unix.SIGKILL)
-	_, err = p.Start(shim.Config{ID: id, Root: b.root, Bundle: t.TempDir(), RuntimeRoot: filepath.Join(b.root, "runtime")})
+	_, err = p.Start(shim.Config{ID: id, Root: b.root, Bundle: t.TempDir(), RuntimeRoot: filepath.Join(b.root, "runtime")}, nil)
 	var se *shim.StartError
 	if !errors.As(err, &se) || se.Code != 125 {
 		t.Fatalf("start with a dead shim: %v", err)

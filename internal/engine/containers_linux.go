@@ -355,10 +355,6 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 		return nil, fmt.Errorf("container %s is already running", c.ID[:12])
 	}
 	_, imgCfg := e.imageOf(ctx, c)
-	if err := e.setupNetwork(ctx, c, imgCfg); err != nil {
-		e.net.Teardown(context.Background(), c.ID)
-		return nil, err
-	}
 	defer func() {
 		if err != nil {
 			e.net.Teardown(context.Background(), c.ID)
@@ -412,6 +408,9 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce, Client: client,
 		Health: activeHealthcheck(c, imgCfg), Volumes: holdNames(held),
 		ReportExit: client != nil && cfg.AutoRemove,
+	}, func() error {
+		// While the shim sets up what needs no network.
+		return e.setupNetwork(ctx, c, imgCfg)
 	})
 	if err != nil {
 		return nil, err

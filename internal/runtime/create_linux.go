@@ -48,8 +48,9 @@ type CreateOpts struct {
 	// Create adopts it when the container's namespaces allow, and ends it
 	// otherwise.
 	Spare *Spare
-	// spec is the bundle's config when the caller (Run) already read it.
-	spec *specs.Spec
+	// Spec is the bundle's config (LoadSpec) when the caller has read it
+	// already.
+	Spec *specs.Spec
 }
 
 func (r *Runtime) warn(format string, args ...any) {
@@ -159,7 +160,7 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	if err != nil {
 		return nil, nil, err
 	}
-	spec := o.spec
+	spec := o.Spec
 	if spec == nil {
 		if spec, err = LoadSpec(bundle); err != nil {
 			return nil, nil, err
@@ -278,8 +279,9 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	conn := ch.conn // not ch, which a failed return sets to nil
 	undo.push(func() { conn.Close() })
 	undo.push(ch.kill)
-	// The limits are set while the init starts and sets up: they are in
-	// place before any hook runs and before the process does.
+	// The limits are set while the bootstrap is made, and are in place
+	// before the init sets up: a devices cgroup's rules go through "deny
+	// all" first, which a mknod meanwhile would run into.
 	limits := async(func() (struct{}, error) {
 		if err := cg.Set(containerResources(spec)); err != nil {
 			return struct{}{}, fmt.Errorf("cgroup: %w", err)
@@ -303,6 +305,9 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 		return nil, nil, err
 	}
 	b.forInit(f)
+	if _, err := limits(); err != nil {
+		return nil, nil, err
+	}
 	if err := ch.conn.send(b); err != nil {
 		return nil, nil, err
 	}
@@ -317,9 +322,6 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *c
 	// Written while the init sets up, put in place once it is ready.
 	staged := async(func() (func() error, error) { return r.stage(state) })
 	undo.push(func() { staged() }) // before the state dir goes
-	if _, err := limits(); err != nil {
-		return nil, nil, err
-	}
 	if b.CreateHooks {
 		if err := runCreateHooks(ch, spec, id, bundle, hooks); err != nil {
 			return nil, nil, err

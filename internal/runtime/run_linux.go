@@ -42,7 +42,7 @@ func (r *Runtime) Run(id string, o CreateOpts, detach bool) (int, error) {
 		defer local.Close()
 		o.Console = remote
 	}
-	o.spec = spec
+	o.Spec = spec
 	c, ch, err := r.create(id, o, true)
 	if o.Console != nil {
 		o.Console.Close()

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -125,7 +126,12 @@ func (p *Process) Close() {
 // or with a *StartError when it could not start. p then keeps only what
 // Attachment takes: the client's connection and, with cfg.ReportExit,
 // the pipe the exit comes on.
-func (p *Process) Start(cfg Config) (_ *Ready, err error) {
+//
+// prepare, when not nil, runs once the shim has cfg: the shim sets up
+// meanwhile what needs neither the network nor the container's config,
+// and creates the container only once prepare returned. A prepare that
+// fails calls the start off (the shim undoes its part first).
+func (p *Process) Start(cfg Config, prepare func() error) (_ *Ready, err error) {
 	defer func() {
 		switch {
 		case err != nil:
@@ -135,16 +141,30 @@ func (p *Process) Start(cfg Config) (_ *Ready, err error) {
 			p.ready = nil
 		}
 	}()
-	if err := json.NewEncoder(p.cfg).Encode(cfg); err != nil {
-		return nil, fmt.Errorf("shim config: %w", err)
+	// A shim gone (killed) leaves the cgroup of its spare init, unless the
+	// container was created.
+	gone := func() error {
+		(&runtime.Runtime{Root: cfg.RuntimeRoot}).RemoveSpareCgroup(cfg.ID, p.cgroupsPath)
+		return &StartError{Msg: "the container's shim exited before the container started", Code: 125}
+	}
+	enc := json.NewEncoder(p.cfg)
+	if enc.Encode(cfg) != nil {
+		return nil, gone()
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			p.cfg.Close()
+			p.dec.Decode(new(Ready)) // the shim's undo done
+			return nil, err
+		}
+	}
+	if enc.Encode(true) != nil { // the go
+		return nil, gone()
 	}
 	p.cfg.Close()
 	var r Ready
 	if err := p.dec.Decode(&r); err != nil {
-		// Killed, it left the cgroup of its spare init, unless the
-		// container was created.
-		(&runtime.Runtime{Root: cfg.RuntimeRoot}).RemoveSpareCgroup(cfg.ID, p.cgroupsPath)
-		return nil, &StartError{Msg: "the container's shim exited before the container started", Code: 125}
+		return nil, gone()
 	}
 	if r.Error != "" {
 		return nil, &StartError{Msg: r.Error, Code: r.Code}
@@ -257,6 +277,8 @@ type handoff struct {
 	// spare is an init started while the config was on its way, for the
 	// first create (see runtime.Spare).
 	spare *runtime.Spare
+	// await waits for Process.Start's go, before the first create.
+	await func() error
 }
 
 // RemoveFunc removes container id, which has exited and been cleaned up,
@@ -306,9 +328,18 @@ func Main(rm RemoveFunc) int {
 	os.Unsetenv(cgroupEnv)
 	h.spare, _ = runtime.Prespawn(cgroupsPath) // without it, Create starts an init
 	go runtime.WarmUp()
-	err := json.NewDecoder(cfgFile).Decode(&h.Config)
-	cfgFile.Close()
+	dec := json.NewDecoder(cfgFile)
+	err := dec.Decode(&h.Config)
+	h.await = func() error {
+		defer cfgFile.Close()
+		var start bool
+		if err := dec.Decode(&start); err != nil || !start {
+			return errors.New("the container's start was called off")
+		}
+		return nil
+	}
 	if err != nil {
+		cfgFile.Close()
 		h.spare.Close()
 		json.NewEncoder(ready).Encode(Ready{Error: "shim config: " + err.Error(), Code: 125})
 		return 1
@@ -371,6 +402,7 @@ func (h *handoff) setup() int {
 func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	cfg := h.Config
 	defer h.spare.Close() // when not adopted
+	var spec *specs.Spec  // read ahead (preloadSpec), or by the create
 	if first {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return undo, &os.SyscallError{Syscall: "prctl(PR_SET_CHILD_SUBREAPER)", Err: err}
@@ -401,6 +433,9 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 			return undo, err
 		}
 		undo = append(undo, func() { os.Remove(filepath.Join(cfg.Bundle, socketName)) })
+		if spec, err = preloadSpec(cfg.Bundle, h.await); err != nil {
+			return undo, err
+		}
 		// Before the container starts, so that its first question finds
 		// the resolver there.
 		if err := h.listenResolver(); err != nil {
@@ -443,7 +478,7 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	// Opened while the init starts, for the running record.
 	go h.openDB()
 	rt := &runtime.Runtime{Root: cfg.RuntimeRoot}
-	created, err := rt.CreateHeld(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console, Spare: h.spare})
+	created, err := rt.CreateHeld(cfg.ID, runtime.CreateOpts{Bundle: cfg.Bundle, Stdin: stdin, Stdout: stdout, Stderr: stderr, Console: console, Spare: h.spare, Spec: spec})
 	if err != nil {
 		return undo, err
 	}
@@ -482,6 +517,28 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 		h.sendReady(Ready{Pid: h.Pid})
 	}
 	return undo, nil
+}
+
+// preloadSpec reads the bundle's config, then waits for the go (await,
+// for a first start; nil else: then there is nothing to do). The network
+// set up meanwhile may have rewritten the config (a joined namespace,
+// links): it is nil then, for the create to read again.
+func preloadSpec(bundle string, await func() error) (*specs.Spec, error) {
+	if await == nil {
+		return nil, nil
+	}
+	path := filepath.Join(bundle, "config.json")
+	before, err := os.Stat(path)
+	spec, lerr := runtime.LoadSpec(bundle)
+	if err := await(); err != nil {
+		return nil, err
+	}
+	after, aerr := os.Stat(path)
+	if err != nil || lerr != nil || aerr != nil || !os.SameFile(before, after) ||
+		!after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
+		return nil, nil // the create reads it, and reports what is wrong with it
+	}
+	return spec, nil
 }
 
 // keep returns a descriptor of f's to hand over, and closes f (whose
