@@ -13,17 +13,26 @@
 //	engine (berth run/start)                 shim (setsid, stdio /dev/null)
 //	  | spawn `berth shim`, fd 3 = config,      |
 //	  |   fd 4 = ready (attached: fd 5 = the    |
-//	  |   client's connection)                  |
-//	  | Config JSON on fd 3, close ----------->  | PR_SET_CHILD_SUBREAPER
-//	  |                                          | flock <bundle>/shim.lock (held until exit)
-//	  |                                          | mount rootfs, listen on attach.sock
-//	  |                                          | stdio, runtime Create, the client on
-//	  |                                          |   fd 5 attached, Start, record running
+//	  |   client's connection), the container's |
+//	  |   cgroupsPath in its environment        | start a spare container init in
+//	  |                                          |   that cgroup (runtime.Spare)
+//	  | Config JSON on fd 3 ------------------>  | PR_SET_CHILD_SUBREAPER
+//	  | (set the network up)                     | flock <bundle>/shim.lock (held until exit)
+//	  |                                          | mount rootfs, listen on attach.sock,
+//	  |                                          |   read config.json
+//	  | true (the go) on fd 3, close --------->  | stdio, runtime Create (adopting the
+//	  |                                          |   spare), the client on fd 5
+//	  |                                          |   attached, Start, record running
 //	  | <------------ Ready JSON on fd 4, close  |
 //	  | (the output comes on fd 5)               | re-exec itself to supervise
 //	  | (ReportExit: fd 4 stays open)            |
 //	  | <------------- Ready{Exit} on fd 4, close| the container exited, is cleaned
 //	  |                                          |   up (AutoRemove: removed); exit
+//
+// `berth run` spawns its shim first thing, with the container's ID chosen
+// then, so that the shim's start and its spare init's overlap the
+// container's creation. A close of fd 3 instead of the go calls the start
+// off: the shim undoes its part, reports on fd 4 and exits.
 //
 // Two phases, one process. Setting a container up (the runtime, the
 // metadata store) touches megabytes of code and heap that an idle shim
