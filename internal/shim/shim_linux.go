@@ -502,7 +502,7 @@ func (h *handoff) setupRun(first bool) (undo []func(), err error) {
 	}
 	started, err := created.Release()
 	if err != nil {
-		return undo, err
+		return undo, withInitStatus(err, h.Pid)
 	}
 	h.Started = time.Now()
 	// Recorded while the init executes the process.
@@ -539,6 +539,24 @@ func preloadSpec(bundle string, await func() error) (*specs.Spec, error) {
 		return nil, nil // the create reads it, and reports what is wrong with it
 	}
 	return spec, nil
+}
+
+// withInitStatus adds to err how the container's init pid (our child)
+// ended, when it did: a start that found it gone says why.
+func withInitStatus(err error, pid int) error {
+	var ws unix.WaitStatus
+	for i := 0; i < 20; i++ {
+		if n, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); n == pid {
+			switch {
+			case ws.Signaled():
+				return fmt.Errorf("%w (the init was killed by signal %d)", err, ws.Signal())
+			case ws.Exited():
+				return fmt.Errorf("%w (the init exited with status %d)", err, ws.ExitStatus())
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return err
 }
 
 // keep returns a descriptor of f's to hand over, and closes f (whose
