@@ -263,7 +263,7 @@ for e in docker podman; do
 done
 if [ -n "${pss[berth]:-}" ] && [ -n "${pss[docker]:-}" ]; then
 	awk -v b="${pss[berth]}" -v d="${pss[docker]}" -v n="$ctrs" 'BEGIN {
-		printf "berth shim PSS per container: %.1f MB vs containerd-shim %.1f MB (goal ≤ half: %s)\n",
+		printf "berth shim PSS per container: %.2f MB vs containerd-shim %.2f MB (goal ≤ half: %s)\n",
 			b * 1024 / 1e6 / n, d * 1024 / 1e6 / n, (b <= d / 2 ? "met" : "NOT met") }'
 fi
 if [ -n "${after[berth]:-}" ]; then
