@@ -147,20 +147,16 @@ func (p *Process) Start(cfg Config, prepare func() error) (_ *Ready, err error) 
 		(&runtime.Runtime{Root: cfg.RuntimeRoot}).RemoveSpareCgroup(cfg.ID, p.cgroupsPath)
 		return &StartError{Msg: "the container's shim exited before the container started", Code: 125}
 	}
+	// A write that fails finds the shim gone, or failed: its Ready says.
 	enc := json.NewEncoder(p.cfg)
-	if enc.Encode(cfg) != nil {
-		return nil, gone()
-	}
-	if prepare != nil {
+	if enc.Encode(cfg) == nil && prepare != nil {
 		if err := prepare(); err != nil {
 			p.cfg.Close()
 			p.dec.Decode(new(Ready)) // the shim's undo done
 			return nil, err
 		}
 	}
-	if enc.Encode(true) != nil { // the go
-		return nil, gone()
-	}
+	enc.Encode(true) // the go
 	p.cfg.Close()
 	var r Ready
 	if err := p.dec.Decode(&r); err != nil {
