@@ -387,8 +387,8 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 	if err := e.mountShm(c); err != nil {
 		return nil, err
 	}
-	p = e.spare
-	e.spare = nil
+	p = e.nextShim
+	e.nextShim = nil
 	if p != nil && p.Attaching() != (client != nil) {
 		p.Close()
 		p = nil
@@ -443,10 +443,10 @@ func (s *Shim) Close() { s.p.Close() }
 // UseShim gives e the shim of the next container it creates and starts;
 // Close ends it when none did.
 func (e *Engine) UseShim(s *Shim) {
-	if e.spare != nil {
-		e.spare.Close()
+	if e.nextShim != nil {
+		e.nextShim.Close()
 	}
-	e.spare, e.nextID = s.p, s.id
+	e.nextShim, e.nextID = s.p, s.id
 }
 
 // newID is the ID of the container CreateContainer creates next.

@@ -50,8 +50,8 @@ type Engine struct {
 
 	containers *container.Store
 	volumes    *volume.Store
-	spare      *shim.Process    // see SpawnShim
-	nextID     string           // the ID of spare's container
+	nextShim   *shim.Process    // the next container's (UseShim)
+	nextID     string           // the ID nextShim was spawned for
 	net        *network.Manager // see network_linux.go
 	// trash, when set, is where removals move container bundles, to be
 	// deleted later (see RemoveExited).
@@ -138,8 +138,8 @@ func (e *Engine) openSnapshotter(dir string) (snapshot.Snapshotter, error) {
 
 // Close releases the root.
 func (e *Engine) Close() error {
-	if e.spare != nil {
-		e.spare.Close()
+	if e.nextShim != nil {
+		e.nextShim.Close()
 	}
 	return e.db.Close()
 }

@@ -152,7 +152,7 @@ func (u undoStack) run() {
 // on the exec fifo. With run (Run's fast path) there is no fifo: the init
 // goes on to exec the process as soon as it is ready, and the returned
 // child's sync socket stays open for Run to see the exec (waitExec).
-func (r *Runtime) create(id string, o CreateOpts, run bool) (c *Container, ch *child, err error) {
+func (r *Runtime) create(id string, o CreateOpts, run bool) (_ *Container, ch *child, err error) {
 	if err := checkID(id); err != nil {
 		return nil, nil, err
 	}
