@@ -149,7 +149,28 @@ func (e *Engine) CreateContainer(ctx context.Context, o ContainerOptions) (c *co
 	if err != nil {
 		return nil, err
 	}
+	e.created = &created{id: c.ID, imgCfg: imgCfg, mounts: mounts}
 	return c, nil
+}
+
+// created is what CreateContainer resolved for container id: its image's
+// config and its rootfs mounts. A start that follows in the same process
+// (run) takes them rather than reading them again.
+type created struct {
+	id     string
+	imgCfg *dockerspec.DockerOCIImage
+	mounts []snapshot.Mount
+}
+
+// takeCreated returns what CreateContainer resolved for container id,
+// when it was the last one created, and forgets it.
+func (e *Engine) takeCreated(id string) *created {
+	cr := e.created
+	e.created = nil
+	if cr == nil || cr.id != id {
+		return nil
+	}
+	return cr
 }
 
 // buildSpec mounts the container's tree at rootfs for as long as oci.Spec
@@ -334,8 +355,11 @@ func (e *Engine) Attach(ctx context.Context, c *container.Container, req shim.At
 
 // startShim starts c under a new shim, attached to client when not nil.
 func (e *Engine) startShim(ctx context.Context, c *container.Container, client *shim.AttachRequest) (p *shim.Process, err error) {
-	mounts, err := e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID))
-	if err != nil {
+	cr := e.takeCreated(c.ID)
+	var mounts []snapshot.Mount
+	if cr != nil {
+		mounts = cr.mounts
+	} else if mounts, err = e.Images.Snapshotter().Mounts(ctx, snapshotKey(c.ID)); err != nil {
 		return nil, err
 	}
 	if c.Config.AutoRemove {
@@ -354,7 +378,12 @@ func (e *Engine) startShim(ctx context.Context, c *container.Container, client *
 	if err != nil {
 		return nil, fmt.Errorf("container %s is already running", c.ID[:12])
 	}
-	_, imgCfg := e.imageOf(ctx, c)
+	var imgCfg *dockerspec.DockerOCIImage
+	if cr != nil {
+		imgCfg = cr.imgCfg
+	} else {
+		_, imgCfg = e.imageOf(ctx, c)
+	}
 	defer func() {
 		if err != nil {
 			e.net.Teardown(context.Background(), c.ID)

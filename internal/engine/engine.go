@@ -52,6 +52,7 @@ type Engine struct {
 	volumes    *volume.Store
 	nextShim   *shim.Process    // the next container's (UseShim)
 	nextID     string           // the ID nextShim was spawned for
+	created    *created         // what CreateContainer resolved last, for its start (run)
 	net        *network.Manager // see network_linux.go
 	// trash, when set, is where removals move container bundles, to be
 	// deleted later (see RemoveExited).
