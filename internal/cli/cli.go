@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/runtimecli"
+	"github.com/berth-dev/berth/internal/shim/spawn"
 )
 
 // Version is berth's version, set at build time with -ldflags -X.
@@ -33,15 +34,17 @@ func (e exitError) ExitCode() int { return e.code }
 // Main runs the command line for args (os.Args) and returns the exit code.
 // Invoked through a link named berth-runtime, berth is the OCI runtime.
 func Main(args []string) int {
+	defer engine.DiscardEarlyShim()
 	var root *cobra.Command
+	sub := spawn.Subcommand(args)
 	switch {
 	case filepath.Base(args[0]) == "berth-runtime":
 		root = runtimecli.NewCommand("berth-runtime", Version)
-	case len(args) > 1 && (args[1] == "runtime" || args[1] == "run"):
+	case sub == "runtime" || sub == "run":
 		// `berth runtime …` (every container start of an engine that uses
 		// berth as its OCI runtime) and `berth run` need none of the
 		// other commands, whose flags take a millisecond to set up.
-		root = newRootCommand(args[1])
+		root = newRootCommand(sub)
 	default:
 		root = newRootCommand("")
 	}

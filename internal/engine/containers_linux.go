@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/shim/spawn"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -456,14 +457,31 @@ type Shim struct {
 }
 
 // SpawnShim starts a Shim; attach is for StartAttached, cgroupParent the
-// container's. It needs no engine, so that `run` starts it first.
+// container's. It needs no engine, so that `run` starts it first. The
+// shim package spawn started for this `run` from its init (see
+// spawn.Early) is taken instead when it was started for the same.
 func SpawnShim(attach bool, cgroupParent string) (*Shim, error) {
+	if s, id, cgroupsPath := spawn.Early(); s != nil {
+		p := shim.Started(s, cgroupsPath)
+		if attach && cgroupsPath == oci.CgroupsPath(cgroupParent, id) {
+			return &Shim{p: p, id: id}, nil
+		}
+		p.Close()
+	}
 	id := container.NewID()
 	p, err := spawnShim(attach, id, cgroupParent)
 	if err != nil {
 		return nil, err
 	}
 	return &Shim{p: p, id: id}, nil
+}
+
+// DiscardEarlyShim ends the shim package spawn started for this `run`
+// when SpawnShim did not take it (the command failed before).
+func DiscardEarlyShim() {
+	if s, _, cgroupsPath := spawn.Early(); s != nil {
+		shim.Started(s, cgroupsPath).Close()
+	}
 }
 
 // Close ends s, when no container took it.

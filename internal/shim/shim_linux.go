@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -21,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/shim/spawn"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/volume"
@@ -57,54 +56,18 @@ func exitsWithin(pid int, d time.Duration) bool {
 // shim gets a client connection from the start (fd 5, see Config.Client).
 // cgroupsPath is the container's linux.cgroupsPath: meanwhile, the shim
 // starts the container's init there (see runtime.Spare).
-func Spawn(self string, attach bool, cgroupsPath string) (_ *Process, err error) {
-	p := &Process{cgroupsPath: cgroupsPath}
-	var theirs []*os.File
-	defer func() {
-		for _, f := range theirs {
-			f.Close()
-		}
-		if err != nil {
-			p.Close()
-		}
-	}()
-	pipe := func(ours **os.File, reading bool) error {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		if reading {
-			*ours, theirs = r, append(theirs, w)
-		} else {
-			*ours, theirs = w, append(theirs, r)
-		}
-		return nil
-	}
-	if err := pipe(&p.cfg, false); err != nil { // fd 3
+func Spawn(self string, attach bool, cgroupsPath string) (*Process, error) {
+	s, err := spawn.Start(self, attach, cgroupsPath)
+	if err != nil {
 		return nil, err
 	}
-	if err := pipe(&p.ready, true); err != nil { // fd 4
-		return nil, err
-	}
-	p.dec = json.NewDecoder(p.ready)
-	if attach { // fd 5
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, &os.SyscallError{Syscall: "socketpair", Err: err}
-		}
-		p.client, theirs = os.NewFile(uintptr(fds[0]), "attach"), append(theirs, os.NewFile(uintptr(fds[1]), "attach"))
-	}
-	cmd := exec.Command(self, "shim")
-	cmd.Env = append(os.Environ(), cgroupEnv+"="+cgroupsPath)
-	cmd.ExtraFiles = theirs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start shim: %w", err)
-	}
-	// Reaped by us while we live; by init (or a subreaper) after.
-	go cmd.Wait()
-	return p, nil
+	return Started(s, cgroupsPath), nil
+}
+
+// Started is the Process of shim s, started (by package spawn) for the
+// container whose linux.cgroupsPath is cgroupsPath.
+func Started(s *spawn.Started, cgroupsPath string) *Process {
+	return &Process{cfg: s.Cfg, ready: s.Ready, client: s.Client, cgroupsPath: cgroupsPath, dec: json.NewDecoder(s.Ready)}
 }
 
 // Attaching says whether p was spawned with a client connection.
@@ -240,9 +203,6 @@ func Wait(ctx context.Context, dir string) error {
 // handoffEnv carries the handoff across the shim's re-executions.
 const handoffEnv = "BERTH_SHIM_HANDOFF"
 
-// cgroupEnv is the container's cgroupsPath, for the spare init (Spawn).
-const cgroupEnv = "BERTH_SHIM_CGROUP"
-
 // handoff is the shim's state between its phases: the config, the run
 // in progress and the descriptors it keeps open (-1 for none).
 type handoff struct {
@@ -320,8 +280,8 @@ func Main(rm RemoveFunc) int {
 	for fd := 3; fd <= 5; fd++ {
 		unix.CloseOnExec(fd)
 	}
-	cgroupsPath := os.Getenv(cgroupEnv)
-	os.Unsetenv(cgroupEnv)
+	cgroupsPath := os.Getenv(spawn.CgroupEnv)
+	os.Unsetenv(spawn.CgroupEnv)
 	h.spare, _ = runtime.Prespawn(cgroupsPath) // without it, Create starts an init
 	go runtime.WarmUp()
 	dec := json.NewDecoder(cfgFile)
