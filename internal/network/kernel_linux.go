@@ -303,12 +303,8 @@ func createNetNS(path string) error {
 
 // setupInside runs on a thread inside a new namespace: lo up, sysctls.
 func setupInside() error {
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("lo: %w", err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lo up: %w", err)
+	if err := loUp(); err != nil {
+		return err
 	}
 	for file, v := range map[string]string{
 		"/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
@@ -319,6 +315,30 @@ func setupInside() error {
 				return fmt.Errorf("%s: %w", file, err)
 			}
 		}
+	}
+	return nil
+}
+
+// loUp brings up the loopback interface of this thread's network
+// namespace, with the ioctl ifconfig uses: one call, where netlink's
+// first use in a process (a `run --network none`) costs a few tenths of
+// a millisecond.
+func loUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lo up: %w", &os.SyscallError{Syscall: "socket", Err: err})
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo: %w", &os.SyscallError{Syscall: "ioctl(SIOCGIFFLAGS)", Err: err})
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", &os.SyscallError{Syscall: "ioctl(SIOCSIFFLAGS)", Err: err})
 	}
 	return nil
 }
