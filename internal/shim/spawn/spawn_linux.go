@@ -6,8 +6,9 @@
 // and berth's take about 2 ms. The shim, and the container init it starts
 // (runtime.Spare), are on the path of every `run`; started from here,
 // they start on the other CPU while this process initializes. This
-// package imports nothing of berth's and little of the standard library's,
-// so that its init runs among the first.
+// package imports nothing of berth's, and of the standard library only
+// what package os does (strings or path/filepath would make its init one
+// of the last), so that its init runs among the first.
 package spawn
 
 import (
@@ -132,13 +133,12 @@ func Early() (s *Started, id, cgroupsPath string) {
 }
 
 // attachedRun says whether args (os.Args) look like an attached `berth
-// run`, and with which --cgroup-parent (DefaultCgroupParent without). It
-// errs on the side of no: `run` must come first or after berth's own
-// flags (RootFlags), and no
-// argument may be one that could detach (-d, --detach, a group of short
-// flags with a d, even a container's argument) or ask for help. What a
-// yes gets wrong (a --cgroup-parent that was a container's argument) the
-// caller finds when it checks Early's result.
+// run`, and with which --cgroup-parent (oci.DefaultCgroupParent without).
+// It errs on the side of no: `run` must come first or after berth's own
+// flags (RootFlags), and no argument may be one that could detach (-d,
+// --detach, a group of short flags with a d, even a container's argument)
+// or ask for help. What a yes gets wrong (a --cgroup-parent that was a
+// container's argument) the caller finds when it checks Early's result.
 func attachedRun(args []string) (parent string, ok bool) {
 	if len(args) < 2 {
 		return "", false
