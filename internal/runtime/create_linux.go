@@ -241,16 +241,14 @@ func (r *Runtime) create(id string, o CreateOpts, run bool) (_ *Container, ch *c
 	}
 
 	// The cgroup is made first, and the init is born in it (a spare
-	// was, in the same place).
-	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cgroup: %w", err)
-	}
-	spare := o.Spare.take(plan, o.PreserveFDs, cg)
-	if spare {
-		cg = o.Spare.cg // created
-	} else {
+	// was, in the same place: its cgroup is taken with it).
+	cg := o.Spare.cgroup(spec.Linux.CgroupsPath)
+	spare := cg != nil && o.Spare.take(plan, o.PreserveFDs)
+	if !spare {
 		o.Spare.Close()
+		if cg, err = cgroups.New(spec.Linux.CgroupsPath, id); err != nil {
+			return nil, nil, fmt.Errorf("cgroup: %w", err)
+		}
 		if err := cg.Apply(-1); err != nil {
 			return nil, nil, fmt.Errorf("cgroup: %w", err)
 		}

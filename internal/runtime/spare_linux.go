@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -31,8 +30,9 @@ const spareEnv = "_BERTH_SPARE"
 // process. Its mount namespace is therefore a copy of the host's at that
 // moment, with the rootfs and volumes mounted since the spare started.
 type Spare struct {
-	ch *child
-	cg cgroups.Manager
+	ch          *child
+	cg          cgroups.Manager
+	cgroupsPath string // what cg was made for
 }
 
 // Prespawn starts a spare init in the cgroup at cgroupsPath (see
@@ -52,7 +52,7 @@ func Prespawn(cgroupsPath string) (_ *Spare, err error) {
 		cg.Destroy()
 		return nil, err
 	}
-	return &Spare{ch: ch, cg: cg}, nil
+	return &Spare{ch: ch, cg: cg, cgroupsPath: cgroupsPath}, nil
 }
 
 // Close ends s unless it was adopted. A nil Spare does nothing.
@@ -90,14 +90,23 @@ var spareJoins = map[specs.LinuxNamespaceType]bool{
 	specs.UTSNamespace: true, specs.CgroupNamespace: true,
 }
 
-// take makes s the init of the container with plan and cgroup cg, if it
-// can: when the init has a new pid namespace, no user namespace, no new
-// time namespace, only namespaces it can join itself and no preserved
-// descriptors, and when s is in cg. A nil Spare cannot.
-func (s *Spare) take(plan *nsPlan, preserve int, cg cgroups.Manager) bool {
+// cgroup is s's cgroup when the container's linux.cgroupsPath is the one
+// s was started in (nil else): only such a container can adopt s, and
+// its create then need not read the cgroup hierarchies again.
+func (s *Spare) cgroup(cgroupsPath string) cgroups.Manager {
+	if s == nil || s.ch == nil || cgroupsPath == "" || cgroupsPath != s.cgroupsPath {
+		return nil
+	}
+	return s.cg
+}
+
+// take makes s the init of the container with plan, if it can: when the
+// init has a new pid namespace, no user namespace, no new time namespace,
+// only namespaces it can join itself and no preserved descriptors. The
+// caller has checked the cgroup (see cgroup). A nil Spare cannot.
+func (s *Spare) take(plan *nsPlan, preserve int) bool {
 	if s == nil || s.ch == nil || preserve > 0 || plan.user != nil || plan.newTime ||
-		plan.cloneFlags&unix.CLONE_NEWPID == 0 || plan.cloneFlags&unix.CLONE_NEWUSER != 0 ||
-		!maps.Equal(s.cg.Paths(), cg.Paths()) {
+		plan.cloneFlags&unix.CLONE_NEWPID == 0 || plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		return false
 	}
 	for _, j := range plan.joins {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,9 +19,9 @@ import (
 // createWithSpare creates b's container with a spare started before the
 // rootfs got a mount at /mnt, feeding it stdin, and returns the spare's
 // pid, the container's pid, and its stdout and stderr once it has run.
-func createWithSpare(t *testing.T, r *Runtime, id string, b *testutil.Bundle, stdin string) (sparePid, pid int, stdout, stderr string) {
+func createWithSpare(t *testing.T, r *Runtime, id string, b *testutil.Bundle, stdin, spareCgroup string) (sparePid, pid int, stdout, stderr string) {
 	t.Helper()
-	spare, err := Prespawn(b.Spec.Linux.CgroupsPath)
+	spare, err := Prespawn(cmp.Or(spareCgroup, b.Spec.Linux.CgroupsPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestSpareIsAdopted(t *testing.T) {
 		}
 	}
 	b.Save(t)
-	sparePid, pid, out, errOut := createWithSpare(t, r, id, b, "hello\n")
+	sparePid, pid, out, errOut := createWithSpare(t, r, id, b, "hello\n", "")
 	if pid != sparePid {
 		t.Errorf("the container's init is pid %d, not the spare %d", pid, sparePid)
 	}
@@ -106,7 +107,7 @@ func TestSpareThatDoesNotFitIsEnded(t *testing.T) {
 	}
 	b.Spec.Linux.Namespaces = nss
 	b.Save(t)
-	sparePid, pid, out, errOut := createWithSpare(t, r, id, b, "")
+	sparePid, pid, out, errOut := createWithSpare(t, r, id, b, "", "")
 	if pid == sparePid {
 		t.Fatalf("a spare in a new pid namespace was adopted by a container without one")
 	}
@@ -115,6 +116,31 @@ func TestSpareThatDoesNotFitIsEnded(t *testing.T) {
 	}
 	if err := unix.Kill(sparePid, 0); err != unix.ESRCH {
 		t.Errorf("the spare (pid %d) is still there: %v", sparePid, err)
+	}
+	assertNoLeftovers(t, r, id, b.Dir)
+}
+
+// TestSpareInAnotherCgroupIsEnded: a spare started in another cgroup than
+// the container's is not adopted; it ends, and its cgroup goes.
+func TestSpareInAnotherCgroupIsEnded(t *testing.T) {
+	r, id := newTestRuntime(t)
+	b := testutil.NewBundle(t, "sh", "-c", `echo ran`)
+	other := b.Spec.Linux.CgroupsPath + "-other"
+	sparePid, pid, out, errOut := createWithSpare(t, r, id, b, "", other)
+	if pid == sparePid {
+		t.Fatalf("a spare in cgroup %s was adopted by a container of cgroup %s", other, b.Spec.Linux.CgroupsPath)
+	}
+	if strings.TrimSpace(out) != "ran" {
+		t.Errorf("stdout %q, stderr %q", out, errOut)
+	}
+	if err := unix.Kill(sparePid, 0); err != unix.ESRCH {
+		t.Errorf("the spare (pid %d) is still there: %v", sparePid, err)
+	}
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*" + other); len(left) > 0 {
+		t.Errorf("the spare's cgroup is left: %v", left)
+	}
+	if left, _ := filepath.Glob("/sys/fs/cgroup" + other); len(left) > 0 {
+		t.Errorf("the spare's cgroup is left: %v", left)
 	}
 	assertNoLeftovers(t, r, id, b.Dir)
 }
